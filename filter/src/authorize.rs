@@ -1,0 +1,40 @@
+//! Authorization: evaluate the sliced policy set, and treat any evaluation error as a denial.
+
+use cedar_policy::{Authorizer, Decision};
+
+use crate::cedar_request::Built;
+use crate::policy::PolicyStore;
+use crate::reason::Reason;
+
+/// Cedar's answer for one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `None` means allowed.
+    pub denied: Option<Reason>,
+    /// The determining policies: the permits that allowed, or the forbids that denied.
+    pub policies: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) -> Verdict {
+    let policies = store.policies_for(&built.action, &built.resource);
+    let response = authorizer.is_authorized(&built.request, policies, &store.entities);
+    let diagnostics = response.diagnostics();
+    let determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+    let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
+    // Cedar skips a policy that errors; a skipped forbid must not turn into an allow.
+    let denied = if !errors.is_empty() {
+        Some(Reason::PolicyError)
+    } else {
+        match response.decision() {
+            Decision::Allow => None,
+            Decision::Deny if determining.is_empty() => Some(Reason::NotPermitted),
+            Decision::Deny => Some(Reason::Forbidden),
+        }
+    };
+    Verdict {
+        denied,
+        policies: determining,
+        errors,
+    }
+}

@@ -1,0 +1,140 @@
+//! The Cedar request: principal, action, resource and context for one call.
+
+use cedar_policy::{Context, EntityUid, Request, RestrictedExpression};
+use serde_json::Value;
+
+use crate::call::{Call, ResourceKind};
+use crate::identity::{Identity, Principal};
+use crate::policy::PolicyStore;
+
+/// The agent's declared intent, from request headers; absent stays absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Intent {
+    pub intent: Option<String>,
+    pub task: Option<String>,
+    pub session: Option<String>,
+}
+
+/// Request facts the context carries besides the call itself.
+pub struct Facts<'a> {
+    pub identity: &'a Identity,
+    pub intent: &'a Intent,
+    pub server: &'a str,
+    pub http_method: &'a str,
+    pub path: &'a str,
+}
+
+/// A Cedar request and the uids the policy index is keyed by.
+pub struct Built {
+    pub request: Request,
+    pub action: EntityUid,
+    pub resource: EntityUid,
+}
+
+/// Why a Cedar request could not be built; every one fails closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(pub String);
+
+pub fn build(store: &PolicyStore, call: &Call, facts: &Facts<'_>) -> Result<Built, BuildError> {
+    let types = &store.types;
+    let principal = match &facts.identity.principal {
+        Principal::Agent(id) => types.uid(&types.agent, id.as_str()),
+        Principal::Unauthenticated => types.uid(&types.unauthenticated, "anonymous"),
+    };
+    let action = store
+        .action(call.action)
+        .cloned()
+        .ok_or_else(|| BuildError(format!("the schema declares no action {:?}", call.action)))?;
+    let resource_type = match call.resource_kind {
+        ResourceKind::Server => &types.server,
+        ResourceKind::Tool => &types.tool,
+        ResourceKind::Prompt => &types.prompt,
+        ResourceKind::McpResource => &types.mcp_resource,
+        ResourceKind::Route => &types.route,
+    };
+    let resource = types.uid(resource_type, &call.resource_id);
+    let context = Context::from_pairs(context_pairs(call, facts)?)
+        .map_err(|e| BuildError(format!("context: {e}")))?;
+    let request = Request::new(principal, action.clone(), resource.clone(), context, None)
+        .map_err(|e| BuildError(format!("request: {e}")))?;
+    Ok(Built {
+        request,
+        action,
+        resource,
+    })
+}
+
+fn context_pairs(
+    call: &Call,
+    facts: &Facts<'_>,
+) -> Result<Vec<(String, RestrictedExpression)>, BuildError> {
+    let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
+    let mut pairs = vec![
+        (
+            "authenticated".to_owned(),
+            RestrictedExpression::new_bool(facts.identity.principal != Principal::Unauthenticated),
+        ),
+        (
+            "insecure_identity".to_owned(),
+            RestrictedExpression::new_bool(facts.identity.insecure),
+        ),
+        ("server".to_owned(), string(facts.server)),
+        ("http_method".to_owned(), string(facts.http_method)),
+        ("path".to_owned(), string(facts.path)),
+    ];
+    let optional = [
+        ("trust_domain", facts.identity.trust_domain()),
+        (
+            "rpc_method",
+            call.rpc.as_ref().map(|rpc| rpc.method.as_str()),
+        ),
+        ("name", call.name.as_deref()),
+        ("intent", facts.intent.intent.as_deref()),
+        ("task", facts.intent.task.as_deref()),
+        ("session", facts.intent.session.as_deref()),
+    ];
+    pairs.extend(
+        optional
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| (key.to_owned(), string(v)))),
+    );
+    if let Some(arguments) = &call.arguments {
+        if let Some(value) = to_cedar(arguments)? {
+            pairs.push(("arguments".to_owned(), value));
+        }
+    }
+    Ok(pairs)
+}
+
+/// Converts a JSON argument value to a Cedar value. Integers that fit become
+/// Longs; any other number is kept as its literal text, so a policy comparing it
+/// as a Long errors (and fails closed) rather than silently missing it. JSON
+/// null has no Cedar counterpart and is left out.
+pub fn to_cedar(value: &Value) -> Result<Option<RestrictedExpression>, BuildError> {
+    Ok(Some(match value {
+        Value::Null => return Ok(None),
+        Value::Bool(b) => RestrictedExpression::new_bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => RestrictedExpression::new_long(i),
+            None => RestrictedExpression::new_string(n.to_string()),
+        },
+        Value::String(s) => RestrictedExpression::new_string(s.clone()),
+        Value::Array(items) => {
+            let mut elements = Vec::with_capacity(items.len());
+            for item in items {
+                elements.extend(to_cedar(item)?);
+            }
+            RestrictedExpression::new_set(elements)
+        }
+        Value::Object(fields) => {
+            let mut converted = Vec::with_capacity(fields.len());
+            for (key, field) in fields {
+                if let Some(v) = to_cedar(field)? {
+                    converted.push((key.clone(), v));
+                }
+            }
+            RestrictedExpression::new_record(converted)
+                .map_err(|e| BuildError(format!("arguments: {e}")))?
+        }
+    }))
+}

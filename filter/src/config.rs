@@ -1,0 +1,160 @@
+//! Plugin configuration: the JSON Envoy hands the filter, parsed and checked once.
+
+use serde::Deserialize;
+
+/// Everything an operator can set, with the defaults a fresh deployment gets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// SPIFFE trust domains whose workloads may be principals. Empty trusts none.
+    pub trust_domains: Vec<String>,
+    /// The upstream's name when `server_from` is `config`, and the fallback otherwise.
+    pub server: String,
+    /// Where the upstream's name comes from.
+    pub server_from: ServerSource,
+    /// Request headers that carry the agent's declared intent.
+    pub headers: IntentHeaders,
+    /// Development only: take the SPIFFE ID from this request header when the
+    /// connection has no verified peer certificate. Every such decision is logged insecure.
+    pub dev_identity_header: Option<String>,
+    /// Policies, schema and entities that replace or extend the embedded defaults.
+    pub policies: PolicySource,
+    /// Log tool arguments verbatim instead of only their digest.
+    pub log_arguments: bool,
+    /// Largest request body evaluated; larger bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// What to do with JSON-RPC batches.
+    pub batches: BatchMode,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            trust_domains: Vec::new(),
+            server: "default".into(),
+            server_from: ServerSource::Config,
+            headers: IntentHeaders::default(),
+            dev_identity_header: None,
+            policies: PolicySource::default(),
+            log_arguments: false,
+            max_body_bytes: 1024 * 1024,
+            batches: BatchMode::Reject,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerSource {
+    /// Always `server`.
+    Config,
+    /// The name of the Envoy route that matched.
+    RouteName,
+    /// The Envoy cluster the route sends to.
+    ClusterName,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntentHeaders {
+    pub intent: String,
+    pub task: String,
+    pub session: String,
+}
+
+impl Default for IntentHeaders {
+    fn default() -> Self {
+        Self {
+            intent: "x-agent-intent".into(),
+            task: "x-agent-task".into(),
+            session: "x-agent-session".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySource {
+    pub mode: PolicyMode,
+    /// Cedar policy text.
+    pub cedar: Option<String>,
+    /// Cedar schema text; in `extend` mode it replaces the embedded schema.
+    pub schema: Option<String>,
+    /// Entities in Cedar's JSON format.
+    pub entities: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyMode {
+    /// Embedded policies and entities plus the configured ones.
+    #[default]
+    Extend,
+    /// Only the configured policies, schema and entities.
+    Replace,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchMode {
+    /// Refuse JSON-RPC batches (MCP 2025-06-18 removed them).
+    #[default]
+    Reject,
+    /// Evaluate every element; one denial denies the whole batch.
+    Evaluate,
+}
+
+impl Config {
+    /// Parses the plugin configuration; empty input means all defaults.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let config: Self = serde_json::from_slice(bytes).map_err(|e| {
+            format!(
+                "plugin configuration, line {} column {}: {e}; fix the JSON in the wasm filter's `configuration` value",
+                e.line(),
+                e.column()
+            )
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for domain in &self.trust_domains {
+            if domain.is_empty() || domain.contains('/') || domain.contains(':') {
+                return Err(format!(
+                    "plugin configuration: trust_domains entry {domain:?} is not a trust domain; write a bare name like \"example.org\""
+                ));
+            }
+        }
+        if self.server.is_empty() {
+            return Err(
+                "plugin configuration: `server` is empty; name the upstream, e.g. \"tools\"".into(),
+            );
+        }
+        let headers = [
+            &self.headers.intent,
+            &self.headers.task,
+            &self.headers.session,
+        ];
+        for name in headers.into_iter().chain(&self.dev_identity_header) {
+            if name.is_empty() || name.bytes().any(|b| b.is_ascii_uppercase() || b == b':') {
+                return Err(format!(
+                    "plugin configuration: header name {name:?} must be non-empty lower-case, without ':'"
+                ));
+            }
+            if name.starts_with(crate::enforce::ANNOTATION_PREFIX) {
+                return Err(format!(
+                    "plugin configuration: header name {name:?} uses toolgate's reserved prefix {:?}",
+                    crate::enforce::ANNOTATION_PREFIX
+                ));
+            }
+        }
+        if self.max_body_bytes == 0 {
+            return Err("plugin configuration: max_body_bytes must be at least 1".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! Enforcement: what Envoy does next, either forward with annotations or answer with a refusal.
+
+use serde_json::{json, Value};
+
+use crate::reason::Reason;
+
+/// Every header toolgate sets starts with this; clients may not send any.
+pub const ANNOTATION_PREFIX: &str = "x-toolgate-";
+pub const DECISION_ID: &str = "x-toolgate-decision-id";
+pub const POLICIES: &str = "x-toolgate-policies";
+pub const POLICY_VERSION: &str = "x-toolgate-policy-version";
+pub const PRINCIPAL: &str = "x-toolgate-principal";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send the request upstream after these header edits.
+    Forward {
+        remove: Vec<String>,
+        set: Vec<(&'static str, String)>,
+    },
+    /// Answer the client; nothing goes upstream.
+    Respond {
+        status: u32,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    },
+}
+
+/// How a refusal is shaped for the client.
+pub enum Refusal<'a> {
+    /// A JSON-RPC error per request id (one with a null id when there are none).
+    JsonRpc { ids: Vec<&'a Value>, batch: bool },
+    /// An RFC 9457 problem document.
+    Problem { instance: &'a str },
+}
+
+pub fn refuse(
+    reason: Reason,
+    decision_id: &str,
+    policies: &[String],
+    shape: Refusal<'_>,
+) -> Action {
+    let data = json!({ "decision_id": decision_id, "reason": reason.code(), "policies": policies });
+    let message = format!("toolgate: {}", reason.message());
+    let (content_type, body) = match shape {
+        Refusal::JsonRpc { ids, batch } => {
+            let error = |id: &Value| {
+                json!({
+                    "jsonrpc": "2.0",
+                    "id": id,
+                    "error": { "code": reason.jsonrpc_code(), "message": message, "data": data },
+                })
+            };
+            let body = match (ids.as_slice(), batch) {
+                ([], _) => error(&Value::Null),
+                ([id], false) => error(id),
+                (ids, _) => Value::Array(ids.iter().map(|id| error(id)).collect()),
+            };
+            ("application/json", body)
+        }
+        Refusal::Problem { instance } => (
+            "application/problem+json",
+            json!({
+                "type": format!("https://toolgate.dev/problems/{}", reason.code()),
+                "title": message,
+                "status": reason.http_status(),
+                "detail": reason.message(),
+                "instance": instance,
+                "decision_id": decision_id,
+                "reason": reason.code(),
+                "policies": policies,
+            }),
+        ),
+    };
+    Action::Respond {
+        status: reason.http_status(),
+        headers: vec![
+            ("content-type", content_type.to_owned()),
+            (DECISION_ID, decision_id.to_owned()),
+        ],
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+    }
+}
+
+/// Forwards with toolgate's annotations, after removing any the client sent and
+/// any header that carried a client-asserted identity.
+pub fn forward(
+    headers: &[crate::http::Header],
+    drop_also: Option<&str>,
+    decision_id: &str,
+    policies: &[String],
+    version: &str,
+    principal: Option<&str>,
+) -> Action {
+    let set: Vec<(&'static str, String)> = [
+        (DECISION_ID, Some(decision_id.to_owned())),
+        (POLICIES, Some(policies.join(","))),
+        (POLICY_VERSION, Some(version.to_owned())),
+        (PRINCIPAL, principal.map(str::to_owned)),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|v| (name, v)))
+    .collect();
+    let mut remove: Vec<String> = headers
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            (name.starts_with(ANNOTATION_PREFIX) && !set.iter().any(|(n, _)| n == name))
+                || Some(name.as_str()) == drop_also
+        })
+        .cloned()
+        .collect();
+    remove.dedup();
+    Action::Forward { remove, set }
+}

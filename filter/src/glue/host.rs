@@ -1,0 +1,233 @@
+//! Host calls that report failure instead of panicking.
+//!
+//! The SDK's `hostcalls` wrappers panic on an unexpected status and on non-UTF-8
+//! header values; one panic traps the VM for every later request on the worker.
+//! These declare the same ABI functions and return errors instead.
+
+use std::ptr::null_mut;
+
+use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: MapType,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> Status;
+    fn proxy_replace_header_map_value(
+        map_type: MapType,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> Status;
+    fn proxy_remove_header_map_value(
+        map_type: MapType,
+        key_data: *const u8,
+        key_size: usize,
+    ) -> Status;
+    fn proxy_get_buffer_bytes(
+        buffer_type: BufferType,
+        start: usize,
+        max_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> Status;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> Status;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> Status;
+    fn proxy_send_local_response(
+        status_code: u32,
+        details_data: *const u8,
+        details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> Status;
+    fn proxy_define_metric(
+        metric_type: MetricType,
+        name_data: *const u8,
+        name_size: usize,
+        id: *mut u32,
+    ) -> Status;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
+    fn proxy_get_current_time_nanoseconds(time: *mut u64) -> Status;
+    fn proxy_log(level: LogLevel, message_data: *const u8, message_size: usize) -> Status;
+}
+
+/// Logs through Envoy; a failed log call is dropped, never fatal.
+pub fn log(level: LogLevel, message: &str) {
+    let _ = unsafe { proxy_log(level, message.as_ptr(), message.len()) };
+}
+
+pub type HostResult<T> = Result<T, Status>;
+
+fn check(status: Status) -> HostResult<()> {
+    match status {
+        Status::Ok => Ok(()),
+        other => Err(other),
+    }
+}
+
+/// Takes ownership of a host-allocated buffer (allocated through our
+/// `proxy_on_memory_allocate`), or none when the host returned nothing.
+///
+/// # Safety
+/// `data`/`size` must come from a successful host call that allocated them.
+unsafe fn take(data: *mut u8, size: usize) -> Option<Vec<u8>> {
+    (!data.is_null()).then(|| Vec::from_raw_parts(data, size, size))
+}
+
+/// All request headers, values as raw bytes.
+pub fn request_headers() -> HostResult<Vec<(String, Vec<u8>)>> {
+    let (mut data, mut size) = (null_mut(), 0);
+    check(unsafe {
+        proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size)
+    })?;
+    let bytes = unsafe { take(data, size) }.unwrap_or_default();
+    decode_map(&bytes).ok_or(Status::ParseFailure)
+}
+
+/// Decodes the ABI's map encoding: a count, (key, value) lengths, then NUL-terminated data.
+fn decode_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let word = |at: usize| -> Option<usize> {
+        let raw: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(u32::from_le_bytes(raw) as usize)
+    };
+    let count = word(0)?;
+    let mut sizes = 4;
+    let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
+    let mut pairs = Vec::with_capacity(count.min(256));
+    for _ in 0..count {
+        let (key_len, value_len) = (word(sizes)?, word(sizes + 4)?);
+        sizes += 8;
+        let key = bytes.get(data..data.checked_add(key_len)?)?;
+        data = data.checked_add(key_len + 1)?;
+        let value = bytes.get(data..data.checked_add(value_len)?)?;
+        data = data.checked_add(value_len + 1)?;
+        pairs.push((String::from_utf8_lossy(key).into_owned(), value.to_vec()));
+    }
+    Some(pairs)
+}
+
+fn encode_map(pairs: &[(&str, String)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (key, value) in pairs {
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    }
+    for (key, value) in pairs {
+        out.extend_from_slice(key.as_bytes());
+        out.push(0);
+        out.extend_from_slice(value.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
+pub fn set_request_header(name: &str, value: &str) -> HostResult<()> {
+    check(unsafe {
+        proxy_replace_header_map_value(
+            MapType::HttpRequestHeaders,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+pub fn remove_request_header(name: &str) -> HostResult<()> {
+    check(unsafe {
+        proxy_remove_header_map_value(MapType::HttpRequestHeaders, name.as_ptr(), name.len())
+    })
+}
+
+pub fn buffer(buffer_type: BufferType, max_size: usize) -> HostResult<Vec<u8>> {
+    let (mut data, mut size) = (null_mut(), 0);
+    match unsafe { proxy_get_buffer_bytes(buffer_type, 0, max_size, &mut data, &mut size) } {
+        Status::Ok => Ok(unsafe { take(data, size) }.unwrap_or_default()),
+        Status::NotFound => Ok(Vec::new()),
+        other => Err(other),
+    }
+}
+
+/// A property as raw bytes; `None` when the host has no value for it.
+pub fn property(path: &[&str]) -> HostResult<Option<Vec<u8>>> {
+    let encoded = encode_path(path);
+    let (mut data, mut size) = (null_mut(), 0);
+    match unsafe { proxy_get_property(encoded.as_ptr(), encoded.len(), &mut data, &mut size) } {
+        Status::Ok => Ok(unsafe { take(data, size) }),
+        Status::NotFound => Ok(None),
+        other => Err(other),
+    }
+}
+
+/// Writes filter state `wasm.<name>`, which access logs read with `%FILTER_STATE(wasm.<name>:PLAIN)%`.
+pub fn set_filter_state(name: &str, value: &[u8]) -> HostResult<()> {
+    check(unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
+}
+
+fn encode_path(path: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, part) in path.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+pub fn send_response(
+    status: u32,
+    details: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> HostResult<()> {
+    let headers = encode_map(headers);
+    check(unsafe {
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
+    })
+}
+
+pub fn define_counter(name: &str) -> HostResult<u32> {
+    let mut id = 0;
+    check(unsafe { proxy_define_metric(MetricType::Counter, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+pub fn increment(metric: u32) -> HostResult<()> {
+    check(unsafe { proxy_increment_metric(metric, 1) })
+}
+
+pub fn unix_nanos() -> HostResult<u64> {
+    let mut nanos = 0;
+    check(unsafe { proxy_get_current_time_nanoseconds(&mut nanos) })?;
+    Ok(nanos)
+}

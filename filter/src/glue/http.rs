@@ -1,0 +1,162 @@
+//! The per-request context: collects headers, peer and body, asks the gate, applies its answer.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, LogLevel};
+
+use super::host;
+use super::metrics::Metrics;
+use crate::enforce;
+use crate::gate::{Gate, Input};
+use crate::http::{Header, HttpRequest};
+use crate::identity::Peer;
+
+/// Filter state the access log reads: `%FILTER_STATE(wasm.toolgate:PLAIN)%`.
+const DECISION_LOG_KEY: &str = "toolgate";
+
+pub struct Request {
+    gate: Option<Rc<Gate>>,
+    metrics: Metrics,
+    headers: Vec<Header>,
+    decided: bool,
+}
+
+impl Request {
+    pub fn new(gate: Option<Rc<Gate>>, metrics: Metrics) -> Self {
+        Self {
+            gate,
+            metrics,
+            headers: Vec::new(),
+            decided: false,
+        }
+    }
+
+    /// Decides with what has been collected and applies the answer.
+    fn decide(&mut self, body: &[u8], body_too_large: bool) -> Action {
+        self.decided = true;
+        let Some(gate) = self.gate.clone() else {
+            return fail_closed("toolgate is not configured");
+        };
+        let peer = Peer {
+            uri_san: property_text(&["connection", "uri_san_peer_certificate"]),
+        };
+        let server_hint = gate.server_property().and_then(property_text);
+        let input = Input {
+            request: HttpRequest {
+                headers: &self.headers,
+                body,
+            },
+            peer: &peer,
+            server_hint: server_hint.as_deref(),
+            body_too_large,
+            unix_nanos: host::unix_nanos().unwrap_or(0),
+        };
+        let started = Instant::now();
+        let verdict = gate.decide(&input, &|| started.elapsed().as_nanos() as u64);
+        self.metrics.count(verdict.outcome);
+        if let Err(status) = host::set_filter_state(DECISION_LOG_KEY, verdict.record.as_bytes()) {
+            host::log(
+                LogLevel::Error,
+                &format!(
+                    "toolgate: decision log not written ({status:?}): {}",
+                    verdict.record
+                ),
+            );
+        }
+        match verdict.action {
+            enforce::Action::Forward { remove, set } => {
+                let edits = remove
+                    .iter()
+                    .try_for_each(|name| host::remove_request_header(name))
+                    .and_then(|()| {
+                        set.iter()
+                            .try_for_each(|(name, value)| host::set_request_header(name, value))
+                    });
+                match edits {
+                    Ok(()) => Action::Continue,
+                    Err(status) => fail_closed(&format!("cannot annotate the request: {status:?}")),
+                }
+            }
+            enforce::Action::Respond {
+                status,
+                headers,
+                body,
+            } => {
+                let details = "toolgate_denied";
+                if let Err(e) = host::send_response(status, details, &headers, &body) {
+                    host::log(
+                        LogLevel::Error,
+                        &format!("toolgate: cannot send the denial: {e:?}"),
+                    );
+                }
+                Action::Pause
+            }
+        }
+    }
+}
+
+/// Denies when the glue itself cannot do its job; nothing is forwarded.
+fn fail_closed(why: &str) -> Action {
+    host::log(LogLevel::Error, &format!("toolgate: failing closed: {why}"));
+    let body = br#"{"error":"toolgate could not evaluate the request","reason":"internal_error"}"#;
+    let headers = [("content-type", "application/json".to_owned())];
+    let _ = host::send_response(500, "toolgate_internal_error", &headers, body);
+    Action::Pause
+}
+
+fn property_text(path: &[&str]) -> Option<String> {
+    host::property(path)
+        .ok()
+        .flatten()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+impl Context for Request {}
+
+impl HttpContext for Request {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        match host::request_headers() {
+            Ok(headers) => self.headers = headers,
+            Err(status) => return fail_closed(&format!("cannot read request headers: {status:?}")),
+        }
+        if end_of_stream {
+            return self.decide(&[], false);
+        }
+        // Hold the headers until the body is in (needs allow_on_headers_stop_iteration).
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.decided {
+            return Action::Continue;
+        }
+        let limit = self.gate.as_ref().map_or(0, |g| g.config().max_body_bytes);
+        if body_size > limit {
+            return self.decide(&[], true);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        match host::buffer(BufferType::HttpRequestBody, body_size) {
+            Ok(body) => self.decide(&body, false),
+            Err(status) => fail_closed(&format!("cannot read the request body: {status:?}")),
+        }
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if self.decided {
+            return Action::Continue;
+        }
+        // Trailers end the body without an end-of-stream body callback.
+        match host::buffer(BufferType::HttpRequestBody, usize::MAX) {
+            Ok(body) => {
+                let limit = self.gate.as_ref().map_or(0, |g| g.config().max_body_bytes);
+                let too_large = body.len() > limit;
+                self.decide(if too_large { &[] } else { &body }, too_large)
+            }
+            Err(status) => fail_closed(&format!("cannot read the request body: {status:?}")),
+        }
+    }
+}

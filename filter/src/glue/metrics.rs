@@ -1,0 +1,44 @@
+//! Counters, declared in one place. Envoy shows them as `wasmcustom.toolgate.decisions.*`.
+
+use proxy_wasm::types::LogLevel;
+
+use super::host;
+use crate::gate::Outcome;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Metrics {
+    allow: Option<u32>,
+    deny: Option<u32>,
+    error: Option<u32>,
+}
+
+impl Metrics {
+    pub fn define() -> Self {
+        let counter = |name: &str| match host::define_counter(name) {
+            Ok(id) => Some(id),
+            Err(status) => {
+                host::log(
+                    LogLevel::Warn,
+                    &format!("toolgate: cannot define metric {name}: {status:?}"),
+                );
+                None
+            }
+        };
+        Self {
+            allow: counter("toolgate.decisions.allow"),
+            deny: counter("toolgate.decisions.deny"),
+            error: counter("toolgate.decisions.error"),
+        }
+    }
+
+    pub fn count(&self, outcome: Outcome) {
+        let metric = match outcome {
+            Outcome::Allow => self.allow,
+            Outcome::Deny => self.deny,
+            Outcome::Error => self.error,
+        };
+        if let Some(id) = metric {
+            let _ = host::increment(id);
+        }
+    }
+}

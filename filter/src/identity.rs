@@ -1,0 +1,116 @@
+//! Identity: the principal, from the verified mTLS peer certificate (or, in development, a header).
+
+use crate::config::Config;
+use crate::reason::Reason;
+
+/// What Envoy knows of the downstream connection's peer.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    /// The first URI SAN of the peer certificate Envoy verified, if any.
+    pub uri_san: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Agent(SpiffeId),
+    Unauthenticated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub principal: Principal,
+    /// True when the identity came from the development header, not a certificate.
+    pub insecure: bool,
+}
+
+/// A SPIFFE ID checked against the SPIFFE specification's syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpiffeId {
+    id: String,
+    trust_domain_len: usize,
+}
+
+impl SpiffeId {
+    const SCHEME: &'static str = "spiffe://";
+
+    pub fn parse(uri: &str) -> Option<Self> {
+        let rest = uri.strip_prefix(Self::SCHEME)?;
+        let (domain, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let domain_ok = !domain.is_empty()
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b));
+        // Path segments: non-empty, no "." or "..", characters from the spec's set.
+        let path_ok = path.is_empty()
+            || path.split('/').skip(1).all(|segment| {
+                !segment.is_empty()
+                    && segment != "."
+                    && segment != ".."
+                    && segment
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+            });
+        (domain_ok && path_ok).then(|| Self {
+            id: uri.to_owned(),
+            trust_domain_len: domain.len(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
+
+    pub fn trust_domain(&self) -> &str {
+        let start = Self::SCHEME.len();
+        self.id
+            .get(start..start + self.trust_domain_len)
+            .unwrap_or("")
+    }
+}
+
+impl Identity {
+    pub fn trust_domain(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Agent(id) => Some(id.trust_domain()),
+            Principal::Unauthenticated => None,
+        }
+    }
+}
+
+/// An identity that was presented but refused, kept for the decision log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: Reason,
+    pub claimed: String,
+}
+
+/// Resolves the principal. The development header is read only when the
+/// configuration names it and the connection carries no certificate identity.
+pub fn resolve(
+    config: &Config,
+    peer: &Peer,
+    dev_header: Option<&str>,
+) -> Result<Identity, Refused> {
+    let (claimed, insecure) = match (&peer.uri_san, dev_header) {
+        (Some(san), _) => (san.as_str(), false),
+        (None, Some(header)) if config.dev_identity_header.is_some() => (header, true),
+        (None, _) => {
+            return Ok(Identity {
+                principal: Principal::Unauthenticated,
+                insecure: false,
+            })
+        }
+    };
+    let refuse = |reason| Refused {
+        reason,
+        claimed: claimed.to_owned(),
+    };
+    let id = SpiffeId::parse(claimed).ok_or_else(|| refuse(Reason::InvalidSpiffeId))?;
+    if !config.trust_domains.iter().any(|d| d == id.trust_domain()) {
+        return Err(refuse(Reason::UntrustedTrustDomain));
+    }
+    Ok(Identity {
+        principal: Principal::Agent(id),
+        insecure,
+    })
+}

@@ -1,0 +1,30 @@
+//! toolgate: decide every AI agent tool call with Cedar, inside Envoy.
+//!
+//! The modules follow one request through the filter, in order:
+//! [`config`] and [`policy`] are built once when Envoy configures the plugin;
+//! then per request [`http`] reads the HTTP facts, [`identity`] finds the principal,
+//! [`call`] works out what is being called (via [`jsonrpc`] or [`rest`]),
+//! [`cedar_request`] builds the Cedar request, [`authorize`] decides,
+//! [`record`] shapes the decision log line and [`enforce`] shapes what Envoy sends on.
+//! [`gate`] strings the stages together. Only `glue` talks to Envoy.
+
+pub mod authorize;
+pub mod call;
+pub mod cedar_request;
+pub mod config;
+pub mod digest;
+pub mod enforce;
+pub mod gate;
+pub mod http;
+pub mod identity;
+pub mod jsonrpc;
+pub mod policy;
+pub mod reason;
+pub mod record;
+pub mod rest;
+pub mod time;
+
+pub use gate::{Gate, Verdict};
+
+#[cfg(target_os = "wasi")]
+mod glue;

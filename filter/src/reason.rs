@@ -1,0 +1,92 @@
+//! Why a request was refused: one code per cause, shared by the response, the log and the counters.
+
+/// A refusal's cause. Policy denials are ordinary outcomes; every other variant is
+/// an input or internal error that toolgate fails closed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A forbid policy matched.
+    Forbidden,
+    /// No permit policy matched.
+    NotPermitted,
+    /// A policy could not be evaluated for this request.
+    PolicyError,
+    UntrustedTrustDomain,
+    InvalidSpiffeId,
+    InvalidHeader,
+    InvalidJson,
+    InvalidJsonRpc,
+    InvalidParams,
+    BatchRejected,
+    BodyTooLarge,
+    UnsupportedEncoding,
+    /// The filter could not build an authorization request.
+    Internal,
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Forbidden => "forbidden_by_policy",
+            Self::NotPermitted => "not_permitted",
+            Self::PolicyError => "policy_evaluation_error",
+            Self::UntrustedTrustDomain => "untrusted_trust_domain",
+            Self::InvalidSpiffeId => "invalid_spiffe_id",
+            Self::InvalidHeader => "invalid_header",
+            Self::InvalidJson => "invalid_json",
+            Self::InvalidJsonRpc => "invalid_jsonrpc",
+            Self::InvalidParams => "invalid_params",
+            Self::BatchRejected => "batch_rejected",
+            Self::BodyTooLarge => "body_too_large",
+            Self::UnsupportedEncoding => "unsupported_content_encoding",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    /// A short sentence for the agent that was refused.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Forbidden => "the call is forbidden by policy",
+            Self::NotPermitted => "no policy permits the call",
+            Self::PolicyError => "a policy could not be evaluated for this call",
+            Self::UntrustedTrustDomain => "the client's SPIFFE trust domain is not trusted",
+            Self::InvalidSpiffeId => "the client's identity is not a valid SPIFFE ID",
+            Self::InvalidHeader => "a request header toolgate reads is not valid UTF-8",
+            Self::InvalidJson => "the request body is not valid JSON",
+            Self::InvalidJsonRpc => "the request body is not a valid JSON-RPC 2.0 message",
+            Self::InvalidParams => "the JSON-RPC params are missing or malformed for this method",
+            Self::BatchRejected => "JSON-RPC batches are not accepted",
+            Self::BodyTooLarge => "the request body is larger than toolgate evaluates",
+            Self::UnsupportedEncoding => "compressed request bodies are not evaluated",
+            Self::Internal => "toolgate could not evaluate the call",
+        }
+    }
+
+    /// True for the policy's own verdicts; false for errors toolgate failed closed on.
+    pub fn is_policy_decision(self) -> bool {
+        matches!(self, Self::Forbidden | Self::NotPermitted)
+    }
+
+    pub fn http_status(self) -> u32 {
+        match self {
+            Self::InvalidJson
+            | Self::InvalidJsonRpc
+            | Self::InvalidParams
+            | Self::InvalidHeader => 400,
+            Self::BodyTooLarge => 413,
+            Self::UnsupportedEncoding => 415,
+            _ => 403,
+        }
+    }
+
+    /// The JSON-RPC error code for an MCP client.
+    pub fn jsonrpc_code(self) -> i64 {
+        match self {
+            Self::InvalidJson => -32700,
+            Self::InvalidJsonRpc | Self::BatchRejected => -32600,
+            Self::InvalidParams => -32602,
+            // -32000..-32099 is reserved for implementation-defined server errors.
+            Self::Forbidden | Self::NotPermitted => -32001,
+            _ => -32002,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The decision record: one JSON line per decision, for Envoy's access log.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Everything needed to reconstruct a decision later. Absent facts are `null`,
+/// so every line has the same fields.
+#[derive(Debug, Serialize)]
+pub struct DecisionRecord<'a> {
+    pub decision_id: &'a str,
+    pub timestamp: String,
+    pub request_id: Option<&'a str>,
+    pub principal: Option<&'a str>,
+    pub trust_domain: Option<&'a str>,
+    pub authenticated: bool,
+    pub insecure_identity: bool,
+    pub server: &'a str,
+    pub http_method: &'a str,
+    pub path: &'a str,
+    pub action: Option<&'a str>,
+    pub resource: Option<&'a str>,
+    pub rpc_method: Option<&'a str>,
+    pub rpc_id: Option<&'a Value>,
+    pub batch_size: usize,
+    pub intent: Option<&'a str>,
+    pub task: Option<&'a str>,
+    pub session: Option<&'a str>,
+    pub decision: &'static str,
+    pub enforced: bool,
+    pub reason: Option<&'static str>,
+    pub policies: &'a [String],
+    pub errors: &'a [String],
+    pub policy_version: &'a str,
+    pub eval_us: u64,
+    pub arguments_digest: Option<String>,
+    /// Raw arguments, only when the configuration asks for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<&'a Value>,
+}
+
+impl DecisionRecord<'_> {
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings, numbers and JSON values cannot fail; an empty
+        // line would still be visible as a broken record rather than a panic.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

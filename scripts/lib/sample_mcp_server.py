@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""A small MCP tool server (JSON-RPC 2.0 over Streamable HTTP) and REST API, for the demo and tests.
+
+It records every request it receives as one JSON line in --record, so tests can
+prove what reached the upstream and what did not.
+"""
+import argparse
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TOOLS = [
+    {"name": "read_file", "description": "Read a file", "inputSchema": {"type": "object"}},
+    {"name": "search_docs", "description": "Search the docs", "inputSchema": {"type": "object"}},
+    {"name": "write_file", "description": "Write a file", "inputSchema": {"type": "object"}},
+    {"name": "refund", "description": "Refund an order", "inputSchema": {"type": "object"}},
+    {"name": "delete_database", "description": "Drop everything", "inputSchema": {"type": "object"}},
+]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    record_lock = threading.Lock()
+    record_path = None
+
+    def log_message(self, *args):  # keep the demo output readable
+        pass
+
+    def _record(self, body):
+        entry = {
+            "method": self.command,
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": body.decode("utf-8", "replace"),
+        }
+        with self.record_lock, open(self.record_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def _read_body(self):
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("content-length") or 0))
+
+    def _send(self, status, payload, content_type="application/json"):
+        data = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        body = self._read_body()
+        self._record(body)
+        if not self.path.startswith("/mcp"):
+            return self._send(201, {"ok": True, "path": self.path})
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return self._send(400, {"error": "not json"})
+        if isinstance(message, list):
+            replies = [r for r in (self._reply(m) for m in message) if r is not None]
+            return self._send(200, replies) if replies else self._send(202, None)
+        reply = self._reply(message)
+        return self._send(202, None) if reply is None else self._send(200, reply)
+
+    def _reply(self, message):
+        if "id" not in message:
+            return None  # a notification
+        method, params = message.get("method"), message.get("params") or {}
+        if method == "initialize":
+            result = {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "toolgate-sample", "version": "1.0"},
+            }
+        elif method == "tools/list":
+            result = {"tools": TOOLS}
+        elif method == "tools/call":
+            text = f"{params.get('name')} ran with {json.dumps(params.get('arguments', {}), sort_keys=True)}"
+            result = {"content": [{"type": "text", "text": text}], "isError": False}
+        else:
+            result = {}
+        return {"jsonrpc": "2.0", "id": message["id"], "result": result}
+
+    def do_GET(self):
+        self._record(b"")
+        if self.path.startswith("/weather"):
+            return self._send(200, {"city": "Paris", "forecast": "sunny", "path": self.path})
+        return self._send(200, {"ok": True, "path": self.path})
+
+    def do_DELETE(self):
+        self._record(self._read_body())
+        return self._send(200, {"ok": True})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--record", required=True, help="JSON-lines file of received requests")
+    args = parser.parse_args()
+    Handler.record_path = args.record
+    open(args.record, "a").close()
+    ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
