@@ -277,7 +277,8 @@ fn validate(
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("invalid policies:\n  {}", problems.join("\n  ")))
+        // One line, so each log line carries the whole refusal.
+        Err(format!("invalid policies: {}", problems.join(" | ")))
     }
 }
 
@@ -310,9 +311,17 @@ fn parse_entities(source: &PolicySource, schema: &Schema) -> Result<Entities, St
         }
     }
     Entities::from_json_value(serde_json::Value::Array(all), Some(schema)).map_err(|e| {
+        let name = if source.entities.is_some() {
+            CONFIG_ENTITIES
+        } else {
+            EMBEDDED_ENTITIES.name
+        };
         format!(
-            "entities ({}): {e}; check each entity's type, attributes and parents against the schema",
-            if source.entities.is_some() { CONFIG_ENTITIES } else { EMBEDDED_ENTITIES.name }
+            "{name}: {}",
+            describe(
+                &e,
+                "check each entity's type, attributes and parents against the schema"
+            )
         )
     })
 }
@@ -345,7 +354,12 @@ pub fn located(file: &str, text: &str, diagnostic: &dyn Diagnostic, fix: &str) -
         .map(|label| line_column(text, label.offset()))
         .map(|(line, column)| format!(":{line}:{column}"))
         .unwrap_or_default();
-    let mut message = format!("{file}{position}: {diagnostic}");
+    format!("{file}{position}: {}", describe(diagnostic, fix))
+}
+
+/// A diagnostic's message, its causes, and its help (or `fix` when it has none).
+fn describe(diagnostic: &dyn Diagnostic, fix: &str) -> String {
+    let mut message = diagnostic.to_string();
     let mut cause = std::error::Error::source(diagnostic);
     while let Some(inner) = cause {
         message.push_str(&format!(": {inner}"));

@@ -1,0 +1,101 @@
+//! Configuration and policy loading: what is refused at configure time, and how the error reads.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use serde_json::json;
+use toolgate::Gate;
+
+fn refused(config: &str) -> String {
+    match Gate::configure(config.as_bytes(), 0) {
+        Ok(_) => panic!("configuration accepted: {config}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn empty_configuration_means_defaults() {
+    let gate = Gate::configure(b"", 0).expect("defaults");
+    assert!(gate.policy_count() >= 8);
+    assert_eq!(gate.policy_version().len(), 16);
+}
+
+#[test]
+fn malformed_json_and_unknown_fields_are_refused() {
+    assert!(refused("{\"trust_domains\": [").contains("line 1 column"));
+    assert!(refused("{\"trust_domain\": []}").contains("unknown field `trust_domain`"));
+    assert!(refused("{\"trust_domains\": [\"spiffe://x\"]}").contains("not a trust domain"));
+    assert!(refused("{\"headers\": {\"intent\": \"X-Intent\"}}").contains("lower-case"));
+    assert!(refused("{\"dev_identity_header\": \"x-toolgate-id\"}").contains("reserved prefix"));
+}
+
+#[test]
+fn policy_syntax_errors_name_the_source_line_and_column() {
+    let config = json!({"policies": {"cedar": "permit(principal, action, resource);\n\nforbid(principal, action resource);"}});
+    let error = refused(&config.to_string());
+    assert!(
+        error.starts_with("plugin configuration `policies.cedar`:3:"),
+        "{error}"
+    );
+}
+
+#[test]
+fn schema_violations_name_the_policy_and_suggest_a_fix() {
+    let policy = "@id(\"typo\")\npermit(principal, action == Toolgate::Action::\"tools/call\", resource)\nwhen { resource.sensitivty == \"low\" };";
+    let error = refused(&json!({"policies": {"cedar": policy}}).to_string());
+    assert!(error.contains("`policies.cedar`:3:"), "{error}");
+    assert!(error.contains("typo"), "{error}");
+}
+
+#[test]
+fn duplicate_policy_ids_are_refused() {
+    let policy =
+        "@id(\"readers-call-low-sensitivity-tools\")\npermit(principal, action, resource);";
+    let error = refused(&json!({"policies": {"cedar": policy}}).to_string());
+    assert!(
+        error.contains("already used in policies/default.cedar"),
+        "{error}"
+    );
+}
+
+#[test]
+fn entities_are_checked_against_the_schema() {
+    let entities =
+        json!([{"uid": {"type": "Toolgate::Tool", "id": "x/y"}, "attrs": {}, "parents": []}]);
+    let error = refused(&json!({"policies": {"entities": entities}}).to_string());
+    assert!(
+        error.starts_with("plugin configuration `policies.entities`"),
+        "{error}"
+    );
+    assert!(error.contains("sensitivity"), "{error}");
+}
+
+#[test]
+fn replace_mode_needs_a_schema_and_can_be_empty() {
+    assert!(
+        refused("{\"policies\": {\"mode\": \"replace\"}}").contains("policies.schema is missing")
+    );
+    let schema = toolgate::policy::EMBEDDED_SCHEMA.text;
+    let gate = Gate::configure(
+        json!({"policies": {"mode": "replace", "schema": schema}})
+            .to_string()
+            .as_bytes(),
+        0,
+    )
+    .expect("an empty policy set is allowed (and denies everything)");
+    assert_eq!(gate.policy_count(), 0);
+}
+
+#[test]
+fn extended_policies_change_the_version() {
+    let base = Gate::configure(b"{}", 0).expect("base");
+    let extended = Gate::configure(
+        json!({"policies": {"cedar": "@id(\"extra\") permit(principal, action, resource) when { false };"}})
+            .to_string()
+            .as_bytes(),
+        0,
+    )
+    .expect("extended");
+    assert_ne!(base.policy_version(), extended.policy_version());
+    assert_eq!(extended.policy_count(), base.policy_count() + 1);
+}

@@ -1,0 +1,474 @@
+//! The pure core, end to end through `Gate::decide`, natively (`cargo test`) and in wasm (wasm-bindgen-test).
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use serde_json::{json, Value};
+use toolgate::enforce::Action;
+use toolgate::gate::{Input, Outcome};
+use toolgate::http::{Header, HttpRequest};
+use toolgate::identity::Peer;
+use toolgate::Gate;
+
+const READER: &str = "spiffe://toolgate.test/agent/reader";
+const WRITER: &str = "spiffe://toolgate.test/agent/writer";
+const PAYMENTS: &str = "spiffe://toolgate.test/agent/payments";
+
+fn gate_with(config: Value) -> Gate {
+    Gate::configure(config.to_string().as_bytes(), 7).unwrap_or_else(|e| panic!("configure: {e}"))
+}
+
+fn gate() -> Gate {
+    gate_with(json!({ "trust_domains": ["toolgate.test"], "server": "tools" }))
+}
+
+struct Req {
+    headers: Vec<Header>,
+    body: Vec<u8>,
+    peer: Peer,
+}
+
+impl Req {
+    fn post(body: Value, spiffe: Option<&str>) -> Self {
+        Self::raw("POST", "/mcp", body.to_string().into_bytes(), spiffe)
+            .header("content-type", "application/json")
+    }
+
+    fn raw(method: &str, path: &str, body: Vec<u8>, spiffe: Option<&str>) -> Self {
+        Self {
+            headers: vec![
+                (":method".into(), method.as_bytes().to_vec()),
+                (":path".into(), path.as_bytes().to_vec()),
+                ("x-request-id".into(), b"rid-1".to_vec()),
+            ],
+            body,
+            peer: Peer {
+                uri_san: spiffe.map(str::to_owned),
+            },
+        }
+    }
+
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.as_bytes().to_vec()));
+        self
+    }
+
+    fn decide(&self, gate: &Gate) -> Decided {
+        self.decide_with(gate, false)
+    }
+
+    fn decide_with(&self, gate: &Gate, body_too_large: bool) -> Decided {
+        let input = Input {
+            request: HttpRequest {
+                headers: &self.headers,
+                body: &self.body,
+            },
+            peer: &self.peer,
+            server_hint: None,
+            body_too_large,
+            unix_nanos: 1_700_000_000_123_456_789,
+        };
+        let verdict = gate.decide(&input, &|| 0);
+        Decided {
+            record: serde_json::from_str(&verdict.record).expect("record is JSON"),
+            outcome: verdict.outcome,
+            action: verdict.action,
+        }
+    }
+}
+
+fn tool_call(id: Value, name: &str, arguments: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": { "name": name, "arguments": arguments } })
+}
+
+struct Decided {
+    record: Value,
+    outcome: Outcome,
+    action: Action,
+}
+
+impl Decided {
+    fn status(&self) -> u32 {
+        match &self.action {
+            Action::Forward { .. } => 200,
+            Action::Respond { status, .. } => *status,
+        }
+    }
+
+    fn body(&self) -> Value {
+        match &self.action {
+            Action::Respond { body, .. } => serde_json::from_slice(body).expect("JSON body"),
+            Action::Forward { .. } => panic!("forwarded, not refused"),
+        }
+    }
+
+    fn reason(&self) -> &str {
+        self.record["reason"].as_str().unwrap_or("")
+    }
+}
+
+#[test]
+fn reader_may_call_a_low_sensitivity_tool() {
+    let d = Req::post(
+        tool_call(json!(1), "read_file", json!({"path": "a"})),
+        Some(READER),
+    )
+    .decide(&gate());
+    assert_eq!(d.outcome, Outcome::Allow);
+    assert_eq!(
+        d.record["policies"],
+        json!(["readers-call-low-sensitivity-tools"])
+    );
+    let Action::Forward { set, remove } = &d.action else {
+        panic!("not forwarded")
+    };
+    assert!(remove.is_empty());
+    let names: Vec<&str> = set.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "x-toolgate-decision-id",
+            "x-toolgate-policies",
+            "x-toolgate-policy-version",
+            "x-toolgate-principal"
+        ]
+    );
+}
+
+#[test]
+fn forbidden_tool_is_a_jsonrpc_error_echoing_the_id() {
+    let d = Req::post(
+        tool_call(json!("abc"), "delete_database", json!({})),
+        Some(READER),
+    )
+    .decide(&gate());
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert_eq!(d.status(), 403);
+    let body = d.body();
+    assert_eq!(body["id"], "abc");
+    assert_eq!(body["error"]["code"], -32001);
+    assert_eq!(body["error"]["data"]["reason"], "forbidden_by_policy");
+    assert_eq!(
+        body["error"]["data"]["decision_id"],
+        d.record["decision_id"]
+    );
+}
+
+#[test]
+fn writes_need_the_declared_intent_and_a_task() {
+    let call = tool_call(json!(2), "write_file", json!({"path": "x", "content": "y"}));
+    let g = gate();
+    assert_eq!(
+        Req::post(call.clone(), Some(WRITER)).decide(&g).reason(),
+        "not_permitted"
+    );
+    let only_intent = Req::post(call.clone(), Some(WRITER)).header("x-agent-intent", "write");
+    assert_eq!(only_intent.decide(&g).outcome, Outcome::Deny);
+    let both = Req::post(call, Some(WRITER))
+        .header("x-agent-intent", "write")
+        .header("x-agent-task", "T-1");
+    assert_eq!(both.decide(&g).outcome, Outcome::Allow);
+}
+
+#[test]
+fn refunds_are_decided_on_the_amount_argument() {
+    let g = gate();
+    let refund = |amount: Value| {
+        Req::post(
+            tool_call(json!(3), "refund", json!({ "amount": amount })),
+            Some(PAYMENTS),
+        )
+        .decide(&g)
+    };
+    assert_eq!(refund(json!(100)).outcome, Outcome::Allow);
+    assert_eq!(refund(json!(101)).outcome, Outcome::Deny);
+    assert_eq!(refund(json!(0)).outcome, Outcome::Deny);
+    // Not a Long: the policy errors, and an error is a denial, never a skip.
+    let float = refund(json!(50.5));
+    assert_eq!(float.outcome, Outcome::Error);
+    assert_eq!(float.reason(), "policy_evaluation_error");
+    assert_ne!(float.record["errors"], json!([]));
+    assert_eq!(refund(json!(u64::MAX)).outcome, Outcome::Error);
+    assert_eq!(refund(json!("50")).outcome, Outcome::Error);
+}
+
+#[test]
+fn no_certificate_is_the_unauthenticated_principal() {
+    let d = Req::post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        None,
+    )
+    .decide(&gate());
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert_eq!(d.record["policies"], json!(["forbid-unauthenticated"]));
+    assert_eq!(d.record["authenticated"], false);
+    assert_eq!(d.record["principal"], Value::Null);
+}
+
+#[test]
+fn untrusted_trust_domains_and_malformed_ids_are_refused() {
+    let g = gate();
+    let list = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"});
+    let evil = Req::post(list.clone(), Some("spiffe://evil.test/agent/reader")).decide(&g);
+    assert_eq!(evil.reason(), "untrusted_trust_domain");
+    assert_eq!(evil.record["trust_domain"], "evil.test");
+    assert_eq!(evil.body()["id"], 9);
+    for bad in [
+        "https://toolgate.test/agent",
+        "spiffe://Toolgate.test/a",
+        "spiffe://toolgate.test/a/../b",
+        "spiffe://toolgate.test//a",
+        "spiffe:///a",
+    ] {
+        assert_eq!(
+            Req::post(list.clone(), Some(bad)).decide(&g).reason(),
+            "invalid_spiffe_id",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn identity_headers_count_only_in_configured_development_mode() {
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let claim = |g: &Gate| {
+        Req::post(list.clone(), None)
+            .header("x-dev-id", READER)
+            .decide(g)
+    };
+    assert_eq!(claim(&gate()).outcome, Outcome::Deny);
+    let dev =
+        gate_with(json!({"trust_domains": ["toolgate.test"], "dev_identity_header": "x-dev-id"}));
+    let d = claim(&dev);
+    assert_eq!(d.outcome, Outcome::Allow);
+    assert_eq!(d.record["insecure_identity"], true);
+    let Action::Forward { remove, .. } = &d.action else {
+        panic!()
+    };
+    assert_eq!(remove, &["x-dev-id".to_owned()]);
+}
+
+#[test]
+fn client_annotation_headers_are_removed_or_replaced() {
+    let d = Req::post(tool_call(json!(1), "read_file", json!({})), Some(READER))
+        .header("x-toolgate-policies", "forged")
+        .header("x-toolgate-approved", "yes")
+        .decide(&gate());
+    let Action::Forward { remove, set } = &d.action else {
+        panic!()
+    };
+    assert_eq!(remove, &["x-toolgate-approved".to_owned()]);
+    assert!(set
+        .iter()
+        .any(|(n, v)| *n == "x-toolgate-policies" && v == "readers-call-low-sensitivity-tools"));
+}
+
+#[test]
+fn rest_calls_map_to_routes_and_get_problem_documents() {
+    let g = gate_with(json!({"trust_domains": ["toolgate.test"], "server": "weather"}));
+    let ok = Req::raw("GET", "/weather/v1/forecast?city=x", vec![], Some(READER)).decide(&g);
+    assert_eq!(ok.outcome, Outcome::Allow);
+    assert_eq!(ok.record["resource"], "weather/GET /weather/v1/forecast");
+    let denied = Req::raw("DELETE", "/weather/v1/forecast", vec![], Some(READER)).decide(&g);
+    assert_eq!(denied.status(), 403);
+    let Action::Respond { headers, .. } = &denied.action else {
+        panic!()
+    };
+    assert!(headers.contains(&("content-type", "application/problem+json".to_owned())));
+    assert_eq!(denied.body()["reason"], "not_permitted");
+}
+
+#[test]
+fn mcp_methods_map_to_actions_and_resources() {
+    let g = gate();
+    let cases = [
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}),
+            "initialize",
+            "tools",
+        ),
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+            "ping",
+            "tools",
+        ),
+        (
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            "notification",
+            "tools",
+        ),
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+            "tools/list",
+            "tools",
+        ),
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "docs://a"}}),
+            "resources/read",
+            "tools/docs://a",
+        ),
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": {"name": "p"}}),
+            "prompts/get",
+            "tools/p",
+        ),
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "sampling/other"}),
+            "rpc",
+            "tools",
+        ),
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "result": {}}),
+            "response",
+            "tools",
+        ),
+    ];
+    for (message, action, resource) in cases {
+        let d = Req::post(message.clone(), Some(READER)).decide(&g);
+        assert_eq!(d.record["action"], action, "{message}");
+        assert_eq!(d.record["resource"], resource, "{message}");
+    }
+    let session = Req::post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize"}),
+        Some(READER),
+    )
+    .decide(&g);
+    assert_eq!(session.outcome, Outcome::Allow);
+    let docs = Req::post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "docs://a"}}),
+        Some(READER),
+    );
+    assert_eq!(docs.decide(&g).outcome, Outcome::Allow);
+    let secret = Req::post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "file:///etc/shadow"}}),
+        Some(READER),
+    );
+    assert_eq!(secret.decide(&g).outcome, Outcome::Deny);
+}
+
+#[test]
+fn malformed_messages_fail_closed_with_jsonrpc_codes() {
+    let g = gate();
+    let cases: [(&[u8], &str, i64); 6] = [
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,", "invalid_json", -32700),
+        (b"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", "invalid_jsonrpc", -32600),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}", "invalid_jsonrpc", -32600),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{}}", "invalid_params", -32602),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"read_file\",\"arguments\":[1]}}", "invalid_params", -32602),
+        (b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", "batch_rejected", -32600),
+    ];
+    for (body, reason, code) in cases {
+        let d = Req::raw("POST", "/mcp", body.to_vec(), Some(READER))
+            .header("content-type", "application/json")
+            .decide(&g);
+        assert_eq!(
+            d.outcome,
+            Outcome::Error,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert_eq!(d.reason(), reason);
+        assert_eq!(d.body()["error"]["code"], code);
+    }
+}
+
+#[test]
+fn evaluated_batches_are_denied_whole_if_any_element_is() {
+    let g = gate_with(
+        json!({"trust_domains": ["toolgate.test"], "server": "tools", "batches": "evaluate"}),
+    );
+    let ok = json!([tool_call(json!(1), "read_file", json!({})), {"jsonrpc": "2.0", "method": "notifications/progress"}]);
+    assert_eq!(
+        Req::post(ok, Some(READER)).decide(&g).outcome,
+        Outcome::Allow
+    );
+    let mixed = json!([
+        tool_call(json!(1), "read_file", json!({})),
+        tool_call(json!(2), "delete_database", json!({}))
+    ]);
+    let d = Req::post(mixed, Some(READER)).decide(&g);
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert_eq!(d.record["resource"], "tools/delete_database");
+    let ids: Vec<Value> = d
+        .body()
+        .as_array()
+        .expect("batch of errors")
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!(1), json!(2)]);
+    assert_eq!(
+        Req::post(json!([]), Some(READER)).decide(&g).reason(),
+        "invalid_jsonrpc"
+    );
+}
+
+#[test]
+fn oversized_and_encoded_bodies_are_refused() {
+    let g = gate();
+    let too_large = Req::post(json!({}), Some(READER)).decide_with(&g, true);
+    assert_eq!(
+        (too_large.status(), too_large.reason()),
+        (413, "body_too_large")
+    );
+    let gz = Req::post(tool_call(json!(1), "read_file", json!({})), Some(READER))
+        .header("content-encoding", "gzip")
+        .decide(&g);
+    assert_eq!(
+        (gz.status(), gz.reason()),
+        (415, "unsupported_content_encoding")
+    );
+}
+
+#[test]
+fn the_record_has_every_field_and_digests_arguments() {
+    let d = Req::post(
+        tool_call(json!(5), "read_file", json!({"b": 1, "a": [true, null]})),
+        Some(READER),
+    )
+    .header("x-agent-intent", "summarize")
+    .header("x-agent-session", "")
+    .decide(&gate());
+    let r = &d.record;
+    for field in [
+        "decision_id",
+        "timestamp",
+        "principal",
+        "trust_domain",
+        "action",
+        "resource",
+        "server",
+        "intent",
+        "task",
+        "session",
+        "decision",
+        "enforced",
+        "policies",
+        "errors",
+        "policy_version",
+        "eval_us",
+        "request_id",
+        "arguments_digest",
+    ] {
+        assert!(r.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(r["timestamp"], "2023-11-14T22:13:20.123456Z");
+    assert_eq!(r["intent"], "summarize");
+    assert_eq!(r["session"], Value::Null);
+    assert_eq!(r["request_id"], "rid-1");
+    assert_eq!(r["decision_id"].as_str().map(str::len), Some(32));
+    // printf '{"a":[true,null],"b":1}' | sha256sum
+    assert_eq!(
+        r["arguments_digest"],
+        "sha256:51705a2c9eb3e7e410a58f696a770c3ac3885a0cf43eb7fc88f5e47c11d4d30d"
+    );
+    assert!(r.get("arguments").is_none());
+}
+
+#[test]
+fn every_decision_gets_a_distinct_id() {
+    let g = gate();
+    let req = Req::post(tool_call(json!(1), "read_file", json!({})), Some(READER));
+    let (a, b) = (req.decide(&g), req.decide(&g));
+    assert_ne!(a.record["decision_id"], b.record["decision_id"]);
+}

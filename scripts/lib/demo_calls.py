@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Sends the demo's scripted agent calls through the gateway and prints each outcome."""
+import http.client
+import json
+import os
+import ssl
+import sys
+
+port, certs = int(sys.argv[1]), sys.argv[2]
+IDENTITIES = {name: f"spiffe://toolgate.test/agent/{name}" for name in ("reader", "writer", "payments")}
+IDENTITIES["untrusted"] = "spiffe://evil.test/agent/reader"
+
+
+def call(title, cert, body=None, method="POST", path="/mcp", headers=None):
+    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
+    if cert:
+        ctx.load_cert_chain(os.path.join(certs, f"{cert}.crt"), os.path.join(certs, f"{cert}.key"))
+    conn = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=10)
+    hdrs = {"content-type": "application/json"} if body else {}
+    hdrs.update(headers or {})
+    conn.request(method, path, body=json.dumps(body) if body else None, headers=hdrs)
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    conn.close()
+    verdict = "\033[32mALLOWED\033[0m" if resp.status < 400 else "\033[31mBLOCKED\033[0m"
+    who = IDENTITIES.get(cert, "no client certificate")
+    print(f"\n{verdict} {resp.status}  {title}\n  as:   {who}")
+    if headers:
+        print(f"  with: {', '.join(f'{k}: {v}' for k, v in headers.items())}")
+    try:
+        parsed = json.loads(text)
+        if isinstance(parsed, dict) and "error" in parsed:
+            print(f"  got:  JSON-RPC error {parsed['error']['code']} for id {parsed['id']!r}: "
+                  f"{parsed['error']['data']['reason']} {parsed['error']['data']['policies']}")
+        elif isinstance(parsed, dict) and "reason" in parsed:
+            print(f"  got:  problem {parsed['reason']} (decision {parsed['decision_id']})")
+        else:
+            print(f"  got:  {text[:120]}")
+    except ValueError:
+        print(f"  got:  {text[:120]}")
+
+
+def tool(name, arguments, id):
+    return {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+
+
+call("a reader lists tools", "reader", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+call("a reader reads a file (low sensitivity)", "reader", tool("read_file", {"path": "README.md"}, 2))
+call("a writer writes without declaring intent", "writer", tool("write_file", {"path": "notes.md", "content": "hi"}, 3))
+call("the same write, with intent and task declared", "writer",
+     tool("write_file", {"path": "notes.md", "content": "hi"}, 4),
+     headers={"x-agent-intent": "write", "x-agent-task": "DOCS-12", "x-agent-session": "demo-1"})
+call("a payments agent refunds 40 (argument-level policy)", "payments", tool("refund", {"order_id": "A1", "amount": 40}, 5))
+call("a payments agent refunds 4000", "payments", tool("refund", {"order_id": "A2", "amount": 4000}, 6))
+call("a reader calls a forbidden tool", "reader", tool("delete_database", {}, 7))
+call("an unauthenticated call", None, tool("read_file", {"path": "README.md"}, 8))
+call("a certificate from an untrusted trust domain", "untrusted", tool("read_file", {"path": "README.md"}, 9))
+call("REST: GET the weather API", "reader", method="GET", path="/weather/v1/forecast?city=Paris")
+call("REST: POST to the weather API", "reader", method="POST", path="/weather/v1/alerts",
+     headers={"content-type": "text/plain"}, body=None)
