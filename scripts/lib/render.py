@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fills the ${NAME} placeholders of an Envoy config template from NAME=VALUE arguments.
 
-PLUGIN_CONFIG is a JSON file whose content is inlined (indented for the YAML block).
+PLUGIN_CONFIG is a JSON file whose content is inlined (indented for the YAML block);
+HTTP_FILTERS is a YAML file of http_filters entries, inlined and itself rendered.
 """
 import json
 import string
@@ -22,6 +23,9 @@ def main():
             pass  # invalid JSON is passed through on purpose: the filter must refuse it
         values["PLUGIN_CONFIG"] = text.strip().replace("\n", "\n" + " " * 20)
     values.setdefault("FAILURE_POLICY", "FAIL_CLOSED")
+    if "HTTP_FILTERS" in values:
+        with open(values["HTTP_FILTERS"], encoding="utf-8") as f:
+            values["HTTP_FILTERS"] = string.Template(f.read().rstrip("\n")).safe_substitute(values)
     with open(template, encoding="utf-8") as f:
         try:
             rendered = string.Template(f.read()).substitute(values)

@@ -11,3 +11,9 @@ proxy_wasm::main! {{
         Box::new(root::Root::default())
     });
 }}
+
+#[cfg(feature = "lol-alloc")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: a proxy-wasm VM runs on one Envoy worker thread; wasm32-wasip1 has no threads.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
