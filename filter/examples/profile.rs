@@ -68,9 +68,9 @@ fn main() {
         serde_json::from_slice::<Value>(body.as_bytes()).unwrap()
     });
     time("classify (parse + JSON-RPC mapping)", || {
-        classify(&request, "tools", config.batches).unwrap()
+        classify(&request, "tools", &config).unwrap()
     });
-    let calls = classify(&request, "tools", config.batches).unwrap();
+    let calls = classify(&request, "tools", &config).unwrap();
     let call = &calls.as_slice()[0];
     let identity =
         identity::resolve(&config, &peer, Some("spiffe://toolgate.test/agent/reader")).unwrap();
@@ -108,7 +108,8 @@ fn main() {
     let input = Input {
         request,
         peer: &peer,
-        server_hint: None,
+        route_name: None,
+        cluster_name: None,
         body_too_large: false,
         unix_nanos: 1,
     };

@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
-use crate::config::BatchMode;
+use crate::config::Config;
 use crate::http::HttpRequest;
+use crate::json::{self, JsonError};
 use crate::reason::Reason;
 use crate::{jsonrpc, rest};
 
@@ -70,25 +71,47 @@ pub struct Malformed {
     pub rpc: bool,
 }
 
-/// Works out the calls in a request. A body that looks like JSON must parse, and
-/// a JSON object or array that carries `jsonrpc` or `method` is JSON-RPC; anything
-/// else is a REST call on the route.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Works out the calls in a request. A body that looks like JSON must parse
+/// strictly, and a JSON body that carries `jsonrpc` or `method`, or any body sent
+/// to an MCP endpoint, must be valid JSON-RPC; anything else is a REST call on the route.
 pub fn classify(
     request: &HttpRequest<'_>,
     server: &str,
-    batches: BatchMode,
+    config: &Config,
 ) -> Result<Calls, Malformed> {
     let body = request.body;
+    let mcp_endpoint = config.mcp_paths.iter().any(|p| p == request.path());
+    let refuse = |reason| Malformed {
+        reason,
+        rpc_id: None,
+        rpc: mcp_endpoint || request.declares_json(),
+    };
+    if body.starts_with(UTF8_BOM) || !request.charset_is_utf8() {
+        return Err(refuse(Reason::UnsupportedCharset));
+    }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if matches!(first, Some(b'{' | b'[')) || request.declares_json() && first.is_some() {
-        let value: Value = serde_json::from_slice(body).map_err(|_| Malformed {
-            reason: Reason::InvalidJson,
-            rpc_id: None,
-            rpc: true,
+    let looks_like_json = matches!(first, Some(b'{' | b'['));
+    if first.is_some() && (looks_like_json || mcp_endpoint || request.declares_json()) {
+        let value = json::parse(body).map_err(|e| {
+            refuse(match e {
+                JsonError::DuplicateKey(_) => Reason::DuplicateJsonKey,
+                JsonError::Syntax(_) => Reason::InvalidJson,
+            })
         })?;
-        if jsonrpc::is_jsonrpc(&value) {
-            return jsonrpc::calls(value, server, batches);
+        if mcp_endpoint || jsonrpc::is_jsonrpc(&value) {
+            return jsonrpc::calls(value, server, config.batches);
         }
+    }
+    if mcp_endpoint && first.is_none() {
+        // Streamable HTTP without a body: GET opens the server's stream, DELETE ends the session.
+        return match request.method() {
+            "GET" => Ok(Calls::Rpc(jsonrpc::endpoint_call("stream", server))),
+            "DELETE" => Ok(Calls::Rpc(jsonrpc::endpoint_call("terminate", server))),
+            "POST" => Err(refuse(Reason::InvalidJsonRpc)),
+            _ => Ok(Calls::Rest(rest::call(request, server))),
+        };
     }
     Ok(Calls::Rest(rest::call(request, server)))
 }

@@ -1,5 +1,7 @@
 //! Plugin configuration: the JSON Envoy hands the filter, parsed and checked once.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// Everything an operator can set, with the defaults a fresh deployment gets.
@@ -25,6 +27,33 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// What to do with JSON-RPC batches.
     pub batches: BatchMode,
+    /// Paths of MCP endpoints: POSTs there must be JSON-RPC, and body-less GET and
+    /// DELETE are the MCP stream and session end.
+    pub mcp_paths: Vec<String>,
+    /// Per Envoy route name: enforcement mode and fail-open. Takes precedence over `servers`.
+    pub routes: BTreeMap<String, RouteMode>,
+    /// Per server name: enforcement mode and fail-open.
+    pub servers: BTreeMap<String, RouteMode>,
+}
+
+/// How decisions are applied on a route or server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteMode {
+    pub mode: Enforcement,
+    /// Let requests through when toolgate cannot evaluate them (never on a policy
+    /// denial). Every such request is logged with `enforced: false`.
+    pub fail_open: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforcement {
+    /// Denials block the call.
+    #[default]
+    Enforce,
+    /// Denials are logged and annotated, and the call goes through.
+    Shadow,
 }
 
 impl Default for Config {
@@ -39,6 +68,9 @@ impl Default for Config {
             log_arguments: false,
             max_body_bytes: 1024 * 1024,
             batches: BatchMode::Reject,
+            mcp_paths: vec!["/mcp".into()],
+            routes: BTreeMap::new(),
+            servers: BTreeMap::new(),
         }
     }
 }
@@ -105,6 +137,20 @@ pub enum BatchMode {
 }
 
 impl Config {
+    /// The mode for a request on this route and server: the route's entry, else the server's.
+    pub fn mode_for(&self, route: Option<&str>, server: &str) -> RouteMode {
+        route
+            .and_then(|r| self.routes.get(r))
+            .or_else(|| self.servers.get(server))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// True when decisions need the Envoy route name.
+    pub fn needs_route_name(&self) -> bool {
+        self.server_from == ServerSource::RouteName || !self.routes.is_empty()
+    }
+
     /// Parses the plugin configuration; empty input means all defaults.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -151,6 +197,11 @@ impl Config {
                     crate::enforce::ANNOTATION_PREFIX
                 ));
             }
+        }
+        if let Some(path) = self.mcp_paths.iter().find(|p| !p.starts_with('/')) {
+            return Err(format!(
+                "plugin configuration: mcp_paths entry {path:?} must start with '/'"
+            ));
         }
         if self.max_body_bytes == 0 {
             return Err("plugin configuration: max_body_bytes must be at least 1".into());

@@ -10,6 +10,10 @@ pub const DECISION_ID: &str = "x-toolgate-decision-id";
 pub const POLICIES: &str = "x-toolgate-policies";
 pub const POLICY_VERSION: &str = "x-toolgate-policy-version";
 pub const PRINCIPAL: &str = "x-toolgate-principal";
+/// Set in shadow mode on a call that policy denied: the reason it would have been refused.
+pub const WOULD_DENY: &str = "x-toolgate-would-deny";
+/// Set on a fail-open route on a call toolgate could not evaluate: why.
+pub const FAIL_OPEN: &str = "x-toolgate-fail-open";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -91,6 +95,7 @@ pub fn forward(
     policies: &[String],
     version: &str,
     principal: Option<&str>,
+    flag: Option<(&'static str, &str)>,
 ) -> Action {
     let set: Vec<(&'static str, String)> = [
         (DECISION_ID, Some(decision_id.to_owned())),
@@ -99,6 +104,7 @@ pub fn forward(
         (PRINCIPAL, principal.map(str::to_owned)),
     ]
     .into_iter()
+    .chain(flag.map(|(name, value)| (name, Some(value.to_owned()))))
     .filter_map(|(name, value)| value.map(|v| (name, v)))
     .collect();
     let mut remove: Vec<String> = headers

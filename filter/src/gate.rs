@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::authorize::authorize;
 use crate::call::{self, Call, Calls, Malformed};
 use crate::cedar_request::{self, Facts, Intent};
-use crate::config::{Config, ServerSource};
+use crate::config::{Config, Enforcement, RouteMode, ServerSource};
 use crate::enforce::{self, Action, Refusal};
 use crate::http::HttpRequest;
 use crate::identity::{self, Identity, Peer, Principal};
@@ -29,8 +29,10 @@ pub struct Gate {
 pub struct Input<'a> {
     pub request: HttpRequest<'a>,
     pub peer: &'a Peer,
-    /// The route or cluster name, when the configuration takes the server from it.
-    pub server_hint: Option<&'a str>,
+    /// The Envoy route name, when the configuration needs it (see [`Gate::wants_route_name`]).
+    pub route_name: Option<&'a str>,
+    /// The Envoy cluster name, when the server comes from it (see [`Gate::wants_cluster_name`]).
+    pub cluster_name: Option<&'a str>,
     /// The body went past `max_body_bytes`; `request.body` holds none of it.
     pub body_too_large: bool,
     pub unix_nanos: u64,
@@ -43,6 +45,10 @@ pub enum Outcome {
     Deny,
     /// Denied because toolgate could not evaluate the request.
     Error,
+    /// Would have been denied (or refused as an error), but the route is in shadow mode.
+    ShadowDeny,
+    /// Could not be evaluated, and let through because the route is fail-open.
+    FailOpen,
 }
 
 /// The gate's answer for one request.
@@ -52,6 +58,13 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// The decision log line.
     pub record: String,
+}
+
+/// How a decision was applied, for the record.
+struct Applied {
+    mode: RouteMode,
+    enforced: bool,
+    eval_us: u64,
 }
 
 /// Everything the stages learned, for the response and the record.
@@ -97,72 +110,113 @@ impl Gate {
         self.store.policy_count()
     }
 
-    /// The Envoy property holding the server name, when configured to read one.
-    pub fn server_property(&self) -> Option<&'static [&'static str]> {
-        match self.config.server_from {
+    pub fn wants_route_name(&self) -> bool {
+        self.config.needs_route_name()
+    }
+
+    pub fn wants_cluster_name(&self) -> bool {
+        self.config.server_from == ServerSource::ClusterName
+    }
+
+    fn server<'a>(&'a self, input: &Input<'a>) -> &'a str {
+        let named = match self.config.server_from {
             ServerSource::Config => None,
-            ServerSource::RouteName => Some(&["xds", "route_name"]),
-            ServerSource::ClusterName => Some(&["xds", "cluster_name"]),
-        }
+            ServerSource::RouteName => input.route_name,
+            ServerSource::ClusterName => input.cluster_name,
+        };
+        named
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&self.config.server)
     }
 
     /// Decides one request. `monotonic_nanos` times the evaluation.
     pub fn decide(&self, input: &Input<'_>, monotonic_nanos: &dyn Fn() -> u64) -> Verdict {
         let started = monotonic_nanos();
         let decision_id = self.next_decision_id();
-        let server = input
-            .server_hint
-            .filter(|s| !s.is_empty())
-            .unwrap_or(&self.config.server);
+        let server = self.server(input);
+        let mode = self.config.mode_for(input.route_name, server);
         let eval = self.evaluate(input, server);
         let eval_us = monotonic_nanos().saturating_sub(started) / 1_000;
 
         let request = &input.request;
-        let action = match eval.denied {
-            None => enforce::forward(
+        let principal = eval.identity.as_ref().and_then(|i| match &i.principal {
+            Principal::Agent(id) => Some(id.as_str()),
+            Principal::Unauthenticated => None,
+        });
+        let forward = |flag: Option<(&'static str, &'static str)>| {
+            enforce::forward(
                 request.headers,
                 self.config.dev_identity_header.as_deref(),
                 &decision_id,
                 &eval.policies,
                 &self.store.version,
-                eval.identity.as_ref().and_then(|i| match &i.principal {
-                    Principal::Agent(id) => Some(id.as_str()),
-                    Principal::Unauthenticated => None,
-                }),
+                principal,
+                flag,
+            )
+        };
+        let (action, outcome, enforced) = match eval.denied {
+            None => (forward(None), Outcome::Allow, true),
+            // Shadow mode forwards, but the record and the annotation keep the real decision.
+            Some(reason) if mode.mode == Enforcement::Shadow => (
+                forward(Some((enforce::WOULD_DENY, reason.code()))),
+                Outcome::ShadowDeny,
+                false,
+            ),
+            Some(reason) if mode.fail_open && !reason.is_policy_decision() => (
+                forward(Some((enforce::FAIL_OPEN, reason.code()))),
+                Outcome::FailOpen,
+                false,
             ),
             Some(reason) => {
-                let shape = if eval.rpc {
-                    let mut ids: Vec<&Value> = eval
-                        .calls
-                        .iter()
-                        .filter_map(|c| c.rpc.as_ref().and_then(|r| r.id.as_ref()))
-                        .collect();
-                    if let Some(id) = &eval.malformed_rpc_id {
-                        ids.push(id);
-                    }
-                    Refusal::JsonRpc {
-                        ids,
-                        batch: eval.batch,
-                    }
+                let outcome = if reason.is_policy_decision() {
+                    Outcome::Deny
                 } else {
-                    Refusal::Problem {
-                        instance: request.path(),
-                    }
+                    Outcome::Error
                 };
-                enforce::refuse(reason, &decision_id, &eval.policies, shape)
+                (
+                    self.refusal(reason, &eval, request, &decision_id),
+                    outcome,
+                    true,
+                )
             }
         };
-        let outcome = match eval.denied {
-            None => Outcome::Allow,
-            Some(reason) if reason.is_policy_decision() => Outcome::Deny,
-            Some(_) => Outcome::Error,
+        let applied = Applied {
+            mode,
+            enforced,
+            eval_us,
         };
-        let record = self.record(input, server, &eval, &decision_id, eval_us);
+        let record = self.record(input, server, &eval, &decision_id, applied);
         Verdict {
             action,
             outcome,
             record,
         }
+    }
+
+    fn refusal(
+        &self,
+        reason: Reason,
+        eval: &Evaluation,
+        request: &HttpRequest<'_>,
+        decision_id: &str,
+    ) -> Action {
+        let shape = if eval.rpc {
+            let mut ids: Vec<&Value> = eval
+                .calls
+                .iter()
+                .filter_map(|c| c.rpc.as_ref().and_then(|r| r.id.as_ref()))
+                .collect();
+            ids.extend(&eval.malformed_rpc_id);
+            Refusal::JsonRpc {
+                ids,
+                batch: eval.batch,
+            }
+        } else {
+            Refusal::Problem {
+                instance: request.path(),
+            }
+        };
+        enforce::refuse(reason, decision_id, &eval.policies, shape)
     }
 
     fn evaluate(&self, input: &Input<'_>, server: &str) -> Evaluation {
@@ -199,7 +253,10 @@ impl Gate {
             eval.rpc = request.declares_json();
             return Err(Reason::UnsupportedEncoding);
         }
-        let calls = call::classify(request, server, self.config.batches).map_err(
+        if request.method_override().is_some() {
+            return Err(Reason::MethodOverride);
+        }
+        let calls = call::classify(request, server, &self.config).map_err(
             |Malformed {
                  reason,
                  rpc_id,
@@ -266,8 +323,13 @@ impl Gate {
         server: &str,
         eval: &Evaluation,
         decision_id: &str,
-        eval_us: u64,
+        applied: Applied,
     ) -> String {
+        let Applied {
+            mode,
+            enforced,
+            eval_us,
+        } = applied;
         let call = eval.calls.get(eval.deciding);
         let arguments = call.and_then(|c| c.arguments.as_ref());
         let identity = eval.identity.as_ref();
@@ -300,7 +362,12 @@ impl Gate {
             } else {
                 "allow"
             },
-            enforced: true,
+            enforced,
+            mode: match mode.mode {
+                Enforcement::Enforce => "enforce",
+                Enforcement::Shadow => "shadow",
+            },
+            route: input.route_name,
             reason: eval.denied.map(Reason::code),
             policies: &eval.policies,
             errors: &eval.errors,

@@ -61,6 +61,34 @@ impl<'a> HttpRequest<'a> {
             .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"))
     }
 
+    /// False when the content type names a charset other than UTF-8 (or is not text).
+    pub fn charset_is_utf8(&self) -> bool {
+        let Ok(content_type) = self.text("content-type") else {
+            return false;
+        };
+        content_type
+            .into_iter()
+            .flat_map(|ct| ct.split(';').skip(1))
+            .all(|param| match param.trim().split_once('=') {
+                Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+                    let value = value.trim().trim_matches('"');
+                    value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8")
+                }
+                _ => true,
+            })
+    }
+
+    /// The method-override header a client sent, if any: upstream frameworks may
+    /// honour it, so the method toolgate authorized would not be the one executed.
+    pub fn method_override(&self) -> Option<&'static str> {
+        const OVERRIDES: [&str; 3] = [
+            "x-http-method-override",
+            "x-http-method",
+            "x-method-override",
+        ];
+        OVERRIDES.into_iter().find(|name| self.raw(name).is_some())
+    }
+
     /// True when the body is compressed or otherwise encoded, so its bytes are not the JSON.
     pub fn has_content_encoding(&self) -> bool {
         match self.text("content-encoding") {

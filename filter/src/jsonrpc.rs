@@ -119,6 +119,13 @@ fn named_call(
     let Some(Value::String(name)) = params.remove(name_field) else {
         return Err(invalid(Reason::InvalidParams, id));
     };
+    let acceptable = match resource_kind {
+        ResourceKind::McpResource => acceptable_uri(&name),
+        _ => acceptable_name(&name),
+    };
+    if !acceptable {
+        return Err(invalid(Reason::InvalidName, id));
+    }
     let arguments = match params.remove("arguments") {
         None | Some(Value::Null) => None,
         Some(args @ Value::Object(_)) => Some(args),
@@ -132,6 +139,14 @@ fn named_call(
         arguments,
         rpc: Some(RpcMessage { method, id }),
     })
+}
+
+/// A body-less request on the MCP endpoint (`stream` or `terminate`), authorized on the server.
+pub fn endpoint_call(action: &'static str, server: &str) -> Call {
+    Call {
+        rpc: None,
+        ..server_call(action, server, String::new(), None)
+    }
 }
 
 /// A call on the server itself: session set-up, discovery, notifications.
@@ -152,4 +167,35 @@ fn invalid(reason: Reason, rpc_id: Option<Value>) -> Malformed {
         rpc_id,
         rpc: true,
     }
+}
+
+/// Tool and prompt names are matched exactly, byte for byte, so only names that
+/// cannot be confused are accepted: 1 to 128 of `A-Z a-z 0-9 _ - . /`, no empty,
+/// `.` or `..` segment. Case variants, Unicode look-alikes, zero-width characters,
+/// whitespace and path tricks are refused instead of being matched to a policy.
+pub fn acceptable_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
+        && name
+            .split('/')
+            .all(|segment| !matches!(segment, "" | "." | ".."))
+}
+
+/// Resource URIs are free-form, but none with whitespace, control or invisible
+/// formatting characters, which would let two URIs look alike.
+pub fn acceptable_uri(uri: &str) -> bool {
+    (1..=2048).contains(&uri.len())
+        && !uri
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}' | '\u{E0000}'..='\u{E0FFF}')
 }

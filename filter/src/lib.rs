@@ -8,6 +8,18 @@
 //! [`record`] shapes the decision log line and [`enforce`] shapes what Envoy sends on.
 //! [`gate`] strings the stages together. Only `glue` talks to Envoy.
 
+// One panic traps the VM for every later request on the worker: the filter never
+// unwraps, indexes or panics; every failure becomes a refusal with a reason.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented
+)]
+
 pub mod authorize;
 pub mod call;
 pub mod cedar_request;
@@ -17,6 +29,7 @@ pub mod enforce;
 pub mod gate;
 pub mod http;
 pub mod identity;
+pub mod json;
 pub mod jsonrpc;
 pub mod policy;
 pub mod reason;

@@ -343,7 +343,8 @@ fn version_hash(
         .write_to_json(&mut entities_json)
         .map_err(|e| format!("hashing entities: {e}"))?;
     hasher.update(&entities_json);
-    Ok(crate::digest::hex(&hasher.finalize()[..8]))
+    let digest = hasher.finalize();
+    Ok(crate::digest::hex(digest.get(..8).unwrap_or(&digest)))
 }
 
 /// Formats a Cedar diagnostic as `file:line:column: message (help)`.

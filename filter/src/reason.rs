@@ -14,7 +14,11 @@ pub enum Reason {
     InvalidSpiffeId,
     InvalidHeader,
     InvalidJson,
+    DuplicateJsonKey,
+    UnsupportedCharset,
     InvalidJsonRpc,
+    InvalidName,
+    MethodOverride,
     InvalidParams,
     BatchRejected,
     BodyTooLarge,
@@ -33,6 +37,10 @@ impl Reason {
             Self::InvalidSpiffeId => "invalid_spiffe_id",
             Self::InvalidHeader => "invalid_header",
             Self::InvalidJson => "invalid_json",
+            Self::DuplicateJsonKey => "duplicate_json_key",
+            Self::UnsupportedCharset => "unsupported_charset",
+            Self::InvalidName => "invalid_name",
+            Self::MethodOverride => "method_override",
             Self::InvalidJsonRpc => "invalid_jsonrpc",
             Self::InvalidParams => "invalid_params",
             Self::BatchRejected => "batch_rejected",
@@ -52,6 +60,12 @@ impl Reason {
             Self::InvalidSpiffeId => "the client's identity is not a valid SPIFFE ID",
             Self::InvalidHeader => "a request header toolgate reads is not valid UTF-8",
             Self::InvalidJson => "the request body is not valid JSON",
+            Self::DuplicateJsonKey => "the request body repeats a JSON object key",
+            Self::UnsupportedCharset => "the request body must be UTF-8 without a byte order mark",
+            Self::InvalidName => {
+                "the tool, prompt or resource name has characters toolgate does not accept"
+            }
+            Self::MethodOverride => "HTTP method override headers are not accepted",
             Self::InvalidJsonRpc => "the request body is not a valid JSON-RPC 2.0 message",
             Self::InvalidParams => "the JSON-RPC params are missing or malformed for this method",
             Self::BatchRejected => "JSON-RPC batches are not accepted",
@@ -61,9 +75,16 @@ impl Reason {
         }
     }
 
-    /// True for the policy's own verdicts; false for errors toolgate failed closed on.
+    /// True for the policy's own verdicts and refused identities; false for the
+    /// errors toolgate failed closed on (the only ones a fail-open route lets through).
     pub fn is_policy_decision(self) -> bool {
-        matches!(self, Self::Forbidden | Self::NotPermitted)
+        matches!(
+            self,
+            Self::Forbidden
+                | Self::NotPermitted
+                | Self::UntrustedTrustDomain
+                | Self::InvalidSpiffeId
+        )
     }
 
     pub fn http_status(self) -> u32 {
@@ -81,9 +102,9 @@ impl Reason {
     /// The JSON-RPC error code for an MCP client.
     pub fn jsonrpc_code(self) -> i64 {
         match self {
-            Self::InvalidJson => -32700,
-            Self::InvalidJsonRpc | Self::BatchRejected => -32600,
-            Self::InvalidParams => -32602,
+            Self::InvalidJson | Self::DuplicateJsonKey | Self::UnsupportedCharset => -32700,
+            Self::InvalidJsonRpc | Self::BatchRejected | Self::MethodOverride => -32600,
+            Self::InvalidParams | Self::InvalidName => -32602,
             // -32000..-32099 is reserved for implementation-defined server errors.
             Self::Forbidden | Self::NotPermitted => -32001,
             _ => -32002,

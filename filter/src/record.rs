@@ -26,7 +26,10 @@ pub struct DecisionRecord<'a> {
     pub task: Option<&'a str>,
     pub session: Option<&'a str>,
     pub decision: &'static str,
+    /// False when the decision was not applied: shadow mode, or a fail-open route.
     pub enforced: bool,
+    pub mode: &'static str,
+    pub route: Option<&'a str>,
     pub reason: Option<&'static str>,
     pub policies: &'a [String],
     pub errors: &'a [String],

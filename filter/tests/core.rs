@@ -64,7 +64,8 @@ impl Req {
                 body: &self.body,
             },
             peer: &self.peer,
-            server_hint: None,
+            route_name: None,
+            cluster_name: None,
             body_too_large,
             unix_nanos: 1_700_000_000_123_456_789,
         };

@@ -42,14 +42,22 @@ impl Request {
         let peer = Peer {
             uri_san: property_text(&["connection", "uri_san_peer_certificate"]),
         };
-        let server_hint = gate.server_property().and_then(property_text);
+        let route_name = gate
+            .wants_route_name()
+            .then(|| property_text(&["xds", "route_name"]))
+            .flatten();
+        let cluster_name = gate
+            .wants_cluster_name()
+            .then(|| property_text(&["xds", "cluster_name"]))
+            .flatten();
         let input = Input {
             request: HttpRequest {
                 headers: &self.headers,
                 body,
             },
             peer: &peer,
-            server_hint: server_hint.as_deref(),
+            route_name: route_name.as_deref(),
+            cluster_name: cluster_name.as_deref(),
             body_too_large,
             unix_nanos: host::unix_nanos().unwrap_or(0),
         };

@@ -10,6 +10,8 @@ pub struct Metrics {
     allow: Option<u32>,
     deny: Option<u32>,
     error: Option<u32>,
+    shadow_deny: Option<u32>,
+    fail_open: Option<u32>,
 }
 
 impl Metrics {
@@ -28,6 +30,8 @@ impl Metrics {
             allow: counter("toolgate.decisions.allow"),
             deny: counter("toolgate.decisions.deny"),
             error: counter("toolgate.decisions.error"),
+            shadow_deny: counter("toolgate.decisions.shadow_deny"),
+            fail_open: counter("toolgate.decisions.fail_open"),
         }
     }
 
@@ -36,6 +40,8 @@ impl Metrics {
             Outcome::Allow => self.allow,
             Outcome::Deny => self.deny,
             Outcome::Error => self.error,
+            Outcome::ShadowDeny => self.shadow_deny,
+            Outcome::FailOpen => self.fail_open,
         };
         if let Some(id) = metric {
             let _ = host::increment(id);

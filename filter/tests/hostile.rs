@@ -1,0 +1,362 @@
+//! Hostile and broken input: every case is refused with its own reason, or decided exactly.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use serde_json::{json, Value};
+use toolgate::enforce::Action;
+use toolgate::gate::{Input, Outcome};
+use toolgate::http::{Header, HttpRequest};
+use toolgate::identity::Peer;
+use toolgate::Gate;
+
+const READER: &str = "spiffe://toolgate.test/agent/reader";
+
+fn gate_with(extra: Value) -> Gate {
+    let mut config = json!({ "trust_domains": ["toolgate.test"], "server": "tools" });
+    if let (Some(base), Value::Object(more)) = (config.as_object_mut(), extra) {
+        base.extend(more);
+    }
+    Gate::configure(config.to_string().as_bytes(), 1).unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Decided {
+    record: Value,
+    outcome: Outcome,
+    action: Action,
+}
+
+fn decide(gate: &Gate, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Decided {
+    decide_on_route(gate, method, path, headers, body, None)
+}
+
+fn decide_on_route(
+    gate: &Gate,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    route: Option<&str>,
+) -> Decided {
+    let mut all: Vec<Header> = vec![
+        (":method".into(), method.into()),
+        (":path".into(), path.into()),
+    ];
+    all.extend(
+        headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
+    );
+    let peer = Peer {
+        uri_san: Some(READER.into()),
+    };
+    let input = Input {
+        request: HttpRequest {
+            headers: &all,
+            body,
+        },
+        peer: &peer,
+        route_name: route,
+        cluster_name: None,
+        body_too_large: false,
+        unix_nanos: 0,
+    };
+    let verdict = gate.decide(&input, &|| 0);
+    Decided {
+        record: serde_json::from_str(&verdict.record).expect("record"),
+        outcome: verdict.outcome,
+        action: verdict.action,
+    }
+}
+
+fn post(gate: &Gate, body: &[u8]) -> Decided {
+    decide(
+        gate,
+        "POST",
+        "/mcp",
+        &[("content-type", "application/json")],
+        body,
+    )
+}
+
+fn reason(d: &Decided) -> &str {
+    d.record["reason"].as_str().unwrap_or("")
+}
+
+const READ: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{}}}"#;
+
+#[test]
+fn duplicate_keys_at_any_level_are_refused() {
+    let g = gate_with(json!({}));
+    let cases: [&[u8]; 4] = [
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","name":"delete_database"}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":{"name":"delete_database"}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"a","path":"b"}}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
+    ];
+    for body in cases {
+        let d = post(&g, body);
+        assert_eq!(
+            reason(&d),
+            "duplicate_json_key",
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert_eq!(d.outcome, Outcome::Error);
+    }
+}
+
+#[test]
+fn hostile_json_is_refused_cleanly() {
+    let g = gate_with(json!({}));
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let trailing = [READ, b" {}".as_slice()].concat();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (deep.into_bytes(), "invalid_json"),
+        (trailing, "invalid_json"),
+        (br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"x":NaN}}}"#.to_vec(), "invalid_json"),
+        (br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"x":1e999}}}"#.to_vec(), "invalid_json"),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"read_\xff\"}}".to_vec(), "invalid_json"),
+        ([b"\xEF\xBB\xBF".as_slice(), READ].concat(), "unsupported_charset"),
+    ];
+    for (body, expected) in cases {
+        let d = post(&g, &body);
+        assert_eq!(
+            reason(&d),
+            expected,
+            "{}",
+            String::from_utf8_lossy(&body[..body.len().min(80)])
+        );
+    }
+    let utf16 = decide(
+        &g,
+        "POST",
+        "/mcp",
+        &[("content-type", "application/json; charset=utf-16")],
+        READ,
+    );
+    assert_eq!(reason(&utf16), "unsupported_charset");
+    let utf8 = decide(
+        &g,
+        "POST",
+        "/mcp",
+        &[("content-type", "application/json; charset=\"UTF-8\"")],
+        READ,
+    );
+    assert_eq!(utf8.outcome, Outcome::Allow);
+}
+
+#[test]
+fn large_numbers_floats_and_nulls_in_arguments_never_allow_by_accident() {
+    let g = gate_with(json!({}));
+    let call = |args: &str| {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"read_file","arguments":{args}}}}}"#
+        );
+        post(&g, body.as_bytes())
+    };
+    assert_eq!(
+        call(r#"{"max_bytes": 18446744073709551615, "ratio": 0.5, "path": null}"#).outcome,
+        Outcome::Allow
+    );
+    let huge = format!(r#"{{"content": "{}"}}"#, "x".repeat(500_000));
+    assert_eq!(call(&huge).outcome, Outcome::Allow);
+}
+
+#[test]
+fn json_rpc_in_any_content_type_is_evaluated() {
+    let g = gate_with(json!({}));
+    let body =
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_database"}}"#;
+    for headers in [&[("content-type", "text/plain")][..], &[][..]] {
+        for path in ["/mcp", "/other"] {
+            let d = decide(&g, "POST", path, headers, body);
+            assert_eq!(reason(&d), "forbidden_by_policy", "{path} {headers:?}");
+        }
+    }
+    // On the MCP endpoint, anything that is not JSON-RPC is refused rather than treated as REST.
+    assert_eq!(
+        reason(&decide(&g, "POST", "/mcp", &[], b"hello")),
+        "invalid_json"
+    );
+    assert_eq!(
+        reason(&decide(&g, "POST", "/mcp", &[], b"")),
+        "invalid_jsonrpc"
+    );
+    assert_eq!(
+        reason(&decide(&g, "POST", "/mcp", &[], br#"{"a":1}"#)),
+        "invalid_jsonrpc"
+    );
+}
+
+#[test]
+fn names_match_exactly_and_confusable_names_are_refused() {
+    let g = gate_with(json!({}));
+    let call = |name: &str| {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}});
+        post(&g, body.to_string().as_bytes())
+    };
+    // Exact match: a case variant is another tool, unknown to the catalog, so not permitted.
+    assert_eq!(reason(&call("Read_File")), "not_permitted");
+    assert_eq!(reason(&call("DELETE_DATABASE")), "not_permitted");
+    for name in [
+        " read_file",
+        "read_file ",
+        "read\u{200B}_file",
+        "re\u{0430}d_file",
+        "ｒｅａｄ_file",
+        "read_file\u{FEFF}",
+        "../read_file",
+        "tools/../read_file",
+        "/read_file",
+        "read_file/",
+        "",
+        "a\nb",
+    ] {
+        assert_eq!(reason(&call(name)), "invalid_name", "{name:?}");
+    }
+    assert_eq!(call(&"a".repeat(129)).record["reason"], "invalid_name");
+    let uri = |uri: &str| {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": uri}});
+        post(&g, body.to_string().as_bytes())
+    };
+    assert_eq!(uri("docs://guide").outcome, Outcome::Allow);
+    assert_eq!(reason(&uri("docs://gu\u{200D}ide")), "invalid_name");
+    assert_eq!(reason(&uri("docs://a b")), "invalid_name");
+}
+
+#[test]
+fn mcp_stream_and_session_end_are_session_actions() {
+    let g = gate_with(json!({}));
+    let get = decide(&g, "GET", "/mcp", &[("accept", "text/event-stream")], b"");
+    assert_eq!(
+        (get.record["action"].as_str(), get.outcome),
+        (Some("stream"), Outcome::Allow)
+    );
+    let delete = decide(&g, "DELETE", "/mcp", &[("mcp-session-id", "s-1")], b"");
+    assert_eq!(
+        (delete.record["action"].as_str(), delete.outcome),
+        (Some("terminate"), Outcome::Allow)
+    );
+    // A body on GET is still JSON-RPC, and still evaluated.
+    let sneaky = decide(
+        &g,
+        "GET",
+        "/mcp",
+        &[],
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_database"}}"#,
+    );
+    assert_eq!(reason(&sneaky), "forbidden_by_policy");
+}
+
+#[test]
+fn method_override_headers_are_refused() {
+    let g = gate_with(json!({}));
+    for name in [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ] {
+        let d = decide(
+            &g,
+            "POST",
+            "/mcp",
+            &[("content-type", "application/json"), (name, "DELETE")],
+            READ,
+        );
+        assert_eq!(reason(&d), "method_override", "{name}");
+    }
+}
+
+#[test]
+fn shadow_mode_keeps_the_real_decision_and_forwards() {
+    let g = gate_with(json!({"routes": {"tools": {"mode": "shadow"}}}));
+    let body =
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_database"}}"#;
+    let h = [("content-type", "application/json")];
+    let shadow = decide_on_route(&g, "POST", "/mcp", &h, body, Some("tools"));
+    assert_eq!(shadow.outcome, Outcome::ShadowDeny);
+    assert_eq!(shadow.record["decision"], "deny");
+    assert_eq!(shadow.record["enforced"], false);
+    assert_eq!(shadow.record["mode"], "shadow");
+    assert_eq!(shadow.record["reason"], "forbidden_by_policy");
+    let Action::Forward { set, .. } = &shadow.action else {
+        panic!("shadow mode blocked")
+    };
+    assert!(set.contains(&("x-toolgate-would-deny", "forbidden_by_policy".to_owned())));
+    // Another route stays enforced; an allowed call in shadow mode is a plain allow.
+    let enforced = decide_on_route(&g, "POST", "/mcp", &h, body, Some("other"));
+    assert_eq!(
+        (enforced.outcome, enforced.record["enforced"].as_bool()),
+        (Outcome::Deny, Some(true))
+    );
+    let allowed = decide_on_route(&g, "POST", "/mcp", &h, READ, Some("tools"));
+    assert_eq!(
+        (allowed.outcome, allowed.record["enforced"].as_bool()),
+        (Outcome::Allow, Some(true))
+    );
+    let Action::Forward { set, .. } = &allowed.action else {
+        panic!()
+    };
+    assert!(!set.iter().any(|(n, _)| *n == "x-toolgate-would-deny"));
+}
+
+#[test]
+fn servers_can_be_shadowed_and_routes_override_servers() {
+    let g = gate_with(
+        json!({"servers": {"tools": {"mode": "shadow"}}, "routes": {"strict": {"mode": "enforce"}}}),
+    );
+    let body =
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_database"}}"#;
+    assert_eq!(
+        decide_on_route(&g, "POST", "/mcp", &[], body, None).outcome,
+        Outcome::ShadowDeny
+    );
+    assert_eq!(
+        decide_on_route(&g, "POST", "/mcp", &[], body, Some("strict")).outcome,
+        Outcome::Deny
+    );
+}
+
+#[test]
+fn fail_open_lets_only_errors_through_and_says_so() {
+    let g = gate_with(json!({"routes": {"legacy": {"fail_open": true}}}));
+    let broken = decide_on_route(&g, "POST", "/mcp", &[], b"{not json", Some("legacy"));
+    assert_eq!(broken.outcome, Outcome::FailOpen);
+    assert_eq!(
+        (
+            broken.record["enforced"].as_bool(),
+            broken.record["reason"].as_str()
+        ),
+        (Some(false), Some("invalid_json"))
+    );
+    let Action::Forward { set, .. } = &broken.action else {
+        panic!("fail-open blocked")
+    };
+    assert!(set.contains(&("x-toolgate-fail-open", "invalid_json".to_owned())));
+    // A policy denial is never failed open.
+    let body =
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_database"}}"#;
+    assert_eq!(
+        decide_on_route(&g, "POST", "/mcp", &[], body, Some("legacy")).outcome,
+        Outcome::Deny
+    );
+    // Elsewhere errors still fail closed.
+    assert_eq!(
+        decide_on_route(&g, "POST", "/mcp", &[], b"{not json", Some("other")).outcome,
+        Outcome::Error
+    );
+}
+
+#[test]
+fn an_empty_policy_set_denies_everything() {
+    let schema = toolgate::policy::EMBEDDED_SCHEMA.text;
+    let g = gate_with(json!({"policies": {"mode": "replace", "schema": schema}}));
+    assert_eq!(reason(&post(&g, READ)), "not_permitted");
+    assert_eq!(
+        reason(&decide(&g, "GET", "/mcp", &[], b"")),
+        "not_permitted"
+    );
+}
