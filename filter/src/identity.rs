@@ -4,10 +4,39 @@ use crate::config::Config;
 use crate::reason::Reason;
 
 /// What Envoy knows of the downstream connection's peer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Peer {
-    /// The first URI SAN of the peer certificate Envoy verified, if any.
-    pub uri_san: Option<String>,
+    /// The URI SANs of the client certificate Envoy verified (none without one).
+    pub uri_sans: Vec<String>,
+    /// A certificate was presented but could not be read.
+    pub unreadable: bool,
+}
+
+impl Peer {
+    /// A peer whose certificate carries exactly this URI SAN.
+    pub fn with_uri_san(uri: &str) -> Self {
+        Self {
+            uri_sans: vec![uri.to_owned()],
+            unreadable: false,
+        }
+    }
+
+    /// From Envoy's `connection.peer_certificate` property (URL-encoded PEM), if any.
+    pub fn from_envoy_certificate(property: Option<&[u8]>) -> Self {
+        match property.filter(|p| !p.is_empty()) {
+            None => Self::default(),
+            Some(pem) => match crate::x509::uri_sans(pem) {
+                Some(uri_sans) => Self {
+                    uri_sans,
+                    unreadable: false,
+                },
+                None => Self {
+                    uri_sans: Vec::new(),
+                    unreadable: true,
+                },
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +120,20 @@ pub fn resolve(
     peer: &Peer,
     dev_header: Option<&str>,
 ) -> Result<Identity, Refused> {
-    let (claimed, insecure) = match (&peer.uri_san, dev_header) {
+    if peer.unreadable {
+        return Err(Refused {
+            reason: Reason::InvalidSpiffeId,
+            claimed: "(unreadable client certificate)".into(),
+        });
+    }
+    // An X.509-SVID has exactly one URI SAN; with two, which one is the identity?
+    if peer.uri_sans.len() > 1 {
+        return Err(Refused {
+            reason: Reason::MultipleUriSans,
+            claimed: peer.uri_sans.join(","),
+        });
+    }
+    let (claimed, insecure) = match (peer.uri_sans.first(), dev_header) {
         (Some(san), _) => (san.as_str(), false),
         (None, Some(header)) if config.dev_identity_header.is_some() => (header, true),
         (None, _) => {

@@ -36,6 +36,7 @@ pub mod reason;
 pub mod record;
 pub mod rest;
 pub mod time;
+pub mod x509;
 
 pub use gate::{Gate, Verdict};
 

@@ -42,9 +42,7 @@ impl Req {
                 ("x-request-id".into(), b"rid-1".to_vec()),
             ],
             body,
-            peer: Peer {
-                uri_san: spiffe.map(str::to_owned),
-            },
+            peer: spiffe.map(Peer::with_uri_san).unwrap_or_default(),
         }
     }
 

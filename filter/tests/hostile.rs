@@ -47,9 +47,7 @@ fn decide_on_route(
             .iter()
             .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
     );
-    let peer = Peer {
-        uri_san: Some(READER.into()),
-    };
+    let peer = Peer::with_uri_san(READER);
     let input = Input {
         request: HttpRequest {
             headers: &all,

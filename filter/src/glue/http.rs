@@ -39,9 +39,10 @@ impl Request {
         let Some(gate) = self.gate.clone() else {
             return fail_closed("toolgate is not configured");
         };
-        let peer = Peer {
-            uri_san: property_text(&["connection", "uri_san_peer_certificate"]),
-        };
+        let certificate = host::property(&["connection", "peer_certificate"])
+            .ok()
+            .flatten();
+        let peer = Peer::from_envoy_certificate(certificate.as_deref());
         let route_name = gate
             .wants_route_name()
             .then(|| property_text(&["xds", "route_name"]))

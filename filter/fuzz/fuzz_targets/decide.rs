@@ -1,0 +1,92 @@
+//! Raw headers + body -> decision: the core must never panic, and its answer must be coherent.
+//!
+//! Input layout: `name: value` header lines, a blank line, then the body. The first
+//! byte picks the peer identity, so identity handling is fuzzed too.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use toolgate::enforce::Action;
+use toolgate::gate::{Input, Outcome};
+use toolgate::http::{Header, HttpRequest};
+use toolgate::identity::Peer;
+use toolgate::Gate;
+
+struct Shared(Gate);
+// The fuzzer runs one input at a time; the gate is only ever used from that thread.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+fn gate() -> &'static Gate {
+    static GATE: OnceLock<Shared> = OnceLock::new();
+    &GATE
+        .get_or_init(|| {
+            let config = br#"{"trust_domains":["toolgate.test"],"server":"tools","batches":"evaluate",
+                "dev_identity_header":"x-dev-id","routes":{"shadow":{"mode":"shadow"}}}"#;
+            Shared(Gate::configure(config, 1).expect("fuzz configuration"))
+        })
+        .0
+}
+
+const PEERS: [Option<&str>; 5] = [
+    None,
+    Some("spiffe://toolgate.test/agent/reader"),
+    Some("spiffe://toolgate.test/agent/writer"),
+    Some("spiffe://evil.test/agent/reader"),
+    Some("spiffe://toolgate.test/agent/../x"),
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else { return };
+    let split = rest.windows(2).position(|w| w == b"\n\n");
+    let (head, body) = match split {
+        Some(at) => (&rest[..at], &rest[at + 2..]),
+        None => (rest, &[][..]),
+    };
+    let mut headers: Vec<Header> = vec![(":method".into(), b"POST".to_vec()), (":path".into(), b"/mcp".to_vec())];
+    for line in head.split(|&b| b == b'\n') {
+        if let Some(colon) = line.iter().position(|&b| b == b':') {
+            let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
+            headers.push((name, line[colon + 1..].trim_ascii().to_vec()));
+        }
+    }
+    let peer = match PEERS[usize::from(selector) % PEERS.len()] {
+        Some(id) if selector & 0x20 != 0 => Peer { uri_sans: vec![id.into(), id.into()], unreadable: false },
+        Some(id) => Peer::with_uri_san(id),
+        None => Peer { uri_sans: Vec::new(), unreadable: selector & 0x10 != 0 },
+    };
+    let route = if selector & 0x80 != 0 { Some("shadow") } else { None };
+    let input = Input {
+        request: HttpRequest { headers: &headers, body },
+        peer: &peer,
+        route_name: route,
+        cluster_name: None,
+        body_too_large: selector & 0x40 != 0,
+        unix_nanos: u64::from(selector) << 40,
+    };
+    let verdict = gate().decide(&input, &|| 0);
+
+    let record: serde_json::Value = serde_json::from_str(&verdict.record).expect("the record is JSON");
+    let forwarded = matches!(verdict.action, Action::Forward { .. });
+    match verdict.outcome {
+        Outcome::Allow => {
+            assert!(forwarded);
+            assert_eq!(record["decision"], "allow");
+        }
+        Outcome::ShadowDeny => {
+            assert!(forwarded && route.is_some());
+            assert_eq!(record["decision"], "deny");
+            assert_eq!(record["enforced"], false);
+        }
+        Outcome::Deny | Outcome::Error => {
+            assert!(!forwarded, "a refused request was forwarded");
+            assert_eq!(record["decision"], "deny");
+        }
+        Outcome::FailOpen => panic!("no route is fail-open in this configuration"),
+    }
+    if let Action::Respond { status, body, .. } = &verdict.action {
+        assert!((400..500).contains(status));
+        serde_json::from_slice::<serde_json::Value>(body).expect("refusal bodies are JSON");
+    }
+});
