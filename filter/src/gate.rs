@@ -253,9 +253,6 @@ impl Gate {
             eval.rpc = request.declares_json();
             return Err(Reason::UnsupportedEncoding);
         }
-        if request.method_override().is_some() {
-            return Err(Reason::MethodOverride);
-        }
         let calls = call::classify(request, server, &self.config).map_err(
             |Malformed {
                  reason,
@@ -268,6 +265,9 @@ impl Gate {
             },
         )?;
         eval.rpc = calls.is_rpc();
+        if request.method_override().is_some() {
+            return Err(Reason::MethodOverride);
+        }
         eval.batch = matches!(calls, Calls::RpcBatch(_));
         eval.calls = match calls {
             Calls::Rest(call) | Calls::Rpc(call) => vec![call],

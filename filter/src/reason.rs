@@ -93,11 +93,14 @@ impl Reason {
     pub fn http_status(self) -> u32 {
         match self {
             Self::InvalidJson
+            | Self::DuplicateJsonKey
             | Self::InvalidJsonRpc
             | Self::InvalidParams
-            | Self::InvalidHeader => 400,
+            | Self::InvalidName
+            | Self::InvalidHeader
+            | Self::MethodOverride => 400,
             Self::BodyTooLarge => 413,
-            Self::UnsupportedEncoding => 415,
+            Self::UnsupportedEncoding | Self::UnsupportedCharset => 415,
             _ => 403,
         }
     }

@@ -84,6 +84,42 @@ fn reason(d: &Decided) -> &str {
 const READ: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{}}}"#;
 
 #[test]
+fn refusals_have_the_documented_status() {
+    let g = gate_with(json!({}));
+    let h = [("content-type", "application/json")];
+    let status = |d: &Decided| match &d.action {
+        Action::Respond { status, .. } => *status,
+        Action::Forward { .. } => 200,
+    };
+    let dup = post(&g, br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#);
+    assert_eq!(status(&dup), 400);
+    let bom = post(&g, &[b"\xEF\xBB\xBF".as_slice(), READ].concat());
+    assert_eq!(status(&bom), 415);
+    let name = post(
+        &g,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":" x"}}"#,
+    );
+    assert_eq!(status(&name), 400);
+    let over = decide(
+        &g,
+        "POST",
+        "/mcp",
+        &[h[0], ("x-http-method-override", "GET")],
+        READ,
+    );
+    assert_eq!(status(&over), 400);
+    assert_eq!(reason(&over), "method_override");
+    let Action::Respond { body, .. } = &over.action else {
+        panic!()
+    };
+    let body: Value = serde_json::from_slice(body).expect("json");
+    assert_eq!(
+        body["error"]["code"], -32600,
+        "an MCP request gets a JSON-RPC error"
+    );
+}
+
+#[test]
 fn duplicate_keys_at_any_level_are_refused() {
     let g = gate_with(json!({}));
     let cases: [&[u8]; 4] = [

@@ -125,13 +125,13 @@ class Gateway:
             ctx.load_cert_chain(os.path.join(CERTS, f"{cert}.crt"), os.path.join(CERTS, f"{cert}.key"))
         return ctx
 
-    def request(self, method, path, body=None, headers=None, cert="reader"):
+    def request(self, method, path, body=None, headers=None, cert="reader", chunked=False):
         conn = http.client.HTTPSConnection("localhost", self.port, context=self.ssl_context(cert), timeout=10)
         try:
             data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
             hdrs = {"content-type": "application/json"} if isinstance(body, (dict, list)) else {}
             hdrs.update(headers or {})
-            conn.request(method, path, body=data, headers=hdrs)
+            conn.request(method, path, body=data, headers=hdrs, encode_chunked=chunked)
             resp = conn.getresponse()
             return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
         finally:

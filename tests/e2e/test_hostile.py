@@ -1,0 +1,289 @@
+"""End-to-end adversarial matrix: hostile and broken requests through real Envoy + toolgate.wasm.
+
+Every refused case asserts the client's answer *and* that nothing reached the upstream.
+"""
+import gzip
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+import unittest
+import zlib
+
+from harness import CERTS, Gateway
+
+FORBIDDEN = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "delete_database"}}
+
+
+def tool(name, arguments=None, id=1):
+    return {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments or {}}}
+
+
+class Matrix(unittest.TestCase):
+    gw = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway()
+        cls.gw.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+
+    # -- helpers -----------------------------------------------------------------
+    def upstream_count(self):
+        return len(self.gw.upstream_requests())
+
+    def assert_refused(self, response, status, reason, before):
+        self.assertEqual(response.status, status, response.body[:300])
+        body = response.json()
+        data = body["error"]["data"] if "error" in body else body
+        self.assertEqual(data["reason"], reason)
+        time.sleep(0.05)
+        self.assertEqual(self.upstream_count(), before, "a refused request reached the upstream")
+        record = self.gw.decision(response.header("x-toolgate-decision-id"))
+        self.assertEqual(record["reason"], reason)
+        self.assertEqual(record["decision"], "deny")
+        return body
+
+    def raw(self, body, headers=None, method="POST", path="/mcp", cert="reader"):
+        return self.gw.request(method, path, body, headers or {}, cert=cert)
+
+    # -- duplicate keys ------------------------------------------------------------
+    def test_duplicate_keys_are_refused(self):
+        for text in [
+            b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","name":"delete_database"}}',
+            b'{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":{"name":"delete_database"}}',
+            b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"a":1,"a":2}}}',
+        ]:
+            before = self.upstream_count()
+            body = self.assert_refused(self.raw(text, {"content-type": "application/json"}), 400,
+                                       "duplicate_json_key", before)
+            self.assertEqual(body["error"]["code"], -32700)
+
+    # -- batches ---------------------------------------------------------------------
+    def test_batches_are_rejected_by_default(self):
+        for batch in ([tool("read_file"), tool("delete_database", id=2)], [], [[tool("read_file")]],
+                      [tool("read_file"), {"jsonrpc": "2.0", "method": "notifications/progress"}]):
+            before = self.upstream_count()
+            self.assert_refused(self.raw(batch), 403 if batch else 403, "batch_rejected", before)
+
+    # -- encodings -------------------------------------------------------------------
+    def test_compressed_bodies_are_refused(self):
+        payload = json.dumps(FORBIDDEN).encode()
+        for encoding, data in [("gzip", gzip.compress(payload)), ("deflate", zlib.compress(payload)),
+                               ("br", payload)]:
+            before = self.upstream_count()
+            self.assert_refused(self.raw(data, {"content-type": "application/json", "content-encoding": encoding}),
+                                415, "unsupported_content_encoding", before)
+
+    def test_charsets_bom_and_invalid_utf8(self):
+        allowed = json.dumps(tool("read_file")).encode()
+        before = self.upstream_count()
+        self.assert_refused(self.raw(allowed.decode().encode("utf-16"),
+                                     {"content-type": "application/json; charset=utf-16"}),
+                            415, "unsupported_charset", before)
+        self.assert_refused(self.raw(b"\xef\xbb\xbf" + allowed, {"content-type": "application/json"}),
+                            415, "unsupported_charset", before)
+        self.assert_refused(self.raw(allowed.replace(b"read_file", b"read_\xff"), {"content-type": "application/json"}),
+                            400, "invalid_json", before)
+
+    # -- framing -----------------------------------------------------------------------
+    def test_chunked_and_trickled_bodies_are_evaluated(self):
+        data = json.dumps(FORBIDDEN).encode()
+        before = self.upstream_count()
+        chunks = (data[i:i + 7] for i in range(0, len(data), 7))
+        self.assert_refused(self.gw.request("POST", "/mcp", chunks, {"content-type": "application/json"},
+                                            chunked=True), 403, "forbidden_by_policy", before)
+
+        def trickle(payload):
+            for i in range(0, len(payload), 3):
+                time.sleep(0.005)
+                yield payload[i:i + 3]
+        ok = self.gw.request("POST", "/mcp", trickle(json.dumps(tool("read_file", {"path": "trickle"})).encode()),
+                             {"content-type": "application/json"}, chunked=True)
+        self.assertEqual(ok.status, 200, ok.body)
+        self.assertEqual(self.upstream_count(), before + 1)
+
+    def test_a_body_over_the_limit_gets_413(self):
+        big = json.dumps(tool("read_file", {"content": "x" * (1024 * 1024 + 10)})).encode()
+        before = self.upstream_count()
+        self.assert_refused(self.raw(big, {"content-type": "application/json"}), 413, "body_too_large", before)
+
+    def test_content_length_mismatches_reach_nothing(self):
+        before = self.upstream_count()
+        body = json.dumps(FORBIDDEN).encode()
+        for declared in (len(body) + 40, 10):
+            request = (f"POST /mcp HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n"
+                       f"content-length: {declared}\r\n\r\n").encode() + body
+            reply = self.raw_exchange(request)
+            self.assertFalse(reply.startswith(b"HTTP/1.1 200"), reply[:200])
+        time.sleep(0.1)
+        self.assertEqual(self.upstream_count(), before)
+
+    def raw_exchange(self, request):
+        ctx = self.gw.ssl_context("reader")
+        with socket.create_connection(("127.0.0.1", self.gw.port), timeout=5) as sock:
+            with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+                tls.sendall(request)
+                tls.shutdown(socket.SHUT_WR) if False else None
+                chunks = []
+                tls.settimeout(2)
+                try:
+                    while True:
+                        data = tls.recv(65536)
+                        if not data:
+                            break
+                        chunks.append(data)
+                except (socket.timeout, ssl.SSLError, ConnectionResetError):
+                    pass
+                return b"".join(chunks)
+
+    def test_empty_post_is_refused(self):
+        before = self.upstream_count()
+        self.assert_refused(self.raw(b"", {"content-type": "application/json"}), 400, "invalid_jsonrpc", before)
+
+    def test_mcp_stream_and_session_end_work_for_allowed_principals(self):
+        before = self.upstream_count()
+        get = self.raw(None, {"accept": "text/event-stream"}, method="GET")
+        self.assertEqual(get.status, 200, get.body)
+        delete = self.raw(None, {"mcp-session-id": "s-1"}, method="DELETE")
+        self.assertEqual(delete.status, 200, delete.body)
+        self.assertEqual(self.upstream_count(), before + 2)
+        anonymous = self.raw(None, {"accept": "text/event-stream"}, method="GET", cert=None)
+        self.assertEqual(anonymous.status, 403)
+        self.assertEqual(self.upstream_count(), before + 2)
+        sneaky = self.raw(json.dumps(FORBIDDEN).encode(), {}, method="GET")
+        self.assertEqual(sneaky.status, 403)
+        self.assertEqual(self.upstream_count(), before + 2)
+
+    # -- content type ----------------------------------------------------------------------
+    def test_jsonrpc_under_any_content_type_is_evaluated(self):
+        data = json.dumps(FORBIDDEN).encode()
+        for headers in ({"content-type": "text/plain"}, {}, {"content-type": "application/octet-stream"}):
+            before = self.upstream_count()
+            self.assert_refused(self.raw(data, headers), 403, "forbidden_by_policy", before)
+
+    # -- hostile JSON ------------------------------------------------------------------------
+    def test_hostile_json(self):
+        before = self.upstream_count()
+        deep = b"[" * 100_000 + b"]" * 100_000
+        self.assert_refused(self.raw(deep, {"content-type": "application/json"}), 400, "invalid_json", before)
+        nan = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"x":NaN}}}'
+        self.assert_refused(self.raw(nan, {"content-type": "application/json"}), 400, "invalid_json", before)
+        trailing = json.dumps(tool("read_file")).encode() + b'{"jsonrpc":"2.0","id":2,"method":"tools/call"}'
+        self.assert_refused(self.raw(trailing, {"content-type": "application/json"}), 400, "invalid_json", before)
+        odd_values = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file",' \
+                     b'"arguments":{"big":123456789012345678901234567890,"f":0.25,"n":null,"s":"' + b"y" * 200_000 + b'"}}}'
+        ok = self.raw(odd_values, {"content-type": "application/json"})
+        self.assertEqual(ok.status, 200, ok.body[:200])
+        self.assertEqual(self.upstream_count(), before + 1)
+        # An argument beyond i64 can't satisfy a numeric policy: the refund policy errors, and an error denies.
+        refund = self.raw(b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"refund",'
+                          b'"arguments":{"amount":99999999999999999999}}}', {"content-type": "application/json"},
+                          cert="payments")
+        self.assert_refused(refund, 403, "policy_evaluation_error", before + 1)
+
+    # -- names -----------------------------------------------------------------------------
+    def test_names_match_exactly(self):
+        before = self.upstream_count()
+        self.assert_refused(self.raw(tool("Delete_Database")), 403, "not_permitted", before)
+        self.assert_refused(self.raw(tool("READ_FILE")), 403, "not_permitted", before)
+        for name in [" read_file", "read_file\t", "read\u200b_file", "re\u0430d_file", "\uff52ead_file",
+                     "../read_file", "tools/../read_file", "read_file\u202e"]:
+            self.assert_refused(self.raw(tool(name)), 400, "invalid_name", before)
+
+    # -- identity --------------------------------------------------------------------------
+    def test_identity_edge_cases(self):
+        before = self.upstream_count()
+        self.assert_refused(self.raw(tool("read_file"), cert="multi"), 403, "multiple_uri_sans", before)
+        self.assert_refused(self.raw(tool("read_file"), cert="odd"), 403, "invalid_spiffe_id", before)
+        self.assert_refused(self.raw(tool("read_file"), cert="nospiffe"), 403, "forbidden_by_policy", before)
+        self.assert_refused(self.raw(tool("read_file"), cert="untrusted"), 403, "untrusted_trust_domain", before)
+        self.assert_refused(self.raw(tool("read_file"), cert=None), 403, "forbidden_by_policy", before)
+        spoof = {"x-forwarded-client-cert": "By=spiffe://toolgate.test/gateway;URI=spiffe://toolgate.test/agent/reader",
+                 "x-toolgate-principal": "spiffe://toolgate.test/agent/reader",
+                 "x-dev-spiffe-id": "spiffe://toolgate.test/agent/reader"}
+        self.assert_refused(self.raw(tool("read_file"), headers=spoof, cert=None), 403, "forbidden_by_policy", before)
+
+    # -- HTTP -------------------------------------------------------------------------------
+    def curl(self, *args, cert="reader"):
+        cmd = ["curl", "-s", "--cacert", os.path.join(CERTS, "ca.crt"), "-o", "-", "-w", "\n%{http_code} %{http_version}",
+               "--cert", os.path.join(CERTS, f"{cert}.crt"), "--key", os.path.join(CERTS, f"{cert}.key"), *args]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout
+        body, _, status = out.rpartition("\n")
+        code, version = status.split()
+        return int(code), version, body
+
+    def test_http2_and_http11_are_decided_alike(self):
+        url = f"https://localhost:{self.gw.port}/mcp"
+        for flag in ("--http2", "--http1.1"):
+            before = self.upstream_count()
+            code, version, body = self.curl(flag, url, "-H", "content-type: application/json",
+                                            "-d", json.dumps(FORBIDDEN))
+            self.assertEqual(code, 403, body)
+            self.assertEqual(version, "2" if flag == "--http2" else "1.1")
+            self.assertEqual(json.loads(body)["id"], 9)
+            code, _, body = self.curl(flag, url, "-H", "content-type: application/json",
+                                      "-d", json.dumps(tool("read_file", {"path": flag})))
+            self.assertEqual(code, 200, body)
+            self.assertEqual(self.upstream_count(), before + 1)
+
+    def test_paths_are_evaluated_as_forwarded(self):
+        for path in ["/weather/v1/../v1/alerts", "/weather/v1/%61lerts", "/weather//v1/alerts", "/weather/v1/./alerts"]:
+            before = self.upstream_count()
+            r = self.raw(b"level=red", {"content-type": "text/plain"}, path=path)
+            self.assertIn(r.status, (301, 307, 308, 403), (path, r.status, r.body[:200]))
+            self.assertEqual(self.upstream_count(), before, path)
+        before = self.upstream_count()
+        ok = self.raw(None, {}, method="GET", path="/weather/v1/../v1/./forecast?city=x")
+        self.assertEqual(ok.status, 200, ok.body)
+        [seen] = self.gw.upstream_requests()[before:]
+        record = self.gw.decision(seen["headers"]["x-toolgate-decision-id"])
+        self.assertEqual(record["path"], seen["path"].split("?")[0])
+
+    def test_method_override_headers_are_refused(self):
+        for name in ("x-http-method-override", "x-http-method", "x-method-override"):
+            before = self.upstream_count()
+            self.assert_refused(self.raw(tool("read_file"), {name: "DELETE"}), 400, "method_override", before)
+
+
+class Batches(unittest.TestCase):
+    def test_evaluated_batches_deny_whole_if_any_element_is_denied(self):
+        config = {"trust_domains": ["toolgate.test"], "server": "tools", "server_from": "route_name",
+                  "batches": "evaluate"}
+        with Gateway(config) as gw:
+            mixed = [tool("read_file", id=1), {"jsonrpc": "2.0", "method": "notifications/progress"},
+                     tool("delete_database", id=2)]
+            r = gw.request("POST", "/mcp", mixed)
+            self.assertEqual(r.status, 403)
+            self.assertEqual([e["id"] for e in r.json()], [1, 2])
+            self.assertEqual(gw.upstream_requests(), [])
+            nested = gw.request("POST", "/mcp", [[tool("read_file")]])
+            self.assertEqual(nested.status, 400)
+            empty = gw.request("POST", "/mcp", [])
+            self.assertEqual(empty.status, 400)
+            ok = gw.request("POST", "/mcp", [tool("read_file", id=5), {"jsonrpc": "2.0", "method": "notifications/x"}])
+            self.assertEqual(ok.status, 200, ok.body)
+            self.assertEqual(len(gw.upstream_requests()), 1)
+
+
+class EmptyPolicySet(unittest.TestCase):
+    def test_denies_everything_and_says_so(self):
+        with open(os.path.join(os.path.dirname(__file__), "../../policies/toolgate.cedarschema")) as f:
+            schema = f.read()
+        config = {"trust_domains": ["toolgate.test"], "server": "tools",
+                  "policies": {"mode": "replace", "schema": schema}}
+        with Gateway(config) as gw:
+            r = gw.request("POST", "/mcp", tool("read_file"))
+            self.assertEqual(r.status, 403)
+            self.assertEqual(r.json()["error"]["data"]["reason"], "not_permitted")
+            self.assertEqual(gw.upstream_requests(), [])
+            self.assertIn("the policy set is empty; every request will be denied", gw.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main()
