@@ -15,6 +15,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ENVOY = os.environ.get("TOOLGATE_ENVOY", os.path.join(ROOT, ".venv/bin/envoy"))
 WASM = os.environ.get("TOOLGATE_WASM", os.path.join(ROOT, "target/wasm32-wasip1/release/toolgate.wasm"))
 CERTS = os.environ.get("TOOLGATE_CERTS", os.path.join(ROOT, ".work/certs"))
+# A build with the test-crash feature: a request with x-toolgate-test-crash traps the VM.
+CRASH_WASM = os.environ.get("TOOLGATE_CRASH_WASM",
+                            os.path.join(ROOT, "target/test-crash/wasm32-wasip1/release/toolgate.wasm"))
 TEMPLATE = os.path.join(ROOT, "envoy/envoy.yaml")
 DEFAULT_CONFIG = os.path.join(ROOT, "envoy/toolgate.json")
 
@@ -39,7 +42,7 @@ class Response:
 class Gateway:
     """One Envoy + sample upstream. Use as a context manager; everything stops on exit."""
 
-    def __init__(self, plugin_config=None, failure_policy="FAIL_CLOSED"):
+    def __init__(self, plugin_config=None, failure_policy="FAIL_RELOAD", wasm=None):
         self.dir = tempfile.mkdtemp(prefix="toolgate-e2e-")
         self.admin_port, self.port, self.upstream_port = free_port(), free_port(), free_port()
         self.log_path = os.path.join(self.dir, "decisions.log")
@@ -54,7 +57,7 @@ class Gateway:
         subprocess.run(
             [sys.executable, os.path.join(ROOT, "scripts/lib/render.py"), TEMPLATE, self.envoy_config,
              f"ADMIN_PORT={self.admin_port}", f"LISTEN_PORT={self.port}", f"UPSTREAM_PORT={self.upstream_port}",
-             f"CERTS={CERTS}", f"DECISION_LOG={self.log_path}", f"WASM={WASM}",
+             f"CERTS={CERTS}", f"DECISION_LOG={self.log_path}", f"WASM={wasm or WASM}",
              f"PLUGIN_CONFIG={config_path}", f"FAILURE_POLICY={failure_policy}"],
             check=True)
         self.processes = []

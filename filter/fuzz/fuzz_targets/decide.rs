@@ -22,7 +22,8 @@ fn gate() -> &'static Gate {
     static GATE: OnceLock<Shared> = OnceLock::new();
     &GATE
         .get_or_init(|| {
-            let config = br#"{"trust_domains":["toolgate.test"],"server":"tools","batches":"evaluate",
+            let config =
+                br#"{"trust_domains":["toolgate.test"],"server":"tools","batches":"evaluate",
                 "dev_identity_header":"x-dev-id","routes":{"shadow":{"mode":"shadow"}}}"#;
             Shared(Gate::configure(config, 1).expect("fuzz configuration"))
         })
@@ -38,13 +39,18 @@ const PEERS: [Option<&str>; 5] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let split = rest.windows(2).position(|w| w == b"\n\n");
     let (head, body) = match split {
         Some(at) => (&rest[..at], &rest[at + 2..]),
         None => (rest, &[][..]),
     };
-    let mut headers: Vec<Header> = vec![(":method".into(), b"POST".to_vec()), (":path".into(), b"/mcp".to_vec())];
+    let mut headers: Vec<Header> = vec![
+        (":method".into(), b"POST".to_vec()),
+        (":path".into(), b"/mcp".to_vec()),
+    ];
     for line in head.split(|&b| b == b'\n') {
         if let Some(colon) = line.iter().position(|&b| b == b':') {
             let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
@@ -52,13 +58,26 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let peer = match PEERS[usize::from(selector) % PEERS.len()] {
-        Some(id) if selector & 0x20 != 0 => Peer { uri_sans: vec![id.into(), id.into()], unreadable: false },
+        Some(id) if selector & 0x20 != 0 => Peer {
+            uri_sans: vec![id.into(), id.into()],
+            unreadable: false,
+        },
         Some(id) => Peer::with_uri_san(id),
-        None => Peer { uri_sans: Vec::new(), unreadable: selector & 0x10 != 0 },
+        None => Peer {
+            uri_sans: Vec::new(),
+            unreadable: selector & 0x10 != 0,
+        },
     };
-    let route = if selector & 0x80 != 0 { Some("shadow") } else { None };
+    let route = if selector & 0x80 != 0 {
+        Some("shadow")
+    } else {
+        None
+    };
     let input = Input {
-        request: HttpRequest { headers: &headers, body },
+        request: HttpRequest {
+            headers: &headers,
+            body,
+        },
         peer: &peer,
         route_name: route,
         cluster_name: None,
@@ -67,7 +86,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let verdict = gate().decide(&input, &|| 0);
 
-    let record: serde_json::Value = serde_json::from_str(&verdict.record).expect("the record is JSON");
+    let record: serde_json::Value =
+        serde_json::from_str(&verdict.record).expect("the record is JSON");
     let forwarded = matches!(verdict.action, Action::Forward { .. });
     match verdict.outcome {
         Outcome::Allow => {

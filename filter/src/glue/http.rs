@@ -130,6 +130,14 @@ impl HttpContext for Request {
             Ok(headers) => self.headers = headers,
             Err(status) => return fail_closed(&format!("cannot read request headers: {status:?}")),
         }
+        #[cfg(feature = "test-crash")]
+        if self
+            .headers
+            .iter()
+            .any(|(name, _)| name == "x-toolgate-test-crash")
+        {
+            std::process::abort();
+        }
         if end_of_stream {
             return self.decide(&[], false);
         }
