@@ -72,8 +72,15 @@ fn main() {
     });
     let calls = classify(&request, "tools", &config).unwrap();
     let call = &calls.as_slice()[0];
-    let identity =
-        identity::resolve(&config, &peer, Some("spiffe://toolgate.test/agent/reader")).unwrap();
+    let identity = identity::resolve(
+        &config,
+        &peer,
+        identity::ClaimedHeaders {
+            dev: Some("spiffe://toolgate.test/agent/reader"),
+            xfcc: None,
+        },
+    )
+    .unwrap();
     let intent = Intent {
         intent: Some("summarize".into()),
         task: Some("BENCH-1".into()),

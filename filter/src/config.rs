@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::identity::SpiffeId;
+
 /// Everything an operator can set, with the defaults a fresh deployment gets.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -16,6 +18,11 @@ pub struct Config {
     pub server_from: ServerSource,
     /// Request headers that carry the agent's declared intent.
     pub headers: IntentHeaders,
+    /// SPIFFE IDs of proxies in front of toolgate whose `x-forwarded-client-cert` is
+    /// honoured: when the connection's own certificate is one of these, the principal
+    /// is the `URI` of the XFCC element that hop appended (the last one). From anyone
+    /// else the header is ignored. Envoy must pass it through (`FORWARD_ONLY`).
+    pub trusted_hops: Vec<String>,
     /// Development only: take the SPIFFE ID from this request header when the
     /// connection has no verified peer certificate. Every such decision is logged insecure.
     pub dev_identity_header: Option<String>,
@@ -60,6 +67,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             trust_domains: Vec::new(),
+            trusted_hops: Vec::new(),
             server: "default".into(),
             server_from: ServerSource::Config,
             headers: IntentHeaders::default(),
@@ -174,6 +182,15 @@ impl Config {
                     "plugin configuration: trust_domains entry {domain:?} is not a trust domain; write a bare name like \"example.org\""
                 ));
             }
+        }
+        if let Some(hop) = self
+            .trusted_hops
+            .iter()
+            .find(|h| SpiffeId::parse(h).is_none())
+        {
+            return Err(format!(
+                "plugin configuration: trusted_hops entry {hop:?} is not a SPIFFE ID; write the hop's full ID, e.g. \"spiffe://example.org/gateway\""
+            ));
         }
         if self.server.is_empty() {
             return Err(

@@ -90,7 +90,7 @@ pub fn refuse(
 /// any header that carried a client-asserted identity.
 pub fn forward(
     headers: &[crate::http::Header],
-    drop_also: Option<&str>,
+    drop_also: &[&str],
     decision_id: &str,
     policies: &[String],
     version: &str,
@@ -112,7 +112,7 @@ pub fn forward(
         .map(|(name, _)| name)
         .filter(|name| {
             (name.starts_with(ANNOTATION_PREFIX) && !set.iter().any(|(n, _)| n == name))
-                || Some(name.as_str()) == drop_also
+                || drop_also.contains(&name.as_str())
         })
         .cloned()
         .collect();

@@ -11,10 +11,12 @@ use crate::cedar_request::{self, Facts, Intent};
 use crate::config::{Config, Enforcement, RouteMode, ServerSource};
 use crate::enforce::{self, Action, Refusal};
 use crate::http::HttpRequest;
-use crate::identity::{self, Identity, Peer, Principal};
+use crate::identity::{self, ClaimedHeaders, Identity, Peer, Principal};
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
 use crate::record::DecisionRecord;
+
+const XFCC: &str = "x-forwarded-client-cert";
 
 /// Built once per plugin configuration; decides every request after that.
 pub struct Gate {
@@ -143,10 +145,22 @@ impl Gate {
             Principal::Agent(id) => Some(id.as_str()),
             Principal::Unauthenticated => None,
         });
+        // Client-asserted identity never travels on: the development header always,
+        // and XFCC unless a trusted hop vouched for it.
+        let vouched = eval.identity.as_ref().is_some_and(|i| i.via.is_some());
+        let mut asserted: Vec<&str> = self
+            .config
+            .dev_identity_header
+            .iter()
+            .map(String::as_str)
+            .collect();
+        if !self.config.trusted_hops.is_empty() && !vouched {
+            asserted.push(XFCC);
+        }
         let forward = |flag: Option<(&'static str, &'static str)>| {
             enforce::forward(
                 request.headers,
-                self.config.dev_identity_header.as_deref(),
+                &asserted,
                 &decision_id,
                 &eval.policies,
                 &self.store.version,
@@ -274,15 +288,20 @@ impl Gate {
             Calls::RpcBatch(calls) => calls,
         };
 
-        let dev_header = match &self.config.dev_identity_header {
-            Some(name) => request.text(name)?,
-            None => None,
+        let claimed = ClaimedHeaders {
+            xfcc: match self.config.trusted_hops.is_empty() {
+                true => None,
+                false => request.text(XFCC)?,
+            },
+            dev: match &self.config.dev_identity_header {
+                Some(name) => request.text(name)?,
+                None => None,
+            },
         };
-        let identity =
-            identity::resolve(&self.config, input.peer, dev_header).map_err(|refused| {
-                eval.principal = Some(refused.claimed);
-                refused.reason
-            })?;
+        let identity = identity::resolve(&self.config, input.peer, claimed).map_err(|refused| {
+            eval.principal = Some(refused.claimed);
+            refused.reason
+        })?;
         if let Principal::Agent(id) = &identity.principal {
             eval.principal = Some(id.as_str().to_owned());
         }
@@ -343,6 +362,7 @@ impl Gate {
                 .or_else(|| eval.principal.as_deref().and_then(claimed_trust_domain)),
             authenticated: identity.is_some_and(|i| i.principal != Principal::Unauthenticated),
             insecure_identity: identity.is_some_and(|i| i.insecure),
+            via: identity.and_then(|i| i.via.as_deref()),
             server,
             http_method: input.request.method(),
             path: input.request.path(),
@@ -384,6 +404,31 @@ impl Gate {
         let n = self.decisions.get().wrapping_add(1);
         self.decisions.set(n);
         format!("{:016x}{n:016x}", self.id_seed)
+    }
+}
+
+/// The verdict when the glue itself cannot do its job (a host call failed, or the
+/// plugin is not configured): refuse, log why, count an error.
+pub fn internal_failure(why: &str, unix_nanos: u64) -> Verdict {
+    let decision_id = format!("internal-{unix_nanos:x}");
+    let errors = [why.to_owned()];
+    let record = serde_json::json!({
+        "decision_id": decision_id,
+        "timestamp": crate::time::rfc3339(unix_nanos),
+        "decision": "deny",
+        "enforced": true,
+        "reason": Reason::Internal.code(),
+        "errors": errors,
+    });
+    Verdict {
+        action: enforce::refuse(
+            Reason::Internal,
+            &decision_id,
+            &[],
+            Refusal::Problem { instance: "" },
+        ),
+        outcome: Outcome::Error,
+        record: record.to_string(),
     }
 }
 

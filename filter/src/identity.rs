@@ -50,6 +50,8 @@ pub struct Identity {
     pub principal: Principal,
     /// True when the identity came from the development header, not a certificate.
     pub insecure: bool,
+    /// The trusted hop whose `x-forwarded-client-cert` named the principal, if any.
+    pub via: Option<String>,
 }
 
 /// A SPIFFE ID checked against the SPIFFE specification's syntax.
@@ -113,13 +115,36 @@ pub struct Refused {
     pub claimed: String,
 }
 
-/// Resolves the principal. The development header is read only when the
-/// configuration names it and the connection carries no certificate identity.
+/// The request headers identity may come from, each honoured only as configured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClaimedHeaders<'a> {
+    /// `x-forwarded-client-cert`, honoured only from a trusted hop.
+    pub xfcc: Option<&'a str>,
+    /// The development identity header, honoured only when configured and without a certificate.
+    pub dev: Option<&'a str>,
+}
+
+/// Resolves the principal from the verified peer certificate, or from the XFCC
+/// header when that certificate is a trusted hop's, or (development only) a header.
 pub fn resolve(
     config: &Config,
     peer: &Peer,
-    dev_header: Option<&str>,
+    claimed: ClaimedHeaders<'_>,
 ) -> Result<Identity, Refused> {
+    let hop = peer
+        .uri_sans
+        .first()
+        .filter(|san| peer.uri_sans.len() == 1 && config.trusted_hops.contains(san));
+    if let (Some(hop), Some(xfcc)) = (hop, claimed.xfcc) {
+        let forwarded = Peer {
+            uri_sans: xfcc_uris(xfcc),
+            unreadable: false,
+        };
+        let mut identity = resolve(config, &forwarded, ClaimedHeaders::default())?;
+        identity.via = Some(hop.clone());
+        return Ok(identity);
+    }
+    let dev_header = claimed.dev;
     if peer.unreadable {
         return Err(Refused {
             reason: Reason::InvalidSpiffeId,
@@ -140,6 +165,7 @@ pub fn resolve(
             return Ok(Identity {
                 principal: Principal::Unauthenticated,
                 insecure: false,
+                via: None,
             })
         }
     };
@@ -154,5 +180,40 @@ pub fn resolve(
     Ok(Identity {
         principal: Principal::Agent(id),
         insecure,
+        via: None,
     })
+}
+
+/// The `URI` values of the last element of an `x-forwarded-client-cert` header:
+/// the element the nearest (trusted) hop appended. Quoted values may hold `,;=`.
+fn xfcc_uris(header: &str) -> Vec<String> {
+    let elements = split_unquoted(header, ',');
+    let Some(last) = elements.last() else {
+        return Vec::new();
+    };
+    split_unquoted(last, ';')
+        .into_iter()
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| key.trim().eq_ignore_ascii_case("uri"))
+        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
+        .collect()
+}
+
+fn split_unquoted(text: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (at, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == separator && !quoted => {
+                parts.push(text.get(start..at).unwrap_or(""));
+                start = at + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(text.get(start..).unwrap_or(""));
+    parts
 }

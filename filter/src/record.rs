@@ -14,6 +14,8 @@ pub struct DecisionRecord<'a> {
     pub trust_domain: Option<&'a str>,
     pub authenticated: bool,
     pub insecure_identity: bool,
+    /// The trusted hop that vouched for the principal through `x-forwarded-client-cert`.
+    pub via: Option<&'a str>,
     pub server: &'a str,
     pub http_method: &'a str,
     pub path: &'a str,

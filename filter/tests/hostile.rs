@@ -394,3 +394,67 @@ fn an_empty_policy_set_denies_everything() {
         "not_permitted"
     );
 }
+
+#[test]
+fn xfcc_is_honoured_only_from_a_trusted_hop() {
+    let g = gate_with(json!({"trusted_hops": ["spiffe://toolgate.test/gateway"]}));
+    let xfcc = r#"By=spiffe://toolgate.test/gateway;Hash=ab;URI=spiffe://evil.test/x,By=spiffe://toolgate.test/gateway;Hash="a,b;c";URI=spiffe://toolgate.test/agent/reader"#;
+    let via = |peer: Peer, header: &str| {
+        let headers: Vec<Header> = vec![
+            (":method".into(), b"POST".to_vec()),
+            (":path".into(), b"/mcp".to_vec()),
+            ("x-forwarded-client-cert".into(), header.as_bytes().to_vec()),
+        ];
+        let input = Input {
+            request: HttpRequest {
+                headers: &headers,
+                body: READ,
+            },
+            peer: &peer,
+            route_name: None,
+            cluster_name: None,
+            body_too_large: false,
+            unix_nanos: 0,
+        };
+        let verdict = g.decide(&input, &|| 0);
+        let record: Value = serde_json::from_str(&verdict.record).expect("record");
+        (verdict.outcome, record)
+    };
+    let (outcome, record) = via(Peer::with_uri_san("spiffe://toolgate.test/gateway"), xfcc);
+    assert_eq!(outcome, Outcome::Allow);
+    assert_eq!(record["principal"], READER);
+    assert_eq!(record["via"], "spiffe://toolgate.test/gateway");
+    // Not a trusted hop: the header is ignored and the certificate speaks.
+    let (_, record) = via(
+        Peer::with_uri_san("spiffe://toolgate.test/agent/payments"),
+        xfcc,
+    );
+    assert_eq!(record["principal"], "spiffe://toolgate.test/agent/payments");
+    assert_eq!(record["via"], Value::Null);
+    let (outcome, record) = via(Peer::default(), xfcc);
+    assert_eq!(
+        (outcome, record["principal"].clone()),
+        (Outcome::Deny, Value::Null)
+    );
+    // What the hop vouches for is checked like a certificate.
+    let (_, record) = via(
+        Peer::with_uri_san("spiffe://toolgate.test/gateway"),
+        "URI=spiffe://evil.test/a",
+    );
+    assert_eq!(record["reason"], "untrusted_trust_domain");
+    let two = "URI=spiffe://toolgate.test/agent/reader;URI=spiffe://toolgate.test/agent/payments";
+    let (_, record) = via(Peer::with_uri_san("spiffe://toolgate.test/gateway"), two);
+    assert_eq!(record["reason"], "multiple_uri_sans");
+}
+
+#[test]
+fn glue_failures_are_refusals_with_a_record() {
+    let verdict = toolgate::gate::internal_failure("cannot read the request body: ParseFailure", 5);
+    assert_eq!(verdict.outcome, Outcome::Error);
+    let record: Value = serde_json::from_str(&verdict.record).expect("record");
+    assert_eq!(
+        (record["decision"].as_str(), record["reason"].as_str()),
+        (Some("deny"), Some("internal_error"))
+    );
+    assert!(matches!(verdict.action, Action::Respond { .. }));
+}

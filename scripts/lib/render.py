@@ -23,6 +23,7 @@ def main():
             pass  # invalid JSON is passed through on purpose: the filter must refuse it
         values["PLUGIN_CONFIG"] = text.strip().replace("\n", "\n" + " " * 20)
     values.setdefault("FAILURE_POLICY", "FAIL_RELOAD")
+    values.setdefault("XFCC_MODE", "SANITIZE")
     if "HTTP_FILTERS" in values:
         with open(values["HTTP_FILTERS"], encoding="utf-8") as f:
             values["HTTP_FILTERS"] = string.Template(f.read().rstrip("\n")).safe_substitute(values)

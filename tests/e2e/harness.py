@@ -42,7 +42,7 @@ class Response:
 class Gateway:
     """One Envoy + sample upstream. Use as a context manager; everything stops on exit."""
 
-    def __init__(self, plugin_config=None, failure_policy="FAIL_RELOAD", wasm=None):
+    def __init__(self, plugin_config=None, failure_policy="FAIL_RELOAD", wasm=None, xfcc_mode="SANITIZE"):
         self.dir = tempfile.mkdtemp(prefix="toolgate-e2e-")
         self.admin_port, self.port, self.upstream_port = free_port(), free_port(), free_port()
         self.log_path = os.path.join(self.dir, "decisions.log")
@@ -58,7 +58,7 @@ class Gateway:
             [sys.executable, os.path.join(ROOT, "scripts/lib/render.py"), TEMPLATE, self.envoy_config,
              f"ADMIN_PORT={self.admin_port}", f"LISTEN_PORT={self.port}", f"UPSTREAM_PORT={self.upstream_port}",
              f"CERTS={CERTS}", f"DECISION_LOG={self.log_path}", f"WASM={wasm or WASM}",
-             f"PLUGIN_CONFIG={config_path}", f"FAILURE_POLICY={failure_policy}"],
+             f"PLUGIN_CONFIG={config_path}", f"FAILURE_POLICY={failure_policy}", f"XFCC_MODE={xfcc_mode}"],
             check=True)
         self.processes = []
         self.envoy = None

@@ -271,6 +271,36 @@ class Batches(unittest.TestCase):
             self.assertEqual(len(gw.upstream_requests()), 1)
 
 
+class TrustedHops(unittest.TestCase):
+    def test_xfcc_is_honoured_only_from_configured_hops(self):
+        config = {"trust_domains": ["toolgate.test"], "server": "tools", "server_from": "route_name",
+                  "trusted_hops": ["spiffe://toolgate.test/gateway"]}
+        xfcc = {"x-forwarded-client-cert": 'By=spiffe://toolgate.test/gateway;Hash="ab,c";'
+                                           'URI=spiffe://toolgate.test/agent/payments'}
+        refund = tool("refund", {"order_id": "x", "amount": 10})
+        with Gateway(config, xfcc_mode="FORWARD_ONLY") as gw:
+            # From the trusted hop, XFCC names the principal.
+            r = gw.request("POST", "/mcp", refund, xfcc, cert="gateway")
+            self.assertEqual(r.status, 200, r.body)
+            [seen] = gw.upstream_requests()
+            record = gw.decision(seen["headers"]["x-toolgate-decision-id"])
+            self.assertEqual(record["principal"], "spiffe://toolgate.test/agent/payments")
+            self.assertEqual(record["via"], "spiffe://toolgate.test/gateway")
+            # From an ordinary agent, the same header is ignored and not forwarded.
+            denied = gw.request("POST", "/mcp", refund, xfcc, cert="reader")
+            self.assertEqual(denied.status, 403)
+            record = gw.decision(denied.header("x-toolgate-decision-id"))
+            self.assertEqual(record["principal"], "spiffe://toolgate.test/agent/reader")
+            self.assertIsNone(record["via"])
+            ok = gw.request("POST", "/mcp", tool("read_file", {"path": "xfcc"}), xfcc, cert="reader")
+            self.assertEqual(ok.status, 200)
+            self.assertNotIn("x-forwarded-client-cert", gw.upstream_requests()[-1]["headers"])
+            anonymous = gw.request("POST", "/mcp", refund, xfcc, cert=None)
+            self.assertEqual(anonymous.status, 403)
+            self.assertIsNone(gw.decision(anonymous.header("x-toolgate-decision-id"))["principal"])
+            self.assertEqual(len(gw.upstream_requests()), 2)
+
+
 class EmptyPolicySet(unittest.TestCase):
     def test_denies_everything_and_says_so(self):
         with open(os.path.join(os.path.dirname(__file__), "../../policies/toolgate.cedarschema")) as f:

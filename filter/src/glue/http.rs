@@ -9,7 +9,7 @@ use proxy_wasm::types::{Action, BufferType, LogLevel};
 use super::host;
 use super::metrics::Metrics;
 use crate::enforce;
-use crate::gate::{Gate, Input};
+use crate::gate::{self, Gate, Input, Verdict};
 use crate::http::{Header, HttpRequest};
 use crate::identity::Peer;
 
@@ -33,11 +33,20 @@ impl Request {
         }
     }
 
+    /// Denies when the glue itself cannot do its job: nothing is forwarded, and the
+    /// refusal is logged and counted like any other.
+    fn fail_closed(&mut self, why: &str) -> Action {
+        self.decided = true;
+        host::log(LogLevel::Error, &format!("toolgate: failing closed: {why}"));
+        let verdict = gate::internal_failure(why, host::unix_nanos().unwrap_or(0));
+        self.apply(verdict)
+    }
+
     /// Decides with what has been collected and applies the answer.
     fn decide(&mut self, body: &[u8], body_too_large: bool) -> Action {
         self.decided = true;
         let Some(gate) = self.gate.clone() else {
-            return fail_closed("toolgate is not configured");
+            return self.fail_closed("toolgate is not configured");
         };
         let certificate = host::property(&["connection", "peer_certificate"])
             .ok()
@@ -64,6 +73,11 @@ impl Request {
         };
         let started = Instant::now();
         let verdict = gate.decide(&input, &|| started.elapsed().as_nanos() as u64);
+        self.apply(verdict)
+    }
+
+    /// Counts and logs the verdict, then forwards or refuses as it says.
+    fn apply(&mut self, verdict: Verdict) -> Action {
         self.metrics.count(verdict.outcome);
         if let Err(status) = host::set_filter_state(DECISION_LOG_KEY, verdict.record.as_bytes()) {
             host::log(
@@ -85,7 +99,9 @@ impl Request {
                     });
                 match edits {
                     Ok(()) => Action::Continue,
-                    Err(status) => fail_closed(&format!("cannot annotate the request: {status:?}")),
+                    Err(status) => {
+                        self.fail_closed(&format!("cannot annotate the request: {status:?}"))
+                    }
                 }
             }
             enforce::Action::Respond {
@@ -106,15 +122,6 @@ impl Request {
     }
 }
 
-/// Denies when the glue itself cannot do its job; nothing is forwarded.
-fn fail_closed(why: &str) -> Action {
-    host::log(LogLevel::Error, &format!("toolgate: failing closed: {why}"));
-    let body = br#"{"error":"toolgate could not evaluate the request","reason":"internal_error"}"#;
-    let headers = [("content-type", "application/json".to_owned())];
-    let _ = host::send_response(500, "toolgate_internal_error", &headers, body);
-    Action::Pause
-}
-
 fn property_text(path: &[&str]) -> Option<String> {
     host::property(path)
         .ok()
@@ -128,7 +135,9 @@ impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         match host::request_headers() {
             Ok(headers) => self.headers = headers,
-            Err(status) => return fail_closed(&format!("cannot read request headers: {status:?}")),
+            Err(status) => {
+                return self.fail_closed(&format!("cannot read request headers: {status:?}"))
+            }
         }
         #[cfg(feature = "test-crash")]
         if self
@@ -158,7 +167,7 @@ impl HttpContext for Request {
         }
         match host::buffer(BufferType::HttpRequestBody, body_size) {
             Ok(body) => self.decide(&body, false),
-            Err(status) => fail_closed(&format!("cannot read the request body: {status:?}")),
+            Err(status) => self.fail_closed(&format!("cannot read the request body: {status:?}")),
         }
     }
 
@@ -173,7 +182,7 @@ impl HttpContext for Request {
                 let too_large = body.len() > limit;
                 self.decide(if too_large { &[] } else { &body }, too_large)
             }
-            Err(status) => fail_closed(&format!("cannot read the request body: {status:?}")),
+            Err(status) => self.fail_closed(&format!("cannot read the request body: {status:?}")),
         }
     }
 }
