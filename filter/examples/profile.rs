@@ -88,6 +88,8 @@ fn main() {
     };
     let facts = Facts {
         identity: &identity,
+        credential: None,
+        now_unix: 0,
         intent: &intent,
         server: "tools",
         http_method: "POST",
@@ -117,6 +119,7 @@ fn main() {
         peer: &peer,
         route_name: None,
         cluster_name: None,
+        token: Default::default(),
         body_too_large: false,
         unix_nanos: 1,
     };

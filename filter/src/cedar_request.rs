@@ -4,6 +4,7 @@ use cedar_policy::{Context, EntityUid, Request, RestrictedExpression};
 use serde_json::Value;
 
 use crate::call::{Call, ResourceKind};
+use crate::credential::Credential;
 use crate::identity::{Identity, Principal};
 use crate::policy::PolicyStore;
 
@@ -18,6 +19,8 @@ pub struct Intent {
 /// Request facts the context carries besides the call itself.
 pub struct Facts<'a> {
     pub identity: &'a Identity,
+    pub credential: Option<&'a Credential>,
+    pub now_unix: i64,
     pub intent: &'a Intent,
     pub server: &'a str,
     pub http_method: &'a str,
@@ -36,11 +39,21 @@ pub struct Built {
 pub struct BuildError(pub String);
 
 pub fn build(store: &PolicyStore, call: &Call, facts: &Facts<'_>) -> Result<Built, BuildError> {
-    let types = &store.types;
     let principal = match &facts.identity.principal {
-        Principal::Agent(id) => types.uid(&types.agent, id.as_str()),
-        Principal::Unauthenticated => types.uid(&types.unauthenticated, "anonymous"),
+        Principal::Agent(id) => store.types.uid(&store.types.agent, id.as_str()),
+        Principal::Unauthenticated => store.types.uid(&store.types.unauthenticated, "anonymous"),
     };
+    build_as(store, principal, call, facts)
+}
+
+/// The same request with another principal: how each delegated actor is checked.
+pub fn build_as(
+    store: &PolicyStore,
+    principal: EntityUid,
+    call: &Call,
+    facts: &Facts<'_>,
+) -> Result<Built, BuildError> {
+    let types = &store.types;
     let action = store
         .action(call.action)
         .cloned()
@@ -53,8 +66,11 @@ pub fn build(store: &PolicyStore, call: &Call, facts: &Facts<'_>) -> Result<Buil
         ResourceKind::Route => &types.route,
     };
     let resource = types.uid(resource_type, &call.resource_id);
-    let context = Context::from_pairs(context_pairs(call, facts)?)
-        .map_err(|e| BuildError(format!("context: {e}")))?;
+    let mut pairs = context_pairs(call, facts)?;
+    if let Some(credential) = facts.credential {
+        pairs.extend(credential_pairs(store, credential, facts.now_unix)?);
+    }
+    let context = Context::from_pairs(pairs).map_err(|e| BuildError(format!("context: {e}")))?;
     let request = Request::new(principal, action.clone(), resource.clone(), context, None)
         .map_err(|e| BuildError(format!("request: {e}")))?;
     Ok(Built {
@@ -104,6 +120,70 @@ fn context_pairs(
         }
     }
     Ok(pairs)
+}
+
+/// `token` and `delegation`, from the verified credential.
+fn credential_pairs(
+    store: &PolicyStore,
+    credential: &Credential,
+    now_unix: i64,
+) -> Result<Vec<(String, RestrictedExpression)>, BuildError> {
+    let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
+    let set = |items: &[String]| RestrictedExpression::new_set(items.iter().map(|s| string(s)));
+    let mut token = vec![
+        ("issuer".to_owned(), string(&credential.issuer)),
+        ("subject".to_owned(), string(&credential.subject)),
+        (
+            "agent".to_owned(),
+            RestrictedExpression::new_entity_uid(
+                store.types.uid(&store.types.agent, &credential.subject),
+            ),
+        ),
+        ("audience".to_owned(), set(&credential.audience)),
+        ("scopes".to_owned(), set(&credential.scopes)),
+        (
+            "issued_at".to_owned(),
+            RestrictedExpression::new_long(credential.issued_at),
+        ),
+        (
+            "expires_at".to_owned(),
+            RestrictedExpression::new_long(credential.expires_at),
+        ),
+        (
+            "ttl_seconds".to_owned(),
+            RestrictedExpression::new_long(credential.ttl_seconds()),
+        ),
+        (
+            "remaining_seconds".to_owned(),
+            RestrictedExpression::new_long(credential.remaining_seconds(now_unix)),
+        ),
+    ];
+    let optional = [
+        ("task", &credential.task),
+        ("intent", &credential.intent),
+        ("jti", &credential.jti),
+    ];
+    token.extend(
+        optional
+            .into_iter()
+            .filter_map(|(key, value)| value.as_deref().map(|v| (key.to_owned(), string(v)))),
+    );
+    let depth = i64::try_from(credential.delegation.len()).unwrap_or(i64::MAX);
+    let delegation = vec![
+        ("depth".to_owned(), RestrictedExpression::new_long(depth)),
+        ("actors".to_owned(), set(&credential.delegation)),
+        (
+            "chain".to_owned(),
+            string(&credential.delegation.join(" > ")),
+        ),
+    ];
+    let record = |fields| {
+        RestrictedExpression::new_record(fields).map_err(|e| BuildError(format!("token: {e}")))
+    };
+    Ok(vec![
+        ("token".to_owned(), record(token)?),
+        ("delegation".to_owned(), record(delegation)?),
+    ])
 }
 
 /// Converts a JSON argument value to a Cedar value. Integers that fit become

@@ -23,6 +23,8 @@ pub struct Config {
     /// is the `URI` of the XFCC element that hop appended (the last one). From anyone
     /// else the header is ignored. Envoy must pass it through (`FORWARD_ONLY`).
     pub trusted_hops: Vec<String>,
+    /// Short-lived credentials verified by Envoy's jwt_authn in front of toolgate.
+    pub credentials: Option<Credentials>,
     /// Development only: take the SPIFFE ID from this request header when the
     /// connection has no verified peer certificate. Every such decision is logged insecure.
     pub dev_identity_header: Option<String>,
@@ -41,6 +43,32 @@ pub struct Config {
     pub routes: BTreeMap<String, RouteMode>,
     /// Per server name: enforcement mode and fail-open.
     pub servers: BTreeMap<String, RouteMode>,
+}
+
+/// Where jwt_authn leaves the verified token, and what toolgate demands of it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Credentials {
+    /// Refuse requests without a verified token (`token_missing`).
+    pub required: bool,
+    /// jwt_authn provider's `payload_in_metadata`.
+    pub payload_metadata_key: String,
+    /// jwt_authn provider's `failed_status_in_metadata`.
+    pub failure_metadata_key: String,
+    /// Every SPIFFE actor in the token's delegation chain must itself be permitted
+    /// the call: acting on behalf of someone never widens access.
+    pub actors_must_be_permitted: bool,
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Self {
+            required: true,
+            payload_metadata_key: "agent_token".into(),
+            failure_metadata_key: "agent_token_failure".into(),
+            actors_must_be_permitted: true,
+        }
+    }
 }
 
 /// How decisions are applied on a route or server.
@@ -68,6 +96,7 @@ impl Default for Config {
         Self {
             trust_domains: Vec::new(),
             trusted_hops: Vec::new(),
+            credentials: None,
             server: "default".into(),
             server_from: ServerSource::Config,
             headers: IntentHeaders::default(),

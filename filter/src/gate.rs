@@ -8,13 +8,14 @@ use serde_json::Value;
 use crate::authorize::authorize;
 use crate::call::{self, Call, Calls, Malformed};
 use crate::cedar_request::{self, Facts, Intent};
-use crate::config::{Config, Enforcement, RouteMode, ServerSource};
+use crate::config::{Config, Credentials, Enforcement, RouteMode, ServerSource};
+use crate::credential::{Credential, TokenState};
 use crate::enforce::{self, Action, Refusal};
 use crate::http::HttpRequest;
 use crate::identity::{self, ClaimedHeaders, Identity, Peer, Principal};
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
-use crate::record::DecisionRecord;
+use crate::record::{DecisionRecord, TokenRecord};
 
 const XFCC: &str = "x-forwarded-client-cert";
 
@@ -37,6 +38,8 @@ pub struct Input<'a> {
     pub cluster_name: Option<&'a str>,
     /// The body went past `max_body_bytes`; `request.body` holds none of it.
     pub body_too_large: bool,
+    /// What jwt_authn concluded, when credentials are configured.
+    pub token: TokenState,
     pub unix_nanos: u64,
 }
 
@@ -84,6 +87,7 @@ struct Evaluation {
     denied: Option<Reason>,
     policies: Vec<String>,
     errors: Vec<String>,
+    token: Option<Credential>,
 }
 
 impl Gate {
@@ -114,6 +118,16 @@ impl Gate {
 
     pub fn wants_route_name(&self) -> bool {
         self.config.needs_route_name()
+    }
+
+    /// jwt_authn metadata keys (payload, failure) to read, when credentials are configured.
+    pub fn credential_keys(&self) -> Option<(&str, &str)> {
+        self.config.credentials.as_ref().map(|c| {
+            (
+                c.payload_metadata_key.as_str(),
+                c.failure_metadata_key.as_str(),
+            )
+        })
     }
 
     pub fn wants_cluster_name(&self) -> bool {
@@ -307,8 +321,33 @@ impl Gate {
         }
         let identity = eval.identity.insert(identity);
 
+        let credential = match (&input.token, &self.config.credentials) {
+            (_, None)
+            | (
+                TokenState::Absent,
+                Some(Credentials {
+                    required: false, ..
+                }),
+            ) => None,
+            (TokenState::Verified(credential), Some(_)) => Some(credential),
+            (TokenState::Absent, Some(_)) => return Err(Reason::TokenMissing),
+            (TokenState::Failed(message), Some(_)) => {
+                eval.errors.push(format!("jwt_authn: {message}"));
+                return Err(Reason::TokenInvalid);
+            }
+            (TokenState::Unreadable, Some(_)) => {
+                eval.errors
+                    .push("jwt_authn metadata could not be read".into());
+                return Err(Reason::TokenInvalid);
+            }
+        };
+        eval.token = credential.cloned();
+
+        let now_unix = i64::try_from(input.unix_nanos / 1_000_000_000).unwrap_or(i64::MAX);
         let facts = Facts {
             identity,
+            credential,
+            now_unix,
             intent: &eval.intent,
             server,
             http_method: request.method(),
@@ -327,10 +366,54 @@ impl Gate {
                 eval.policies = verdict.policies;
                 return Err(reason);
             }
+            if let Err((reason, error, policies)) = self.check_actors(call, &facts) {
+                eval.deciding = index;
+                eval.errors.push(error);
+                eval.policies = policies;
+                return Err(reason);
+            }
             for policy in verdict.policies {
                 if !eval.policies.contains(&policy) {
                     eval.policies.push(policy);
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// On-behalf-of never widens access: each SPIFFE actor in the delegation chain
+    /// must itself be permitted the call. Other actors (people, services without
+    /// a SPIFFE ID) are not principals here and are left to policy.
+    fn check_actors(
+        &self,
+        call: &Call,
+        facts: &Facts<'_>,
+    ) -> Result<(), (Reason, String, Vec<String>)> {
+        let enabled = self
+            .config
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.actors_must_be_permitted);
+        let Some(credential) = facts.credential.filter(|_| enabled) else {
+            return Ok(());
+        };
+        for actor in credential
+            .delegation
+            .iter()
+            .filter(|a| identity::SpiffeId::parse(a).is_some())
+        {
+            let principal = self.store.types.uid(&self.store.types.agent, actor);
+            // The actor is judged as if it made the call itself, without the subject's token.
+            let direct = Facts {
+                credential: None,
+                ..*facts
+            };
+            let built = cedar_request::build_as(&self.store, principal, call, &direct)
+                .map_err(|e| (Reason::Internal, e.0, Vec::new()))?;
+            let verdict = authorize(&self.authorizer, &self.store, &built);
+            if verdict.denied.is_some() {
+                let error = format!("delegated actor {actor} is not permitted");
+                return Err((Reason::DelegatedActorNotPermitted, error, verdict.policies));
             }
         }
         Ok(())
@@ -394,6 +477,17 @@ impl Gate {
             policy_version: &self.store.version,
             eval_us,
             arguments_digest: arguments.map(crate::digest::json_sha256),
+            token: eval.token.as_ref().map(|t| TokenRecord {
+                issuer: &t.issuer,
+                subject: &t.subject,
+                audience: &t.audience,
+                scopes: &t.scopes,
+                task: t.task.as_deref(),
+                jti: t.jti.as_deref(),
+                ttl_seconds: t.ttl_seconds(),
+                expires_at: t.expires_at,
+                delegation: &t.delegation,
+            }),
             arguments: arguments.filter(|_| self.config.log_arguments),
         }
         .to_json()

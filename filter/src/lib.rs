@@ -24,6 +24,7 @@ pub mod authorize;
 pub mod call;
 pub mod cedar_request;
 pub mod config;
+pub mod credential;
 pub mod digest;
 pub mod enforce;
 pub mod gate;
@@ -36,6 +37,7 @@ pub mod reason;
 pub mod record;
 pub mod rest;
 pub mod time;
+pub mod wire;
 pub mod x509;
 
 pub use gate::{Gate, Verdict};

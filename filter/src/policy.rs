@@ -28,6 +28,10 @@ pub const EMBEDDED_POLICIES: &[Source<'static>] = &[
         name: "policies/guardrails.cedar",
         text: include_str!("../../policies/guardrails.cedar"),
     },
+    Source {
+        name: "policies/credentials.cedar",
+        text: include_str!("../../policies/credentials.cedar"),
+    },
 ];
 pub const EMBEDDED_SCHEMA: Source<'static> = Source {
     name: "policies/toolgate.cedarschema",

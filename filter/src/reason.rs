@@ -13,6 +13,9 @@ pub enum Reason {
     UntrustedTrustDomain,
     InvalidSpiffeId,
     MultipleUriSans,
+    TokenMissing,
+    TokenInvalid,
+    DelegatedActorNotPermitted,
     InvalidHeader,
     InvalidJson,
     DuplicateJsonKey,
@@ -37,6 +40,9 @@ impl Reason {
             Self::UntrustedTrustDomain => "untrusted_trust_domain",
             Self::InvalidSpiffeId => "invalid_spiffe_id",
             Self::MultipleUriSans => "multiple_uri_sans",
+            Self::TokenMissing => "token_missing",
+            Self::TokenInvalid => "token_invalid",
+            Self::DelegatedActorNotPermitted => "delegated_actor_not_permitted",
             Self::InvalidHeader => "invalid_header",
             Self::InvalidJson => "invalid_json",
             Self::DuplicateJsonKey => "duplicate_json_key",
@@ -61,6 +67,11 @@ impl Reason {
             Self::UntrustedTrustDomain => "the client's SPIFFE trust domain is not trusted",
             Self::InvalidSpiffeId => "the client's identity is not a valid SPIFFE ID",
             Self::MultipleUriSans => "the client certificate has more than one URI SAN",
+            Self::TokenMissing => "a verified bearer token is required",
+            Self::TokenInvalid => "the bearer token did not verify",
+            Self::DelegatedActorNotPermitted => {
+                "an actor in the token's delegation chain may not make this call"
+            }
             Self::InvalidHeader => "a request header toolgate reads is not valid UTF-8",
             Self::InvalidJson => "the request body is not valid JSON",
             Self::DuplicateJsonKey => "the request body repeats a JSON object key",
@@ -87,6 +98,10 @@ impl Reason {
                 | Self::NotPermitted
                 | Self::UntrustedTrustDomain
                 | Self::InvalidSpiffeId
+                | Self::MultipleUriSans
+                | Self::TokenMissing
+                | Self::TokenInvalid
+                | Self::DelegatedActorNotPermitted
         )
     }
 
@@ -99,6 +114,7 @@ impl Reason {
             | Self::InvalidName
             | Self::InvalidHeader
             | Self::MethodOverride => 400,
+            Self::TokenMissing | Self::TokenInvalid => 401,
             Self::BodyTooLarge => 413,
             Self::UnsupportedEncoding | Self::UnsupportedCharset => 415,
             _ => 403,
@@ -112,7 +128,7 @@ impl Reason {
             Self::InvalidJsonRpc | Self::BatchRejected | Self::MethodOverride => -32600,
             Self::InvalidParams | Self::InvalidName => -32602,
             // -32000..-32099 is reserved for implementation-defined server errors.
-            Self::Forbidden | Self::NotPermitted => -32001,
+            Self::Forbidden | Self::NotPermitted | Self::DelegatedActorNotPermitted => -32001,
             _ => -32002,
         }
     }

@@ -38,9 +38,25 @@ pub struct DecisionRecord<'a> {
     pub policy_version: &'a str,
     pub eval_us: u64,
     pub arguments_digest: Option<String>,
+    /// The verified credential, when credentials are configured and one was presented.
+    pub token: Option<TokenRecord<'a>>,
     /// Raw arguments, only when the configuration asks for them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<&'a Value>,
+}
+
+/// The claims a decision relied on (never the token itself).
+#[derive(Debug, Serialize)]
+pub struct TokenRecord<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub audience: &'a [String],
+    pub scopes: &'a [String],
+    pub task: Option<&'a str>,
+    pub jti: Option<&'a str>,
+    pub ttl_seconds: i64,
+    pub expires_at: i64,
+    pub delegation: &'a [String],
 }
 
 impl DecisionRecord<'_> {

@@ -64,6 +64,7 @@ impl Req {
             peer: &self.peer,
             route_name: None,
             cluster_name: None,
+            token: Default::default(),
             body_too_large,
             unix_nanos: 1_700_000_000_123_456_789,
         };

@@ -56,6 +56,7 @@ fn decide_on_route(
         peer: &peer,
         route_name: route,
         cluster_name: None,
+        token: Default::default(),
         body_too_large: false,
         unix_nanos: 0,
     };
@@ -413,6 +414,7 @@ fn xfcc_is_honoured_only_from_a_trusted_hop() {
             peer: &peer,
             route_name: None,
             cluster_name: None,
+            token: Default::default(),
             body_too_large: false,
             unix_nanos: 0,
         };

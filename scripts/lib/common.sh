@@ -8,7 +8,8 @@ ENVOY="$VENV/bin/envoy"
 ENVOY_VERSION=1.40.0
 WASM="$ROOT/target/wasm32-wasip1/release/toolgate.wasm"
 CERTS="$WORK/certs"
-export TOOLGATE_ENVOY="$ENVOY" TOOLGATE_WASM="$WASM" TOOLGATE_CERTS="$CERTS"
+JWT_KEYS="$WORK/jwt"
+export TOOLGATE_ENVOY="$ENVOY" TOOLGATE_WASM="$WASM" TOOLGATE_CERTS="$CERTS" TOOLGATE_JWT_KEYS="$JWT_KEYS"
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -47,6 +48,7 @@ build_filter() {
 ensure_certs() {
   command -v openssl >/dev/null || die "openssl is needed to generate certificates; install it"
   "$ROOT/scripts/lib/certs.sh" "$CERTS"
+  python3 "$ROOT/scripts/lib/jwt.py" init "$JWT_KEYS" || die "cannot create JWT signing keys in $JWT_KEYS"
 }
 
 # free_port: prints a TCP port nothing listens on.
@@ -76,7 +78,8 @@ start_gateway() {
   : > "$GW_LOG"; : > "$GW_RECORD"
   python3 "$ROOT/scripts/lib/render.py" "$ROOT/envoy/envoy.yaml" "$run/envoy.yaml" \
     "ADMIN_PORT=$GW_ADMIN" "LISTEN_PORT=$GW_PORT" "UPSTREAM_PORT=$upstream_port" "CERTS=$CERTS" \
-    "DECISION_LOG=$GW_LOG" "WASM=$WASM" "PLUGIN_CONFIG=${PLUGIN_CONFIG:-$ROOT/envoy/toolgate.json}"
+    "DECISION_LOG=$GW_LOG" "WASM=$WASM" "PLUGIN_CONFIG=${PLUGIN_CONFIG:-$ROOT/envoy/toolgate.json}" \
+    "JWT_KEYS=$JWT_KEYS"
   say "starting the sample MCP tool server on 127.0.0.1:$upstream_port"
   python3 "$ROOT/scripts/lib/sample_mcp_server.py" --port "$upstream_port" --record "$GW_RECORD" &
   UPSTREAM_PID=$!

@@ -7,6 +7,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/etc"
 ln -s "$CERTS" "$tmp/etc/certs"
+ln -s "$JWT_KEYS" "$tmp/etc/jwt"
 ln -s "$WASM" "$tmp/etc/toolgate.wasm"
 sed "s|/etc/toolgate|$tmp/etc|g" "$ROOT/envoy/compose/envoy.yaml" > "$tmp/envoy.yaml"
 "$ENVOY" --mode validate -c "$tmp/envoy.yaml" -l error >"$tmp/out" 2>&1 \

@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ENVOY = os.environ.get("TOOLGATE_ENVOY", os.path.join(ROOT, ".venv/bin/envoy"))
 WASM = os.environ.get("TOOLGATE_WASM", os.path.join(ROOT, "target/wasm32-wasip1/release/toolgate.wasm"))
 CERTS = os.environ.get("TOOLGATE_CERTS", os.path.join(ROOT, ".work/certs"))
+JWT_KEYS = os.environ.get("TOOLGATE_JWT_KEYS", os.path.join(ROOT, ".work/jwt"))
 # A build with the test-crash feature: a request with x-toolgate-test-crash traps the VM.
 CRASH_WASM = os.environ.get("TOOLGATE_CRASH_WASM",
                             os.path.join(ROOT, "target/test-crash/wasm32-wasip1/release/toolgate.wasm"))
@@ -58,7 +59,8 @@ class Gateway:
             [sys.executable, os.path.join(ROOT, "scripts/lib/render.py"), TEMPLATE, self.envoy_config,
              f"ADMIN_PORT={self.admin_port}", f"LISTEN_PORT={self.port}", f"UPSTREAM_PORT={self.upstream_port}",
              f"CERTS={CERTS}", f"DECISION_LOG={self.log_path}", f"WASM={wasm or WASM}",
-             f"PLUGIN_CONFIG={config_path}", f"FAILURE_POLICY={failure_policy}", f"XFCC_MODE={xfcc_mode}"],
+             f"PLUGIN_CONFIG={config_path}", f"FAILURE_POLICY={failure_policy}", f"XFCC_MODE={xfcc_mode}",
+             f"JWT_KEYS={JWT_KEYS}"],
             check=True)
         self.processes = []
         self.envoy = None

@@ -81,6 +81,7 @@ fuzz_target!(|data: &[u8]| {
         peer: &peer,
         route_name: route,
         cluster_name: None,
+        token: Default::default(),
         body_too_large: selector & 0x40 != 0,
         unix_nanos: u64::from(selector) << 40,
     };

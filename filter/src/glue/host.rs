@@ -8,6 +8,8 @@ use std::ptr::null_mut;
 
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 
+use crate::wire;
+
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_get_header_map_pairs(
@@ -97,48 +99,11 @@ pub fn request_headers() -> HostResult<Vec<(String, Vec<u8>)>> {
         proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size)
     })?;
     let bytes = unsafe { take(data, size) }.unwrap_or_default();
-    decode_map(&bytes).ok_or(Status::ParseFailure)
-}
-
-/// Decodes the ABI's map encoding: a count, (key, value) lengths, then NUL-terminated data.
-fn decode_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let word = |at: usize| -> Option<usize> {
-        let raw: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(u32::from_le_bytes(raw) as usize)
-    };
-    let count = word(0)?;
-    let mut sizes = 4;
-    let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
-    let mut pairs = Vec::with_capacity(count.min(256));
-    for _ in 0..count {
-        let (key_len, value_len) = (word(sizes)?, word(sizes + 4)?);
-        sizes += 8;
-        let key = bytes.get(data..data.checked_add(key_len)?)?;
-        data = data.checked_add(key_len + 1)?;
-        let value = bytes.get(data..data.checked_add(value_len)?)?;
-        data = data.checked_add(value_len + 1)?;
-        pairs.push((String::from_utf8_lossy(key).into_owned(), value.to_vec()));
-    }
-    Some(pairs)
-}
-
-fn encode_map(pairs: &[(&str, String)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (key, value) in pairs {
-        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    }
-    for (key, value) in pairs {
-        out.extend_from_slice(key.as_bytes());
-        out.push(0);
-        out.extend_from_slice(value.as_bytes());
-        out.push(0);
-    }
-    out
+    let pairs = wire::decode_pairs(&bytes).ok_or(Status::ParseFailure)?;
+    Ok(pairs
+        .into_iter()
+        .map(|(key, value)| (String::from_utf8_lossy(key).into_owned(), value.to_vec()))
+        .collect())
 }
 
 pub fn set_request_header(name: &str, value: &str) -> HostResult<()> {
@@ -201,7 +166,11 @@ pub fn send_response(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> HostResult<()> {
-    let headers = encode_map(headers);
+    let pairs: Vec<(&[u8], &[u8])> = headers
+        .iter()
+        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+        .collect();
+    let headers = wire::encode_pairs(&pairs);
     check(unsafe {
         proxy_send_local_response(
             status,

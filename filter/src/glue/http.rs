@@ -8,10 +8,14 @@ use proxy_wasm::types::{Action, BufferType, LogLevel};
 
 use super::host;
 use super::metrics::Metrics;
+use crate::credential::TokenState;
 use crate::enforce;
 use crate::gate::{self, Gate, Input, Verdict};
 use crate::http::{Header, HttpRequest};
 use crate::identity::Peer;
+
+/// The dynamic metadata namespace Envoy's jwt_authn filter writes to.
+const JWT_AUTHN: &str = "envoy.filters.http.jwt_authn";
 
 /// Filter state the access log reads: `%FILTER_STATE(wasm.toolgate:PLAIN)%`.
 const DECISION_LOG_KEY: &str = "toolgate";
@@ -69,11 +73,26 @@ impl Request {
             route_name: route_name.as_deref(),
             cluster_name: cluster_name.as_deref(),
             body_too_large,
+            token: self.token_state(&gate),
             unix_nanos: host::unix_nanos().unwrap_or(0),
         };
         let started = Instant::now();
         let verdict = gate.decide(&input, &|| started.elapsed().as_nanos() as u64);
         self.apply(verdict)
+    }
+
+    /// What jwt_authn left in dynamic metadata, when credentials are configured.
+    fn token_state(&self, gate: &Gate) -> TokenState {
+        let Some((payload_key, failure_key)) = gate.credential_keys() else {
+            return TokenState::Absent;
+        };
+        let read = |key: &str| host::property(&["metadata", "filter_metadata", JWT_AUTHN, key]);
+        match (read(payload_key), read(failure_key)) {
+            (Ok(payload), Ok(failure)) => {
+                TokenState::from_envoy(payload.as_deref(), failure.as_deref())
+            }
+            _ => TokenState::Unreadable,
+        }
     }
 
     /// Counts and logs the verdict, then forwards or refuses as it says.

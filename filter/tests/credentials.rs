@@ -1,0 +1,257 @@
+//! Short-lived credentials and delegation chains, from jwt_authn's metadata to the decision.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use serde_json::{json, Value};
+use toolgate::credential::{Credential, TokenState};
+use toolgate::gate::{Input, Outcome};
+use toolgate::http::{Header, HttpRequest};
+use toolgate::identity::Peer;
+use toolgate::wire::encode_pairs;
+use toolgate::Gate;
+
+const READER: &str = "spiffe://toolgate.test/agent/reader";
+const WRITER: &str = "spiffe://toolgate.test/agent/writer";
+const NOW: i64 = 1_800_000_000;
+
+fn gate() -> Gate {
+    let config = json!({"trust_domains": ["toolgate.test"], "server": "tools", "credentials": {}});
+    Gate::configure(config.to_string().as_bytes(), 1).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn number(n: i64) -> Vec<u8> {
+    (n as f64).to_le_bytes().to_vec()
+}
+
+/// jwt_authn's payload as Envoy encodes it: a map, nested maps for `act`, lists as keys.
+fn payload(sub: &str, ttl: i64, task: Option<&str>, aud: &[&str], actors: &[&str]) -> Vec<u8> {
+    let aud_items: Vec<(&[u8], &[u8])> = aud.iter().map(|a| (a.as_bytes(), &b""[..])).collect();
+    let aud = encode_pairs(&aud_items);
+    let mut act: Option<Vec<u8>> = None;
+    for actor in actors.iter().rev() {
+        let mut fields: Vec<(&[u8], &[u8])> = vec![(b"sub", actor.as_bytes())];
+        if let Some(inner) = &act {
+            fields.push((b"act", inner));
+        }
+        act = Some(encode_pairs(&fields));
+    }
+    let (iat, exp) = (number(NOW - 10), number(NOW - 10 + ttl));
+    let mut fields: Vec<(&[u8], &[u8])> = vec![
+        (b"iss", b"https://issuer.toolgate.test"),
+        (b"sub", sub.as_bytes()),
+        (b"aud", &aud),
+        (b"iat", &iat),
+        (b"exp", &exp),
+        (b"scope", b"tools:read tools:write"),
+        (b"jti", b"j-1"),
+    ];
+    if let Some(task) = task {
+        fields.push((b"task", task.as_bytes()));
+    }
+    if let Some(act) = &act {
+        fields.push((b"act", act));
+    }
+    encode_pairs(&fields)
+}
+
+fn decide(
+    gate: &Gate,
+    peer: &str,
+    token: TokenState,
+    name: &str,
+    task: Option<&str>,
+) -> (Outcome, Value) {
+    let mut headers: Vec<Header> = vec![
+        (":method".into(), b"POST".to_vec()),
+        (":path".into(), b"/mcp".to_vec()),
+    ];
+    if let Some(task) = task {
+        headers.push(("x-agent-task".into(), task.as_bytes().to_vec()));
+        headers.push(("x-agent-intent".into(), b"write".to_vec()));
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": {"path": "a", "content": "b"}}}).to_string();
+    let peer = Peer::with_uri_san(peer);
+    let input = Input {
+        request: HttpRequest {
+            headers: &headers,
+            body: body.as_bytes(),
+        },
+        peer: &peer,
+        route_name: None,
+        cluster_name: None,
+        body_too_large: false,
+        token,
+        unix_nanos: NOW as u64 * 1_000_000_000,
+    };
+    let verdict = gate.decide(&input, &|| 0);
+    (
+        verdict.outcome,
+        serde_json::from_str(&verdict.record).expect("record"),
+    )
+}
+
+fn verified(bytes: &[u8]) -> TokenState {
+    TokenState::from_envoy(Some(bytes), None)
+}
+
+#[test]
+fn claims_are_read_from_the_metadata_encoding() {
+    let TokenState::Verified(c) = verified(&payload(
+        READER,
+        300,
+        Some("T-1"),
+        &["tools", "other"],
+        &["spiffe://toolgate.test/agent/planner", "user:alice"],
+    )) else {
+        panic!("not verified");
+    };
+    let expected = Credential {
+        issuer: "https://issuer.toolgate.test".into(),
+        subject: READER.into(),
+        audience: vec!["tools".into(), "other".into()],
+        scopes: vec!["tools:read".into(), "tools:write".into()],
+        task: Some("T-1".into()),
+        intent: None,
+        jti: Some("j-1".into()),
+        issued_at: NOW - 10,
+        expires_at: NOW + 290,
+        delegation: vec![
+            "spiffe://toolgate.test/agent/planner".into(),
+            "user:alice".into(),
+        ],
+    };
+    assert_eq!(c, expected);
+    assert_eq!((c.ttl_seconds(), c.remaining_seconds(NOW)), (300, 290));
+    let failure = encode_pairs(&[(b"code", &number(16)), (b"message", b"Jwt is expired")]);
+    assert_eq!(
+        TokenState::from_envoy(None, Some(&failure)),
+        TokenState::Failed("Jwt is expired".into())
+    );
+    assert_eq!(
+        TokenState::from_envoy(Some(b"garbage"), None),
+        TokenState::Unreadable
+    );
+}
+
+#[test]
+fn a_matching_short_lived_token_is_allowed_and_logged() {
+    let (outcome, record) = decide(
+        &gate(),
+        READER,
+        verified(&payload(READER, 600, None, &["tools"], &[])),
+        "read_file",
+        None,
+    );
+    assert_eq!(outcome, Outcome::Allow, "{record}");
+    assert_eq!(record["token"]["subject"], READER);
+    assert_eq!(record["token"]["ttl_seconds"], 600);
+    assert_eq!(record["token"]["delegation"], json!([]));
+}
+
+#[test]
+fn each_token_rule_denies_with_its_policy() {
+    let g = gate();
+    let cases = [
+        (
+            payload(WRITER, 600, None, &["tools"], &[]),
+            None,
+            "token-subject-is-the-caller",
+        ),
+        (
+            payload(READER, 3600, None, &["tools"], &[]),
+            None,
+            "token-ttl-at-most-15-minutes",
+        ),
+        (
+            payload(READER, 600, Some("T-1"), &["tools"], &[]),
+            Some("T-2"),
+            "token-task-is-the-declared-task",
+        ),
+        (
+            payload(READER, 600, Some("T-1"), &["tools"], &[]),
+            None,
+            "token-task-is-the-declared-task",
+        ),
+        (
+            payload(READER, 600, None, &["weather"], &[]),
+            None,
+            "token-audience-is-the-server",
+        ),
+        (
+            payload(READER, 600, None, &["tools"], &["a:1", "a:2", "a:3", "a:4"]),
+            None,
+            "delegation-at-most-3-deep",
+        ),
+    ];
+    for (bytes, task, policy) in cases {
+        let (outcome, record) = decide(&g, READER, verified(&bytes), "read_file", task);
+        assert_eq!(outcome, Outcome::Deny, "{policy}: {record}");
+        assert!(
+            record["policies"]
+                .as_array()
+                .is_some_and(|p| p.contains(&json!(policy))),
+            "{policy}: {record}"
+        );
+    }
+    let (outcome, _) = decide(
+        &g,
+        READER,
+        verified(&payload(READER, 600, Some("T-1"), &["tools"], &[])),
+        "read_file",
+        Some("T-1"),
+    );
+    assert_eq!(outcome, Outcome::Allow);
+}
+
+#[test]
+fn missing_and_failed_tokens_are_refused() {
+    let g = gate();
+    let (outcome, record) = decide(&g, READER, TokenState::Absent, "read_file", None);
+    assert_eq!(
+        (outcome, record["reason"].as_str()),
+        (Outcome::Deny, Some("token_missing"))
+    );
+    let (_, record) = decide(
+        &g,
+        READER,
+        TokenState::Failed("Jwt is expired".into()),
+        "read_file",
+        None,
+    );
+    assert_eq!(record["reason"], "token_invalid");
+    assert_eq!(record["errors"], json!(["jwt_authn: Jwt is expired"]));
+}
+
+#[test]
+fn delegation_never_widens_access() {
+    let g = gate();
+    // The writer may write (with intent and task); a reader acting through it may not.
+    let chain = |actors: &[&str]| verified(&payload(WRITER, 600, Some("T-9"), &["tools"], actors));
+    let (outcome, record) = decide(&g, WRITER, chain(&[]), "write_file", Some("T-9"));
+    assert_eq!(outcome, Outcome::Allow, "{record}");
+    let (outcome, record) = decide(
+        &g,
+        WRITER,
+        chain(&["spiffe://toolgate.test/agent/writer"]),
+        "write_file",
+        Some("T-9"),
+    );
+    assert_eq!(outcome, Outcome::Allow, "{record}");
+    let (outcome, record) = decide(
+        &g,
+        WRITER,
+        chain(&["user:alice", "spiffe://toolgate.test/agent/writer", READER]),
+        "write_file",
+        Some("T-9"),
+    );
+    assert_eq!(
+        (outcome, record["reason"].as_str()),
+        (Outcome::Deny, Some("delegated_actor_not_permitted")),
+        "{record}"
+    );
+    assert_eq!(
+        record["token"]["delegation"].as_array().map(Vec::len),
+        Some(3)
+    );
+}

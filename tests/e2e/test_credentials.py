@@ -1,0 +1,112 @@
+"""End-to-end: short-lived JWTs verified by Envoy's jwt_authn, authorized by toolgate."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+from harness import JWT_KEYS, ROOT, Gateway
+
+READER = "spiffe://toolgate.test/agent/reader"
+WRITER = "spiffe://toolgate.test/agent/writer"
+CONFIG = {"trust_domains": ["toolgate.test"], "server": "tools", "server_from": "route_name", "credentials": {}}
+
+
+def mint(issuer="agents", **claims):
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts/lib/jwt.py"), "mint", JWT_KEYS, issuer,
+                          json.dumps(claims)], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def tool(name, **arguments):
+    return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+
+
+class Credentials(unittest.TestCase):
+    gw = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway(CONFIG)
+        cls.gw.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+
+    def call(self, token, body=None, cert="reader", headers=None):
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["authorization"] = f"Bearer {token}"
+        r = self.gw.request("POST", "/mcp", body or tool("read_file", path="a"), hdrs, cert=cert)
+        decision_id = r.header("x-toolgate-decision-id")
+        if decision_id is None:  # forwarded: the id is on the upstream's copy
+            decision_id = self.gw.upstream_requests()[-1]["headers"]["x-toolgate-decision-id"]
+        return r, self.gw.decision(decision_id)
+
+    def test_a_matching_short_lived_token_is_allowed_and_logged(self):
+        r, record = self.call(mint(sub=READER, aud="tools", scope="tools:read", jti="jti-1"))
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(record["token"]["subject"], READER)
+        self.assertEqual(record["token"]["audience"], ["tools"])
+        self.assertEqual(record["token"]["scopes"], ["tools:read"])
+        self.assertEqual(record["token"]["jti"], "jti-1")
+        self.assertEqual(record["token"]["ttl_seconds"], 600)
+        self.assertNotIn("authorization", self.gw.upstream_requests()[-1]["headers"])
+
+    def test_missing_expired_and_forged_tokens(self):
+        r, record = self.call(None)
+        self.assertEqual((r.status, record["reason"]), (401, "token_missing"))
+        now = int(time.time())
+        r, record = self.call(mint(sub=READER, aud="tools", iat=now - 900, exp=now - 300))
+        self.assertEqual((r.status, record["reason"]), (401, "token_invalid"))
+        self.assertIn("expired", " ".join(record["errors"]).lower())
+        forged = mint(sub=READER, aud="tools")[:-8] + "AAAAAAAA"
+        r, record = self.call(forged)
+        self.assertEqual((r.status, record["reason"]), (401, "token_invalid"))
+        other_issuer = mint("approvals", sub=READER, aud="tools")
+        r, record = self.call(other_issuer)
+        self.assertEqual((r.status, record["reason"]), (401, "token_invalid"))
+
+    def test_each_rule_allowed_and_denied(self):
+        cases = [
+            ("token-subject-is-the-caller", {"sub": WRITER, "aud": "tools"}, {}),
+            ("token-ttl-at-most-15-minutes", {"sub": READER, "aud": "tools", "exp": int(time.time()) + 3600}, {}),
+            ("token-task-is-the-declared-task", {"sub": READER, "aud": "tools", "task": "T-1"}, {"x-agent-task": "T-2"}),
+            ("token-audience-is-the-server", {"sub": READER, "aud": ["weather"]}, {}),
+        ]
+        for policy, claims, headers in cases:
+            r, record = self.call(mint(**claims), headers=headers)
+            self.assertEqual(r.status, 403, policy)
+            self.assertIn(policy, record["policies"])
+        r, record = self.call(mint(sub=READER, aud=["weather", "tools"], task="T-1"), headers={"x-agent-task": "T-1"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(record["token"]["task"], "T-1")
+
+    def test_delegation_chains_of_0_1_and_3_actors(self):
+        write = tool("write_file", path="notes", content="x")
+        intent = {"x-agent-intent": "write", "x-agent-task": "T-9"}
+
+        def chain(*actors):
+            act = None
+            for actor in reversed(actors):
+                act = {"sub": actor, **({"act": act} if act else {})}
+            return mint(sub=WRITER, aud="tools", task="T-9", **({"act": act} if act else {}))
+        r, record = self.call(chain(), write, cert="writer", headers=intent)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(record["token"]["delegation"], [])
+        r, record = self.call(chain("spiffe://toolgate.test/agent/writer"), write, cert="writer", headers=intent)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(len(record["token"]["delegation"]), 1)
+        three = ("user:alice", "spiffe://toolgate.test/agent/writer", READER)
+        r, record = self.call(chain(*three), write, cert="writer", headers=intent)
+        self.assertEqual((r.status, record["reason"]), (403, "delegated_actor_not_permitted"))
+        self.assertEqual(record["token"]["delegation"], list(three))
+        r, record = self.call(chain("a:1", "a:2", "a:3", "a:4"), write, cert="writer", headers=intent)
+        self.assertEqual(r.status, 403)
+        self.assertIn("delegation-at-most-3-deep", record["policies"])
+
+
+if __name__ == "__main__":
+    unittest.main()
