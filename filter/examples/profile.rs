@@ -120,6 +120,7 @@ fn main() {
         route_name: None,
         cluster_name: None,
         token: Default::default(),
+        approval: Default::default(),
         body_too_large: false,
         unix_nanos: 1,
     };

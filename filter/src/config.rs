@@ -25,6 +25,8 @@ pub struct Config {
     pub trusted_hops: Vec<String>,
     /// Short-lived credentials verified by Envoy's jwt_authn in front of toolgate.
     pub credentials: Option<Credentials>,
+    /// Where approvals for `requires_approval` tools arrive.
+    pub approvals: Approvals,
     /// Development only: take the SPIFFE ID from this request header when the
     /// connection has no verified peer certificate. Every such decision is logged insecure.
     pub dev_identity_header: Option<String>,
@@ -71,6 +73,25 @@ impl Default for Credentials {
     }
 }
 
+/// The approval token's header and jwt_authn provider metadata keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Approvals {
+    pub header: String,
+    pub payload_metadata_key: String,
+    pub failure_metadata_key: String,
+}
+
+impl Default for Approvals {
+    fn default() -> Self {
+        Self {
+            header: "x-approval-token".into(),
+            payload_metadata_key: "approval".into(),
+            failure_metadata_key: "approval_failure".into(),
+        }
+    }
+}
+
 /// How decisions are applied on a route or server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -97,6 +118,7 @@ impl Default for Config {
             trust_domains: Vec::new(),
             trusted_hops: Vec::new(),
             credentials: None,
+            approvals: Approvals::default(),
             server: "default".into(),
             server_from: ServerSource::Config,
             headers: IntentHeaders::default(),

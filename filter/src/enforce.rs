@@ -38,13 +38,19 @@ pub enum Refusal<'a> {
     Problem { instance: &'a str },
 }
 
+/// `approve`, for `approval_required`: what an orchestrator must get approved before retrying.
 pub fn refuse(
     reason: Reason,
     decision_id: &str,
     policies: &[String],
     shape: Refusal<'_>,
+    approve: Option<&Value>,
 ) -> Action {
-    let data = json!({ "decision_id": decision_id, "reason": reason.code(), "policies": policies });
+    let mut data =
+        json!({ "decision_id": decision_id, "reason": reason.code(), "policies": policies });
+    if let (Some(approve), Some(fields)) = (approve, data.as_object_mut()) {
+        fields.insert("approve".into(), approve.clone());
+    }
     let message = format!("toolgate: {}", reason.message());
     let (content_type, body) = match shape {
         Refusal::JsonRpc { ids, batch } => {

@@ -5,6 +5,7 @@ use std::cell::Cell;
 use cedar_policy::Authorizer;
 use serde_json::Value;
 
+use crate::approval::{ApprovalState, Binding};
 use crate::authorize::authorize;
 use crate::call::{self, Call, Calls, Malformed};
 use crate::cedar_request::{self, Facts, Intent};
@@ -15,7 +16,7 @@ use crate::http::HttpRequest;
 use crate::identity::{self, ClaimedHeaders, Identity, Peer, Principal};
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
-use crate::record::{DecisionRecord, TokenRecord};
+use crate::record::{ApprovalRecord, DecisionRecord, TokenRecord};
 
 const XFCC: &str = "x-forwarded-client-cert";
 
@@ -40,6 +41,8 @@ pub struct Input<'a> {
     pub body_too_large: bool,
     /// What jwt_authn concluded, when credentials are configured.
     pub token: TokenState,
+    /// What jwt_authn concluded about an approval token, when one was sent.
+    pub approval: ApprovalState,
     pub unix_nanos: u64,
 }
 
@@ -88,6 +91,16 @@ struct Evaluation {
     policies: Vec<String>,
     errors: Vec<String>,
     token: Option<Credential>,
+    /// Set when a call needed an approval it did not have.
+    approval: Option<ApprovalNeeded>,
+    /// The approver of an approval-gated call that went through.
+    approved_by: Option<String>,
+}
+
+/// What an orchestrator must get approved for the call to pass.
+struct ApprovalNeeded {
+    approve: Value,
+    why: String,
 }
 
 impl Gate {
@@ -130,6 +143,18 @@ impl Gate {
         })
     }
 
+    /// jwt_authn metadata keys (payload, failure) for the approval, when the request carries one.
+    pub fn approval_keys(&self, headers: &[crate::http::Header]) -> Option<(&str, &str)> {
+        let approvals = &self.config.approvals;
+        headers
+            .iter()
+            .any(|(name, _)| *name == approvals.header)
+            .then_some((
+                approvals.payload_metadata_key.as_str(),
+                approvals.failure_metadata_key.as_str(),
+            ))
+    }
+
     pub fn wants_cluster_name(&self) -> bool {
         self.config.server_from == ServerSource::ClusterName
     }
@@ -159,8 +184,8 @@ impl Gate {
             Principal::Agent(id) => Some(id.as_str()),
             Principal::Unauthenticated => None,
         });
-        // Client-asserted identity never travels on: the development header always,
-        // and XFCC unless a trusted hop vouched for it.
+        // Client-asserted identity never travels on: the development header and the
+        // approval token always, XFCC unless a trusted hop vouched for it.
         let vouched = eval.identity.as_ref().is_some_and(|i| i.via.is_some());
         let mut asserted: Vec<&str> = self
             .config
@@ -168,6 +193,7 @@ impl Gate {
             .iter()
             .map(String::as_str)
             .collect();
+        asserted.push(&self.config.approvals.header);
         if !self.config.trusted_hops.is_empty() && !vouched {
             asserted.push(XFCC);
         }
@@ -244,7 +270,8 @@ impl Gate {
                 instance: request.path(),
             }
         };
-        enforce::refuse(reason, decision_id, &eval.policies, shape)
+        let approve = eval.approval.as_ref().map(|needed| &needed.approve);
+        enforce::refuse(reason, decision_id, &eval.policies, shape, approve)
     }
 
     fn evaluate(&self, input: &Input<'_>, server: &str) -> Evaluation {
@@ -372,6 +399,19 @@ impl Gate {
                 eval.policies = policies;
                 return Err(reason);
             }
+            if let Some(needed) = self.check_approval(call, &facts, &input.approval) {
+                eval.deciding = index;
+                eval.errors.push(needed.why.clone());
+                eval.policies = verdict.policies;
+                eval.approval = Some(needed);
+                return Err(Reason::ApprovalRequired);
+            }
+            if call.action == "tools/call" && self.store.requires_approval(&call.resource_id) {
+                eval.approved_by = match &input.approval {
+                    ApprovalState::Verified(approval) => Some(approval.approver.clone()),
+                    _ => None,
+                };
+            }
             for policy in verdict.policies {
                 if !eval.policies.contains(&policy) {
                     eval.policies.push(policy);
@@ -384,6 +424,42 @@ impl Gate {
     /// On-behalf-of never widens access: each SPIFFE actor in the delegation chain
     /// must itself be permitted the call. Other actors (people, services without
     /// a SPIFFE ID) are not principals here and are left to policy.
+    /// For a tool the catalog tags `requires_approval`: what to approve, unless the
+    /// request carries an approval bound to exactly this agent, server, tool and arguments.
+    fn check_approval(
+        &self,
+        call: &Call,
+        facts: &Facts<'_>,
+        approval: &ApprovalState,
+    ) -> Option<ApprovalNeeded> {
+        if call.action != "tools/call" || !self.store.requires_approval(&call.resource_id) {
+            return None;
+        }
+        let agent = match &facts.identity.principal {
+            Principal::Agent(id) => id.as_str(),
+            Principal::Unauthenticated => "",
+        };
+        let empty = Value::Object(serde_json::Map::new());
+        let args_digest = crate::digest::json_sha256(call.arguments.as_ref().unwrap_or(&empty));
+        let tool = call.name.as_deref().unwrap_or("");
+        let binding = Binding {
+            agent,
+            server: facts.server,
+            tool,
+            args_digest: &args_digest,
+        };
+        let why = approval.refusal(&binding)?;
+        Some(ApprovalNeeded {
+            approve: serde_json::json!({
+                "agent": agent,
+                "server": facts.server,
+                "tool": tool,
+                "args_digest": args_digest,
+            }),
+            why,
+        })
+    }
+
     fn check_actors(
         &self,
         call: &Call,
@@ -477,6 +553,19 @@ impl Gate {
             policy_version: &self.store.version,
             eval_us,
             arguments_digest: arguments.map(crate::digest::json_sha256),
+            approval: match (&eval.approval, &eval.approved_by) {
+                (Some(needed), _) => Some(ApprovalRecord {
+                    status: "missing_or_mismatched",
+                    approver: None,
+                    approve: Some(&needed.approve),
+                }),
+                (None, Some(approver)) => Some(ApprovalRecord {
+                    status: "approved",
+                    approver: Some(approver),
+                    approve: None,
+                }),
+                (None, None) => None,
+            },
             token: eval.token.as_ref().map(|t| TokenRecord {
                 issuer: &t.issuer,
                 subject: &t.subject,
@@ -520,6 +609,7 @@ pub fn internal_failure(why: &str, unix_nanos: u64) -> Verdict {
             &decision_id,
             &[],
             Refusal::Problem { instance: "" },
+            None,
         ),
         outcome: Outcome::Error,
         record: record.to_string(),

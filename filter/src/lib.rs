@@ -20,6 +20,7 @@
     clippy::unimplemented
 )]
 
+pub mod approval;
 pub mod authorize;
 pub mod call;
 pub mod cedar_request;

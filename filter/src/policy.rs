@@ -1,11 +1,11 @@
 //! The policy store: embedded and configured Cedar policies, schema and entities, built and validated once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Entities, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
-    ResourceConstraint, Schema, ValidationMode, Validator,
+    ActionConstraint, Entities, EntityId, EntityTypeName, EntityUid, EvalResult, Policy, PolicyId,
+    PolicySet, ResourceConstraint, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 use sha2::{Digest, Sha256};
@@ -89,6 +89,8 @@ pub struct PolicyStore {
     pub version: String,
     actions: HashMap<String, EntityUid>,
     index: PolicyIndex,
+    /// Ids of catalog tools tagged `requires_approval: true`.
+    approval_required: HashSet<String>,
 }
 
 impl PolicyStore {
@@ -132,6 +134,17 @@ impl PolicyStore {
             .map(|uid| (uid.id().unescaped().to_owned(), uid))
             .collect();
         let index = PolicyIndex::build(&policies, &actions, &action_entities)?;
+        let approval_required = entities
+            .iter()
+            .filter(|entity| entity.uid().type_name() == &types.tool)
+            .filter(|entity| {
+                matches!(
+                    entity.attr("requires_approval"),
+                    Some(Ok(EvalResult::Bool(true)))
+                )
+            })
+            .map(|entity| entity.uid().id().unescaped().to_owned())
+            .collect();
         Ok(Self {
             policies,
             entities,
@@ -139,6 +152,7 @@ impl PolicyStore {
             version,
             actions,
             index,
+            approval_required,
         })
     }
 
@@ -152,6 +166,11 @@ impl PolicyStore {
         self.index
             .lookup(action, resource)
             .unwrap_or(&self.policies)
+    }
+
+    /// True when the catalog tags this tool (`<server>/<name>`) `requires_approval`.
+    pub fn requires_approval(&self, tool_id: &str) -> bool {
+        self.approval_required.contains(tool_id)
     }
 
     pub fn policy_count(&self) -> usize {

@@ -16,6 +16,7 @@ pub enum Reason {
     TokenMissing,
     TokenInvalid,
     DelegatedActorNotPermitted,
+    ApprovalRequired,
     InvalidHeader,
     InvalidJson,
     DuplicateJsonKey,
@@ -43,6 +44,7 @@ impl Reason {
             Self::TokenMissing => "token_missing",
             Self::TokenInvalid => "token_invalid",
             Self::DelegatedActorNotPermitted => "delegated_actor_not_permitted",
+            Self::ApprovalRequired => "approval_required",
             Self::InvalidHeader => "invalid_header",
             Self::InvalidJson => "invalid_json",
             Self::DuplicateJsonKey => "duplicate_json_key",
@@ -68,6 +70,7 @@ impl Reason {
             Self::InvalidSpiffeId => "the client's identity is not a valid SPIFFE ID",
             Self::MultipleUriSans => "the client certificate has more than one URI SAN",
             Self::TokenMissing => "a verified bearer token is required",
+            Self::ApprovalRequired => "this call needs a human approval bound to it",
             Self::TokenInvalid => "the bearer token did not verify",
             Self::DelegatedActorNotPermitted => {
                 "an actor in the token's delegation chain may not make this call"
@@ -102,6 +105,7 @@ impl Reason {
                 | Self::TokenMissing
                 | Self::TokenInvalid
                 | Self::DelegatedActorNotPermitted
+                | Self::ApprovalRequired
         )
     }
 
@@ -128,7 +132,10 @@ impl Reason {
             Self::InvalidJsonRpc | Self::BatchRejected | Self::MethodOverride => -32600,
             Self::InvalidParams | Self::InvalidName => -32602,
             // -32000..-32099 is reserved for implementation-defined server errors.
-            Self::Forbidden | Self::NotPermitted | Self::DelegatedActorNotPermitted => -32001,
+            Self::Forbidden
+            | Self::NotPermitted
+            | Self::DelegatedActorNotPermitted
+            | Self::ApprovalRequired => -32001,
             _ => -32002,
         }
     }

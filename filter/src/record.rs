@@ -38,11 +38,22 @@ pub struct DecisionRecord<'a> {
     pub policy_version: &'a str,
     pub eval_us: u64,
     pub arguments_digest: Option<String>,
+    /// For approval-gated tools: approved (by whom), or what was missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRecord<'a>>,
     /// The verified credential, when credentials are configured and one was presented.
     pub token: Option<TokenRecord<'a>>,
     /// Raw arguments, only when the configuration asks for them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<&'a Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ApprovalRecord<'a> {
+    pub status: &'static str,
+    pub approver: Option<&'a str>,
+    /// What to approve (agent, server, tool, args_digest), when it was missing or mismatched.
+    pub approve: Option<&'a Value>,
 }
 
 /// The claims a decision relied on (never the token itself).

@@ -65,6 +65,7 @@ impl Req {
             route_name: None,
             cluster_name: None,
             token: Default::default(),
+            approval: Default::default(),
             body_too_large,
             unix_nanos: 1_700_000_000_123_456_789,
         };

@@ -82,6 +82,7 @@ fn decide(
         cluster_name: None,
         body_too_large: false,
         token,
+        approval: Default::default(),
         unix_nanos: NOW as u64 * 1_000_000_000,
     };
     let verdict = gate.decide(&input, &|| 0);
@@ -254,4 +255,58 @@ fn delegation_never_widens_access() {
         record["token"]["delegation"].as_array().map(Vec::len),
         Some(3)
     );
+}
+
+#[test]
+fn approvals_bind_agent_server_tool_and_arguments() {
+    use toolgate::approval::{ApprovalState, Binding};
+    let approval = |sub: &str, server: &str, tool: &str, digest: &str| {
+        ApprovalState::from_envoy(
+            Some(&encode_pairs(&[
+                (b"iss", b"https://approvals.toolgate.test"),
+                (b"sub", sub.as_bytes()),
+                (b"server", server.as_bytes()),
+                (b"tool", tool.as_bytes()),
+                (b"args_digest", digest.as_bytes()),
+            ])),
+            None,
+        )
+    };
+    let call = Binding {
+        agent: READER,
+        server: "tools",
+        tool: "wire_transfer",
+        args_digest: "sha256:aa",
+    };
+    assert_eq!(
+        approval(READER, "tools", "wire_transfer", "sha256:aa").refusal(&call),
+        None
+    );
+    for (state, field) in [
+        (
+            approval(WRITER, "tools", "wire_transfer", "sha256:aa"),
+            "agent",
+        ),
+        (
+            approval(READER, "weather", "wire_transfer", "sha256:aa"),
+            "server",
+        ),
+        (
+            approval(READER, "tools", "close_account", "sha256:aa"),
+            "tool",
+        ),
+        (
+            approval(READER, "tools", "wire_transfer", "sha256:bb"),
+            "args_digest",
+        ),
+    ] {
+        let why = state.refusal(&call).expect("refused");
+        assert!(why.contains(field), "{why}");
+    }
+    assert!(ApprovalState::Absent.refusal(&call).is_some());
+    let failure = encode_pairs(&[(b"message", b"Jwt is expired")]);
+    let expired = ApprovalState::from_envoy(None, Some(&failure));
+    assert!(expired
+        .refusal(&call)
+        .is_some_and(|why| why.contains("expired")));
 }

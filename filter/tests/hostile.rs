@@ -57,6 +57,7 @@ fn decide_on_route(
         route_name: route,
         cluster_name: None,
         token: Default::default(),
+        approval: Default::default(),
         body_too_large: false,
         unix_nanos: 0,
     };
@@ -415,6 +416,7 @@ fn xfcc_is_honoured_only_from_a_trusted_hop() {
             route_name: None,
             cluster_name: None,
             token: Default::default(),
+            approval: Default::default(),
             body_too_large: false,
             unix_nanos: 0,
         };

@@ -14,6 +14,8 @@ TOOLS = [
     {"name": "search_docs", "description": "Search the docs", "inputSchema": {"type": "object"}},
     {"name": "write_file", "description": "Write a file", "inputSchema": {"type": "object"}},
     {"name": "refund", "description": "Refund an order", "inputSchema": {"type": "object"}},
+    {"name": "wire_transfer", "description": "Send money (needs approval)", "inputSchema": {"type": "object"}},
+    {"name": "close_account", "description": "Close an account (needs approval)", "inputSchema": {"type": "object"}},
     {"name": "delete_database", "description": "Drop everything", "inputSchema": {"type": "object"}},
 ]
 

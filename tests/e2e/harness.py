@@ -109,6 +109,10 @@ class Gateway:
             return False
 
     def stop(self):
+        self._stop_processes()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _stop_processes(self):
         for p in reversed(self.processes):
             if p.poll() is None:
                 p.terminate()

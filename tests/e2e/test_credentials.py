@@ -110,3 +110,56 @@ class Credentials(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Approvals(unittest.TestCase):
+    """wire_transfer is tagged requires_approval in the catalog; payments may call it with an approval."""
+
+    def test_an_approval_bound_to_the_exact_call_lets_it_through(self):
+        with Gateway() as gw:
+            body = tool("wire_transfer", to_account="DE89-3704", amount=2500)
+            denied = gw.request("POST", "/mcp", body, cert="payments")
+            self.assertEqual(denied.status, 403)
+            error = denied.json()["error"]
+            self.assertEqual(error["data"]["reason"], "approval_required")
+            approve = error["data"]["approve"]
+            canonical = json.dumps(body["params"]["arguments"], sort_keys=True, separators=(",", ":"))
+            import hashlib
+            self.assertEqual(approve, {"agent": "spiffe://toolgate.test/agent/payments", "server": "tools",
+                                       "tool": "wire_transfer",
+                                       "args_digest": "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()})
+            record = gw.decision(error["data"]["decision_id"])
+            self.assertEqual(record["approval"]["approve"], approve)
+            self.assertEqual(gw.upstream_requests(), [])
+
+            # An orchestrator gets exactly that approved, and the agent retries with it.
+            approval = mint("approvals", approver="alice@example.com", sub=approve["agent"],
+                            server=approve["server"], tool=approve["tool"], args_digest=approve["args_digest"])
+            ok = gw.request("POST", "/mcp", body, {"x-approval-token": approval}, cert="payments")
+            self.assertEqual(ok.status, 200, ok.body)
+            [seen] = gw.upstream_requests()
+            self.assertNotIn("x-approval-token", seen["headers"])
+            record = gw.decision(seen["headers"]["x-toolgate-decision-id"])
+            self.assertEqual(record["approval"], {"status": "approved", "approver": "alice@example.com",
+                                                  "approve": None})
+
+            # The same approval for other arguments, another tool or another agent is denied.
+            other_args = tool("wire_transfer", to_account="DE89-3704", amount=250000)
+            for request_body, cert in [(other_args, "payments"), (tool("close_account", to_account="DE89-3704", amount=2500), "payments"),
+                                       (body, "writer")]:
+                r = gw.request("POST", "/mcp", request_body, {"x-approval-token": approval}, cert=cert)
+                self.assertEqual(r.status, 403, (request_body, cert))
+            mismatch = gw.request("POST", "/mcp", other_args, {"x-approval-token": approval}, cert="payments")
+            self.assertEqual(mismatch.json()["error"]["data"]["reason"], "approval_required")
+            record = gw.decision(mismatch.json()["error"]["data"]["decision_id"])
+            self.assertIn("args_digest", " ".join(record["errors"]))
+            # An approval signed by the agents' key, or expired, does not count.
+            forged = mint("agents", sub=approve["agent"], server="tools", tool="wire_transfer",
+                          args_digest=approve["args_digest"])
+            now = int(time.time())
+            expired = mint("approvals", sub=approve["agent"], server="tools", tool="wire_transfer",
+                           args_digest=approve["args_digest"], iat=now - 600, exp=now - 60)
+            for bad in (forged, expired):
+                r = gw.request("POST", "/mcp", body, {"x-approval-token": bad}, cert="payments")
+                self.assertEqual(r.json()["error"]["data"]["reason"], "approval_required")
+            self.assertEqual(len(gw.upstream_requests()), 1)

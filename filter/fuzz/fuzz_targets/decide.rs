@@ -82,6 +82,7 @@ fuzz_target!(|data: &[u8]| {
         route_name: route,
         cluster_name: None,
         token: Default::default(),
+        approval: Default::default(),
         body_too_large: selector & 0x40 != 0,
         unix_nanos: u64::from(selector) << 40,
     };

@@ -8,6 +8,7 @@ use proxy_wasm::types::{Action, BufferType, LogLevel};
 
 use super::host;
 use super::metrics::Metrics;
+use crate::approval::ApprovalState;
 use crate::credential::TokenState;
 use crate::enforce;
 use crate::gate::{self, Gate, Input, Verdict};
@@ -74,6 +75,7 @@ impl Request {
             cluster_name: cluster_name.as_deref(),
             body_too_large,
             token: self.token_state(&gate),
+            approval: self.approval_state(&gate),
             unix_nanos: host::unix_nanos().unwrap_or(0),
         };
         let started = Instant::now();
@@ -92,6 +94,20 @@ impl Request {
                 TokenState::from_envoy(payload.as_deref(), failure.as_deref())
             }
             _ => TokenState::Unreadable,
+        }
+    }
+
+    /// What jwt_authn concluded about the approval token, when the request has one.
+    fn approval_state(&self, gate: &Gate) -> ApprovalState {
+        let Some((payload_key, failure_key)) = gate.approval_keys(&self.headers) else {
+            return ApprovalState::Absent;
+        };
+        let read = |key: &str| host::property(&["metadata", "filter_metadata", JWT_AUTHN, key]);
+        match (read(payload_key), read(failure_key)) {
+            (Ok(payload), Ok(failure)) => {
+                ApprovalState::from_envoy(payload.as_deref(), failure.as_deref())
+            }
+            _ => ApprovalState::Unreadable,
         }
     }
 

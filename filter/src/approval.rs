@@ -1,0 +1,109 @@
+//! Approvals: a human's signed consent to one exact tool call, checked against the call.
+//!
+//! An approver signs a short-lived JWT that Envoy's jwt_authn verifies (its own
+//! issuer and key) and hands over in metadata. toolgate checks that it is bound to
+//! this agent, server, tool and argument digest; expiry is jwt_authn's to check.
+
+use crate::wire;
+
+/// What jwt_authn concluded about the request's approval token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ApprovalState {
+    #[default]
+    Absent,
+    /// jwt_authn rejected it: its message.
+    Failed(String),
+    Unreadable,
+    Verified(Approval),
+}
+
+/// The bindings an approval carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Approval {
+    /// The approver (the token's issuer, or its `approver` claim).
+    pub approver: String,
+    /// The agent's SPIFFE ID.
+    pub subject: String,
+    pub server: String,
+    pub tool: String,
+    /// `sha256:<hex>` of the arguments' canonical JSON.
+    pub args_digest: String,
+}
+
+/// The call an approval must match.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    pub agent: &'a str,
+    pub server: &'a str,
+    pub tool: &'a str,
+    pub args_digest: &'a str,
+}
+
+impl ApprovalState {
+    pub fn from_envoy(payload: Option<&[u8]>, failure: Option<&[u8]>) -> Self {
+        if let Some(failure) = failure {
+            let message = wire::decode_pairs(failure)
+                .and_then(|pairs| pairs.into_iter().find(|(k, _)| *k == b"message"))
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_else(|| "approval verification failed".into());
+            return if message.eq_ignore_ascii_case("Jwt is missing") {
+                Self::Absent
+            } else {
+                Self::Failed(message)
+            };
+        }
+        match payload {
+            None => Self::Absent,
+            Some(bytes) => Approval::decode(bytes).map_or(Self::Unreadable, Self::Verified),
+        }
+    }
+
+    /// `None` when this state approves the call; otherwise why not.
+    pub fn refusal(&self, binding: &Binding<'_>) -> Option<String> {
+        match self {
+            Self::Absent => Some("no approval presented".into()),
+            Self::Failed(message) => Some(format!("approval did not verify: {message}")),
+            Self::Unreadable => Some("approval metadata could not be read".into()),
+            Self::Verified(approval) => approval.mismatch(binding),
+        }
+    }
+}
+
+impl Approval {
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut approval = Self::default();
+        let mut issuer = None;
+        for (key, value) in wire::decode_pairs(bytes)? {
+            let text = std::str::from_utf8(value).ok().map(str::to_owned);
+            match key {
+                b"iss" => issuer = text,
+                b"approver" => approval.approver = text?,
+                b"sub" => approval.subject = text?,
+                b"server" => approval.server = text?,
+                b"tool" => approval.tool = text?,
+                b"args_digest" => approval.args_digest = text?,
+                _ => {}
+            }
+        }
+        if approval.approver.is_empty() {
+            approval.approver = issuer.unwrap_or_default();
+        }
+        Some(approval)
+    }
+
+    /// The first binding that differs from the call, if any.
+    fn mismatch(&self, call: &Binding<'_>) -> Option<String> {
+        let checks = [
+            ("agent", self.subject.as_str(), call.agent),
+            ("server", &self.server, call.server),
+            ("tool", &self.tool, call.tool),
+            ("args_digest", &self.args_digest, call.args_digest),
+        ];
+        checks
+            .into_iter()
+            .find(|(_, approved, actual)| approved != actual)
+            .map(|(field, approved, actual)| {
+                format!("approval is for {field} {approved:?}, not {actual:?}")
+            })
+    }
+}
