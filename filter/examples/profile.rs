@@ -121,6 +121,7 @@ fn main() {
         cluster_name: None,
         token: Default::default(),
         approval: Default::default(),
+        revocations: Vec::new(),
         body_too_large: false,
         unix_nanos: 1,
     };

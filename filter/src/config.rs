@@ -25,6 +25,8 @@ pub struct Config {
     pub trusted_hops: Vec<String>,
     /// Short-lived credentials verified by Envoy's jwt_authn in front of toolgate.
     pub credentials: Option<Credentials>,
+    /// Revocation of tasks and token ids at task end (off when absent).
+    pub revocation: Option<Revocation>,
     /// Where approvals for `requires_approval` tools arrive.
     pub approvals: Approvals,
     /// Development only: take the SPIFFE ID from this request header when the
@@ -69,6 +71,28 @@ impl Default for Credentials {
             payload_metadata_key: "agent_token".into(),
             failure_metadata_key: "agent_token_failure".into(),
             actors_must_be_permitted: true,
+        }
+    }
+}
+
+/// The control endpoint that revokes tasks and token ids.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Revocation {
+    /// Path the filter answers itself; never forwarded.
+    pub path: String,
+    /// SPIFFE IDs allowed to revoke.
+    pub controllers: Vec<String>,
+    /// How long a revocation lasts: the longest token TTL.
+    pub ttl_seconds: u64,
+}
+
+impl Default for Revocation {
+    fn default() -> Self {
+        Self {
+            path: "/.toolgate/revoke".into(),
+            controllers: Vec::new(),
+            ttl_seconds: 900,
         }
     }
 }
@@ -119,6 +143,7 @@ impl Default for Config {
             trusted_hops: Vec::new(),
             credentials: None,
             approvals: Approvals::default(),
+            revocation: None,
             server: "default".into(),
             server_from: ServerSource::Config,
             headers: IntentHeaders::default(),

@@ -9,7 +9,7 @@ use crate::approval::{ApprovalState, Binding};
 use crate::authorize::authorize;
 use crate::call::{self, Call, Calls, Malformed};
 use crate::cedar_request::{self, Facts, Intent};
-use crate::config::{Config, Credentials, Enforcement, RouteMode, ServerSource};
+use crate::config::{Config, Credentials, Enforcement, Revocation, RouteMode, ServerSource};
 use crate::credential::{Credential, TokenState};
 use crate::enforce::{self, Action, Refusal};
 use crate::http::HttpRequest;
@@ -17,6 +17,7 @@ use crate::identity::{self, ClaimedHeaders, Identity, Peer, Principal};
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
 use crate::record::{ApprovalRecord, DecisionRecord, TokenRecord};
+use crate::revocation::{self, SharedWrite};
 
 const XFCC: &str = "x-forwarded-client-cert";
 
@@ -43,6 +44,8 @@ pub struct Input<'a> {
     pub token: TokenState,
     /// What jwt_authn concluded about an approval token, when one was sent.
     pub approval: ApprovalState,
+    /// Shared-data entries found for [`Gate::revocation_keys`]: (key, stored value).
+    pub revocations: Vec<(String, Vec<u8>)>,
     pub unix_nanos: u64,
 }
 
@@ -66,6 +69,8 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// The decision log line.
     pub record: String,
+    /// Shared-data writes to perform (a revocation).
+    pub writes: Vec<SharedWrite>,
 }
 
 /// How a decision was applied, for the record.
@@ -155,6 +160,35 @@ impl Gate {
             ))
     }
 
+    /// Shared-data keys that would revoke this request: its declared task, its
+    /// token's task and its token's id. Empty when revocation is off.
+    pub fn revocation_keys(
+        &self,
+        headers: &[crate::http::Header],
+        token: &TokenState,
+    ) -> Vec<String> {
+        if self.config.revocation.is_none() {
+            return Vec::new();
+        }
+        let declared = headers
+            .iter()
+            .find(|(name, _)| *name == self.config.headers.task)
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+            .map(|task| revocation::key("task", task.trim()));
+        let mut keys: Vec<String> = declared.into_iter().collect();
+        if let TokenState::Verified(credential) = token {
+            keys.extend(
+                credential
+                    .task
+                    .as_deref()
+                    .map(|t| revocation::key("task", t)),
+            );
+            keys.extend(credential.jti.as_deref().map(|j| revocation::key("jti", j)));
+        }
+        keys.dedup();
+        keys
+    }
+
     pub fn wants_cluster_name(&self) -> bool {
         self.config.server_from == ServerSource::ClusterName
     }
@@ -174,6 +208,11 @@ impl Gate {
     pub fn decide(&self, input: &Input<'_>, monotonic_nanos: &dyn Fn() -> u64) -> Verdict {
         let started = monotonic_nanos();
         let decision_id = self.next_decision_id();
+        if let Some(revocation) = &self.config.revocation {
+            if input.request.path() == revocation.path {
+                return self.revoke(revocation, input, &decision_id);
+            }
+        }
         let server = self.server(input);
         let mode = self.config.mode_for(input.route_name, server);
         let eval = self.evaluate(input, server);
@@ -244,6 +283,92 @@ impl Gate {
             action,
             outcome,
             record,
+            writes: Vec::new(),
+        }
+    }
+
+    /// A control request: a configured controller revokes tasks or token ids.
+    fn revoke(&self, config: &Revocation, input: &Input<'_>, decision_id: &str) -> Verdict {
+        let now_unix = i64::try_from(input.unix_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+        let controller = match input.peer.uri_sans.as_slice() {
+            [id] if config.controllers.contains(id) => Some(id.as_str()),
+            _ => None,
+        };
+        let request = &input.request;
+        let outcome = match controller {
+            None => Err((Reason::NotAController, String::new())),
+            Some(_) if request.method() != "POST" => {
+                Err((Reason::InvalidParams, "revoke with POST".into()))
+            }
+            Some(_) => {
+                revocation::parse_request(request.body).map_err(|why| (Reason::InvalidParams, why))
+            }
+        };
+        let record = |decision: &str,
+                      reason: Option<&str>,
+                      errors: &[String],
+                      revoked: &[(&str, String)]| {
+            serde_json::json!({
+                "decision_id": decision_id,
+                "timestamp": crate::time::rfc3339(input.unix_nanos),
+                "request_id": request.request_id(),
+                "principal": input.peer.uri_sans.first(),
+                "action": "revoke",
+                "path": request.path(),
+                "revoked": revoked.iter().map(|(kind, id)| serde_json::json!({ *kind: id })).collect::<Vec<_>>(),
+                "decision": decision,
+                "enforced": true,
+                "reason": reason,
+                "errors": errors,
+                "policy_version": self.store.version,
+            })
+            .to_string()
+        };
+        match outcome {
+            Ok(targets) => {
+                let writes = revocation::writes(config, &targets, now_unix);
+                let expires_at =
+                    now_unix.saturating_add(i64::try_from(config.ttl_seconds).unwrap_or(i64::MAX));
+                let body = serde_json::json!({
+                    "revoked": targets.iter().map(|(kind, id)| serde_json::json!({ *kind: id })).collect::<Vec<_>>(),
+                    "expires_at": expires_at,
+                    "decision_id": decision_id,
+                });
+                Verdict {
+                    action: Action::Respond {
+                        status: 200,
+                        headers: vec![
+                            ("content-type", "application/json".to_owned()),
+                            (enforce::DECISION_ID, decision_id.to_owned()),
+                        ],
+                        body: body.to_string().into_bytes(),
+                    },
+                    outcome: Outcome::Allow,
+                    record: record("allow", None, &[], &targets),
+                    writes,
+                }
+            }
+            Err((reason, why)) => {
+                let errors: Vec<String> = Some(why).filter(|w| !w.is_empty()).into_iter().collect();
+                Verdict {
+                    action: enforce::refuse(
+                        reason,
+                        decision_id,
+                        &[],
+                        Refusal::Problem {
+                            instance: request.path(),
+                        },
+                        None,
+                    ),
+                    outcome: if reason.is_policy_decision() {
+                        Outcome::Deny
+                    } else {
+                        Outcome::Error
+                    },
+                    record: record("deny", Some(reason.code()), &errors, &[]),
+                    writes: Vec::new(),
+                }
+            }
         }
     }
 
@@ -371,6 +496,15 @@ impl Gate {
         eval.token = credential.cloned();
 
         let now_unix = i64::try_from(input.unix_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+        if let Some((key, _)) = input
+            .revocations
+            .iter()
+            .find(|(_, stored)| revocation::in_force(stored, now_unix))
+        {
+            eval.errors.push(format!("{key} is revoked"));
+            return Err(Reason::Revoked);
+        }
+
         let facts = Facts {
             identity,
             credential,
@@ -613,6 +747,7 @@ pub fn internal_failure(why: &str, unix_nanos: u64) -> Verdict {
         ),
         outcome: Outcome::Error,
         record: record.to_string(),
+        writes: Vec::new(),
     }
 }
 

@@ -37,6 +37,7 @@ pub mod policy;
 pub mod reason;
 pub mod record;
 pub mod rest;
+pub mod revocation;
 pub mod time;
 pub mod wire;
 pub mod x509;

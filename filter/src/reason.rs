@@ -17,6 +17,8 @@ pub enum Reason {
     TokenInvalid,
     DelegatedActorNotPermitted,
     ApprovalRequired,
+    Revoked,
+    NotAController,
     InvalidHeader,
     InvalidJson,
     DuplicateJsonKey,
@@ -45,6 +47,8 @@ impl Reason {
             Self::TokenInvalid => "token_invalid",
             Self::DelegatedActorNotPermitted => "delegated_actor_not_permitted",
             Self::ApprovalRequired => "approval_required",
+            Self::Revoked => "revoked",
+            Self::NotAController => "not_a_controller",
             Self::InvalidHeader => "invalid_header",
             Self::InvalidJson => "invalid_json",
             Self::DuplicateJsonKey => "duplicate_json_key",
@@ -71,6 +75,8 @@ impl Reason {
             Self::MultipleUriSans => "the client certificate has more than one URI SAN",
             Self::TokenMissing => "a verified bearer token is required",
             Self::ApprovalRequired => "this call needs a human approval bound to it",
+            Self::Revoked => "the task or token was revoked",
+            Self::NotAController => "only a configured controller may revoke",
             Self::TokenInvalid => "the bearer token did not verify",
             Self::DelegatedActorNotPermitted => {
                 "an actor in the token's delegation chain may not make this call"
@@ -106,6 +112,8 @@ impl Reason {
                 | Self::TokenInvalid
                 | Self::DelegatedActorNotPermitted
                 | Self::ApprovalRequired
+                | Self::Revoked
+                | Self::NotAController
         )
     }
 

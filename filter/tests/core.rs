@@ -66,6 +66,7 @@ impl Req {
             cluster_name: None,
             token: Default::default(),
             approval: Default::default(),
+            revocations: Vec::new(),
             body_too_large,
             unix_nanos: 1_700_000_000_123_456_789,
         };

@@ -83,6 +83,7 @@ fn decide(
         body_too_large: false,
         token,
         approval: Default::default(),
+        revocations: Vec::new(),
         unix_nanos: NOW as u64 * 1_000_000_000,
     };
     let verdict = gate.decide(&input, &|| 0);
@@ -309,4 +310,113 @@ fn approvals_bind_agent_server_tool_and_arguments() {
     assert!(expired
         .refusal(&call)
         .is_some_and(|why| why.contains("expired")));
+}
+
+fn revocation_gate() -> Gate {
+    let config = json!({"trust_domains": ["toolgate.test"], "server": "tools",
+        "revocation": {"controllers": ["spiffe://toolgate.test/controller"], "ttl_seconds": 60}});
+    Gate::configure(config.to_string().as_bytes(), 1).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn control(gate: &Gate, peer: &str, method: &str, body: &[u8]) -> toolgate::gate::Verdict {
+    let headers: Vec<Header> = vec![
+        (":method".into(), method.as_bytes().to_vec()),
+        (":path".into(), b"/.toolgate/revoke".to_vec()),
+    ];
+    let peer = Peer::with_uri_san(peer);
+    let input = Input {
+        request: HttpRequest {
+            headers: &headers,
+            body,
+        },
+        peer: &peer,
+        route_name: None,
+        cluster_name: None,
+        body_too_large: false,
+        token: TokenState::Absent,
+        approval: Default::default(),
+        revocations: Vec::new(),
+        unix_nanos: NOW as u64 * 1_000_000_000,
+    };
+    gate.decide(&input, &|| 0)
+}
+
+#[test]
+fn only_controllers_revoke_and_revocations_expire() {
+    use toolgate::enforce::Action;
+    let g = revocation_gate();
+    let ok = control(
+        &g,
+        "spiffe://toolgate.test/controller",
+        "POST",
+        br#"{"task": "T-7", "jti": "j-1"}"#,
+    );
+    assert!(matches!(ok.action, Action::Respond { status: 200, .. }));
+    let keys: Vec<&str> = ok.writes.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["toolgate/revoked/task/T-7", "toolgate/revoked/jti/j-1"]
+    );
+    assert_eq!(ok.writes[0].value, (NOW + 60).to_string().into_bytes());
+    let stranger = control(&g, READER, "POST", br#"{"task": "T-7"}"#);
+    assert!(matches!(
+        stranger.action,
+        Action::Respond { status: 403, .. }
+    ));
+    assert!(stranger.writes.is_empty());
+    for bad in [
+        &br#"{"task": ""}"#[..],
+        b"{}",
+        br#"{"task": 7}"#,
+        br#"{"user": "x"}"#,
+        b"nope",
+    ] {
+        let v = control(&g, "spiffe://toolgate.test/controller", "POST", bad);
+        assert!(
+            matches!(v.action, Action::Respond { status: 400, .. }),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    // A request whose task is revoked is refused until the entry expires.
+    let headers: Vec<Header> = vec![
+        (":method".into(), b"POST".to_vec()),
+        (":path".into(), b"/mcp".to_vec()),
+        ("x-agent-task".into(), b"T-7".to_vec()),
+    ];
+    assert_eq!(
+        g.revocation_keys(&headers, &TokenState::Absent),
+        ["toolgate/revoked/task/T-7"]
+    );
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"}}"#;
+    let peer = Peer::with_uri_san(READER);
+    let decide = |stored: &str| {
+        let input = Input {
+            request: HttpRequest {
+                headers: &headers,
+                body,
+            },
+            peer: &peer,
+            route_name: None,
+            cluster_name: None,
+            body_too_large: false,
+            token: TokenState::Absent,
+            approval: Default::default(),
+            revocations: vec![(
+                "toolgate/revoked/task/T-7".into(),
+                stored.as_bytes().to_vec(),
+            )],
+            unix_nanos: NOW as u64 * 1_000_000_000,
+        };
+        let verdict = g.decide(&input, &|| 0);
+        let record: Value = serde_json::from_str(&verdict.record).expect("record");
+        record["reason"].clone()
+    };
+    assert_eq!(decide(&(NOW + 30).to_string()), "revoked");
+    assert_eq!(decide(&(NOW - 1).to_string()), Value::Null);
+    assert_eq!(
+        decide("garbage"),
+        "revoked",
+        "an unreadable entry fails closed"
+    );
 }

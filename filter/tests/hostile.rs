@@ -58,6 +58,7 @@ fn decide_on_route(
         cluster_name: None,
         token: Default::default(),
         approval: Default::default(),
+        revocations: Vec::new(),
         body_too_large: false,
         unix_nanos: 0,
     };
@@ -417,6 +418,7 @@ fn xfcc_is_honoured_only_from_a_trusted_hop() {
             cluster_name: None,
             token: Default::default(),
             approval: Default::default(),
+            revocations: Vec::new(),
             body_too_large: false,
             unix_nanos: 0,
         };

@@ -5,7 +5,7 @@ set -euo pipefail
 dir=${1:?usage: certs.sh DIR}
 mkdir -p "$dir"
 cd "$dir"
-[ -f ca.crt ] && [ -f reader.crt ] && [ -f nospiffe.crt ] && exit 0
+[ -f ca.crt ] && [ -f reader.crt ] && [ -f controller.crt ] && exit 0
 
 echo "==> generating a development CA and SPIFFE certificates in $dir"
 openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=toolgate dev CA" \
@@ -30,6 +30,8 @@ issue writer "URI:spiffe://toolgate.test/agent/writer"
 issue payments "URI:spiffe://toolgate.test/agent/payments"
 issue stranger "URI:spiffe://toolgate.test/agent/stranger"
 issue untrusted "URI:spiffe://evil.test/agent/reader"
+# The task controller that may revoke tasks and tokens.
+issue controller "URI:spiffe://toolgate.test/controller"
 # Broken identities for the adversarial tests.
 issue multi "URI:spiffe://toolgate.test/agent/reader" "URI:spiffe://toolgate.test/agent/payments"
 issue odd "URI:spiffe://toolgate.test/agent/re@der"

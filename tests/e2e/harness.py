@@ -43,7 +43,9 @@ class Response:
 class Gateway:
     """One Envoy + sample upstream. Use as a context manager; everything stops on exit."""
 
-    def __init__(self, plugin_config=None, failure_policy="FAIL_RELOAD", wasm=None, xfcc_mode="SANITIZE"):
+    def __init__(self, plugin_config=None, failure_policy="FAIL_RELOAD", wasm=None, xfcc_mode="SANITIZE",
+                 workers=1):
+        self.workers = workers
         self.dir = tempfile.mkdtemp(prefix="toolgate-e2e-")
         self.admin_port, self.port, self.upstream_port = free_port(), free_port(), free_port()
         self.log_path = os.path.join(self.dir, "decisions.log")
@@ -80,7 +82,7 @@ class Gateway:
         self.processes.append(self.upstream)
         with open(self.envoy_log, "w") as log:
             self.envoy = subprocess.Popen(
-                [ENVOY, "-c", self.envoy_config, "--use-dynamic-base-id", "--concurrency", "1",
+                [ENVOY, "-c", self.envoy_config, "--use-dynamic-base-id", "--concurrency", str(self.workers),
                  "--file-flush-interval-msec", "100", "-l", "info"],
                 stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(self.envoy)

@@ -163,3 +163,35 @@ class Approvals(unittest.TestCase):
                 r = gw.request("POST", "/mcp", body, {"x-approval-token": bad}, cert="payments")
                 self.assertEqual(r.json()["error"]["data"]["reason"], "approval_required")
             self.assertEqual(len(gw.upstream_requests()), 1)
+
+
+class Revocation(unittest.TestCase):
+    CONFIG = {**CONFIG, "credentials": {"required": False},
+              "revocation": {"controllers": ["spiffe://toolgate.test/controller"], "ttl_seconds": 4}}
+
+    def test_revoking_a_task_or_token_stops_it_on_every_worker_until_expiry(self):
+        with Gateway(self.CONFIG, workers=2) as gw:
+            task = {"x-agent-task": "T-7"}
+            read = tool("read_file", path="r")
+            self.assertEqual(gw.request("POST", "/mcp", read, task).status, 200)
+            # Only the controller may revoke; the control request never reaches the upstream.
+            refused = gw.request("POST", "/.toolgate/revoke", {"task": "T-7"}, cert="reader")
+            self.assertEqual(refused.status, 403)
+            revoked = gw.request("POST", "/.toolgate/revoke", {"task": "T-7", "jti": "jti-9"}, cert="controller")
+            self.assertEqual(revoked.status, 200, revoked.body)
+            self.assertEqual(revoked.json()["revoked"], [{"task": "T-7"}, {"jti": "jti-9"}])
+            self.assertFalse([u for u in gw.upstream_requests() if "revoke" in u["path"]])
+            # Many connections spread over both workers: every one is refused.
+            for _ in range(12):
+                r = gw.request("POST", "/mcp", read, task)
+                self.assertEqual(r.status, 403)
+                self.assertEqual(r.json()["error"]["data"]["reason"], "revoked")
+            self.assertEqual(gw.request("POST", "/mcp", read, {"x-agent-task": "T-8"}).status, 200)
+            token = mint(sub=READER, aud="tools", jti="jti-9")
+            r = gw.request("POST", "/mcp", read, {"authorization": f"Bearer {token}"})
+            self.assertEqual(r.json()["error"]["data"]["reason"], "revoked")
+            record = gw.decision(r.header("x-toolgate-decision-id"))
+            self.assertIn("toolgate/revoked/jti/jti-9 is revoked", record["errors"])
+            # Entries expire after the configured TTL (the longest token lifetime).
+            time.sleep(4.5)
+            self.assertEqual(gw.request("POST", "/mcp", read, task).status, 200)

@@ -83,6 +83,7 @@ fuzz_target!(|data: &[u8]| {
         cluster_name: None,
         token: Default::default(),
         approval: Default::default(),
+        revocations: Vec::new(),
         body_too_large: selector & 0x40 != 0,
         unix_nanos: u64::from(selector) << 40,
     };

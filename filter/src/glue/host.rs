@@ -67,6 +67,35 @@ extern "C" {
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
     fn proxy_get_current_time_nanoseconds(time: *mut u64) -> Status;
     fn proxy_log(level: LogLevel, message_data: *const u8, message_size: usize) -> Status;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *mut *mut u8,
+        value_size: *mut usize,
+        cas: *mut u32,
+    ) -> Status;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> Status;
+}
+
+/// A value in the Envoy process's shared data (seen by every worker VM); `None` if absent.
+pub fn shared_data(key: &str) -> HostResult<Option<Vec<u8>>> {
+    let (mut data, mut size, mut cas) = (null_mut(), 0, 0);
+    match unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) }
+    {
+        Status::Ok => Ok(unsafe { take(data, size) }),
+        Status::NotFound => Ok(None),
+        other => Err(other),
+    }
+}
+
+pub fn set_shared_data(key: &str, value: &[u8]) -> HostResult<()> {
+    check(unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), 0) })
 }
 
 /// Logs through Envoy; a failed log call is dropped, never fatal.

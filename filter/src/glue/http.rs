@@ -53,6 +53,13 @@ impl Request {
         let Some(gate) = self.gate.clone() else {
             return self.fail_closed("toolgate is not configured");
         };
+        let token = self.token_state(&gate);
+        let revocations = match self.revocations(&gate, &token) {
+            Ok(found) => found,
+            Err(status) => {
+                return self.fail_closed(&format!("cannot read revocations: {status:?}"))
+            }
+        };
         let certificate = host::property(&["connection", "peer_certificate"])
             .ok()
             .flatten();
@@ -74,8 +81,9 @@ impl Request {
             route_name: route_name.as_deref(),
             cluster_name: cluster_name.as_deref(),
             body_too_large,
-            token: self.token_state(&gate),
+            token,
             approval: self.approval_state(&gate),
+            revocations,
             unix_nanos: host::unix_nanos().unwrap_or(0),
         };
         let started = Instant::now();
@@ -97,6 +105,21 @@ impl Request {
         }
     }
 
+    /// The shared-data revocations that match this request's task and token.
+    fn revocations(
+        &self,
+        gate: &Gate,
+        token: &TokenState,
+    ) -> host::HostResult<Vec<(String, Vec<u8>)>> {
+        let mut found = Vec::new();
+        for key in gate.revocation_keys(&self.headers, token) {
+            if let Some(value) = host::shared_data(&key)? {
+                found.push((key, value));
+            }
+        }
+        Ok(found)
+    }
+
     /// What jwt_authn concluded about the approval token, when the request has one.
     fn approval_state(&self, gate: &Gate) -> ApprovalState {
         let Some((payload_key, failure_key)) = gate.approval_keys(&self.headers) else {
@@ -113,6 +136,11 @@ impl Request {
 
     /// Counts and logs the verdict, then forwards or refuses as it says.
     fn apply(&mut self, verdict: Verdict) -> Action {
+        for write in &verdict.writes {
+            if let Err(status) = host::set_shared_data(&write.key, &write.value) {
+                return self.fail_closed(&format!("cannot record {}: {status:?}", write.key));
+            }
+        }
         self.metrics.count(verdict.outcome);
         if let Err(status) = host::set_filter_state(DECISION_LOG_KEY, verdict.record.as_bytes()) {
             host::log(

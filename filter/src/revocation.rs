@@ -1,0 +1,78 @@
+//! Revocation: tasks and token ids revoked at task end, held in Envoy's shared data.
+//!
+//! A controller (a configured SPIFFE ID) POSTs `{"task": ...}` or `{"jti": ...}` to
+//! the configured path; the filter answers it itself and records the revocation in
+//! shared data, which every worker VM of this Envoy process reads. It is not shared
+//! between Envoy processes: a fleet needs the controller to call every gateway.
+
+use serde_json::Value;
+
+use crate::config::Revocation;
+
+/// A shared-data write the glue performs for the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedWrite {
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// The shared-data key for a revoked task or token id.
+pub fn key(kind: &str, id: &str) -> String {
+    format!("toolgate/revoked/{kind}/{id}")
+}
+
+/// True when a stored revocation (its expiry, Unix seconds, as text) is still in force.
+pub fn in_force(stored: &[u8], now_unix: i64) -> bool {
+    std::str::from_utf8(stored)
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        // An unreadable entry is treated as in force: fail closed.
+        .is_none_or(|expires| expires > now_unix)
+}
+
+/// What a control request asks to revoke: `(kind, id)` pairs, or why it is malformed.
+pub fn parse_request(body: &[u8]) -> Result<Vec<(&'static str, String)>, String> {
+    let value: Value =
+        crate::json::parse(body).map_err(|_| "the body must be a JSON object".to_owned())?;
+    let Value::Object(fields) = value else {
+        return Err("the body must be a JSON object".into());
+    };
+    let mut targets = Vec::new();
+    for (kind, field) in [("task", "task"), ("jti", "jti")] {
+        match fields.get(field) {
+            None => {}
+            Some(Value::String(id)) if !id.is_empty() && id.len() <= 256 => {
+                targets.push((kind, id.clone()))
+            }
+            Some(_) => return Err(format!("`{field}` must be a non-empty string")),
+        }
+    }
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !matches!(k.as_str(), "task" | "jti"))
+    {
+        return Err(format!(
+            "unknown field `{unknown}`; send {{\"task\": ...}} and/or {{\"jti\": ...}}"
+        ));
+    }
+    if targets.is_empty() {
+        return Err("nothing to revoke; send {\"task\": ...} and/or {\"jti\": ...}".into());
+    }
+    Ok(targets)
+}
+
+/// The writes that revoke these targets until `now + ttl`.
+pub fn writes(
+    config: &Revocation,
+    targets: &[(&'static str, String)],
+    now_unix: i64,
+) -> Vec<SharedWrite> {
+    let expires = now_unix.saturating_add(i64::try_from(config.ttl_seconds).unwrap_or(i64::MAX));
+    targets
+        .iter()
+        .map(|(kind, id)| SharedWrite {
+            key: key(kind, id),
+            value: expires.to_string().into_bytes(),
+        })
+        .collect()
+}
