@@ -6,9 +6,17 @@ import os
 import ssl
 import sys
 
-port, certs = int(sys.argv[1]), sys.argv[2]
+port, certs, jwt_keys = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+HERE = os.path.dirname(os.path.abspath(__file__))
 IDENTITIES = {name: f"spiffe://toolgate.test/agent/{name}" for name in ("reader", "writer", "payments")}
 IDENTITIES["untrusted"] = "spiffe://evil.test/agent/reader"
+IDENTITIES["controller"] = "spiffe://toolgate.test/controller"
+
+
+def mint(issuer, **claims):
+    import subprocess
+    return subprocess.run([sys.executable, os.path.join(HERE, "jwt.py"), "mint", jwt_keys, issuer, json.dumps(claims)],
+                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 def call(title, cert, body=None, method="POST", path="/mcp", headers=None):
@@ -23,21 +31,25 @@ def call(title, cert, body=None, method="POST", path="/mcp", headers=None):
     text = resp.read().decode()
     conn.close()
     verdict = "\033[32mALLOWED\033[0m" if resp.status < 400 else "\033[31mBLOCKED\033[0m"
+    shown = {k: (v[:24] + "...") if len(v) > 40 else v for k, v in (headers or {}).items()}
     who = IDENTITIES.get(cert, "no client certificate")
     print(f"\n{verdict} {resp.status}  {title}\n  as:   {who}")
-    if headers:
-        print(f"  with: {', '.join(f'{k}: {v}' for k, v in headers.items())}")
+    if shown:
+        print(f"  with: {', '.join(f'{k}: {v}' for k, v in shown.items())}")
     try:
         parsed = json.loads(text)
         if isinstance(parsed, dict) and "error" in parsed:
             print(f"  got:  JSON-RPC error {parsed['error']['code']} for id {parsed['id']!r}: "
                   f"{parsed['error']['data']['reason']} {parsed['error']['data']['policies']}")
+            if "approve" in parsed["error"]["data"]:
+                print(f"        approve: {json.dumps(parsed['error']['data']['approve'])}")
         elif isinstance(parsed, dict) and "reason" in parsed:
             print(f"  got:  problem {parsed['reason']} (decision {parsed['decision_id']})")
         else:
             print(f"  got:  {text[:120]}")
     except ValueError:
         print(f"  got:  {text[:120]}")
+    return parsed if 'parsed' in locals() else None
 
 
 def tool(name, arguments, id):
@@ -58,3 +70,20 @@ call("a certificate from an untrusted trust domain", "untrusted", tool("read_fil
 call("REST: GET the weather API", "reader", method="GET", path="/weather/v1/forecast?city=Paris")
 call("REST: POST to the weather API", "reader", method="POST", path="/weather/v1/alerts",
      headers={"content-type": "text/plain"}, body=None)
+
+transfer = tool("wire_transfer", {"to_account": "DE89-3704", "amount": 2500}, 10)
+refused = call("a payments agent wires money without a human approval", "payments", transfer)
+approve = refused["error"]["data"]["approve"]
+approval = mint("approvals", approver="alice@example.com", sub=approve["agent"], server=approve["server"],
+                tool=approve["tool"], args_digest=approve["args_digest"])
+call("the same call with alice's approval of exactly these arguments", "payments", transfer,
+     headers={"x-approval-token": approval})
+call("that approval reused for a larger amount", "payments",
+     tool("wire_transfer", {"to_account": "DE89-3704", "amount": 250000}, 11), headers={"x-approval-token": approval})
+call("a reader presents a token issued to the writer (replayed credential)", "reader",
+     tool("read_file", {"path": "README.md"}, 12),
+     headers={"authorization": "Bearer " + mint("agents", sub=IDENTITIES["writer"], aud="tools")})
+call("the controller revokes task DOCS-12 at task end", "controller", {"task": "DOCS-12"},
+     path="/.toolgate/revoke")
+call("the writer tries to keep working on DOCS-12", "writer", tool("write_file", {"path": "notes.md", "content": "more"}, 13),
+     headers={"x-agent-intent": "write", "x-agent-task": "DOCS-12", "x-agent-session": "demo-1"})
