@@ -114,17 +114,7 @@ fn main() {
     time("arguments digest (sha256)", || {
         toolgate::digest::json_sha256(call.arguments.as_ref().unwrap())
     });
-    let input = Input {
-        request,
-        peer: &peer,
-        route_name: None,
-        cluster_name: None,
-        token: Default::default(),
-        approval: Default::default(),
-        revocations: Vec::new(),
-        body_too_large: false,
-        unix_nanos: 1,
-    };
+    let input = Input::new(request, &peer, 1);
     time("whole decision (Gate::decide)", || {
         gate.decide(&input, &|| 0)
     });

@@ -4,6 +4,7 @@
 //! issuer and key) and hands over in metadata. toolgate checks that it is bound to
 //! this agent, server, tool and argument digest; expiry is jwt_authn's to check.
 
+use crate::credential::failure_message;
 use crate::wire;
 
 /// What jwt_authn concluded about the request's approval token.
@@ -41,16 +42,10 @@ pub struct Binding<'a> {
 
 impl ApprovalState {
     pub fn from_envoy(payload: Option<&[u8]>, failure: Option<&[u8]>) -> Self {
-        if let Some(failure) = failure {
-            let message = wire::decode_pairs(failure)
-                .and_then(|pairs| pairs.into_iter().find(|(k, _)| *k == b"message"))
-                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_else(|| "approval verification failed".into());
-            return if message.eq_ignore_ascii_case("Jwt is missing") {
-                Self::Absent
-            } else {
-                Self::Failed(message)
-            };
+        match failure.map(failure_message) {
+            Some(None) => return Self::Absent,
+            Some(Some(message)) => return Self::Failed(message),
+            None => {}
         }
         match payload {
             None => Self::Absent,

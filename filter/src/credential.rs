@@ -37,6 +37,18 @@ pub struct Credential {
 /// jwt_authn's status message for a request without a token.
 const JWT_MISSING: &str = "Jwt is missing";
 
+/// The message of a jwt_authn failure status (`failed_status_in_metadata`), or
+/// `None` when the "failure" is only that no token was sent.
+pub fn failure_message(status: &[u8]) -> Option<String> {
+    let message = wire::decode_pairs(status)
+        .and_then(|pairs| pairs.into_iter().find(|(key, _)| *key == b"message"))
+        .map_or_else(
+            || "verification failed".to_owned(),
+            |(_, value)| String::from_utf8_lossy(value).into_owned(),
+        );
+    (!message.eq_ignore_ascii_case(JWT_MISSING)).then_some(message)
+}
+
 /// Deepest `act` nesting read; deeper chains are refused as unreadable.
 const MAX_CHAIN: usize = 16;
 
@@ -44,20 +56,10 @@ impl TokenState {
     /// From jwt_authn's metadata: the payload (`payload_in_metadata`) and the
     /// failure status (`failed_status_in_metadata`), each in proxy-wasm's encoding.
     pub fn from_envoy(payload: Option<&[u8]>, failure: Option<&[u8]>) -> Self {
-        if let Some(failure) = failure {
-            let message = wire::decode_pairs(failure)
-                .and_then(|pairs| {
-                    pairs
-                        .into_iter()
-                        .find(|(key, _)| *key == b"message")
-                        .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
-                })
-                .unwrap_or_else(|| "token verification failed".into());
-            // jwt_authn reports an absent token as a failure too.
-            if message.eq_ignore_ascii_case(JWT_MISSING) {
-                return Self::Absent;
-            }
-            return Self::Failed(message);
+        match failure.map(failure_message) {
+            Some(None) => return Self::Absent,
+            Some(Some(message)) => return Self::Failed(message),
+            None => {}
         }
         match payload {
             None => Self::Absent,

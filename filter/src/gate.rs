@@ -49,6 +49,24 @@ pub struct Input<'a> {
     pub unix_nanos: u64,
 }
 
+impl<'a> Input<'a> {
+    /// A request with nothing but its headers, body and peer: no route or cluster
+    /// name, no token, approval or revocation. Override fields as needed.
+    pub fn new(request: HttpRequest<'a>, peer: &'a Peer, unix_nanos: u64) -> Self {
+        Self {
+            request,
+            peer,
+            route_name: None,
+            cluster_name: None,
+            body_too_large: false,
+            token: TokenState::Absent,
+            approval: ApprovalState::Absent,
+            revocations: Vec::new(),
+            unix_nanos,
+        }
+    }
+}
+
 /// Which counter a decision increments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -57,18 +57,15 @@ impl Req {
 
     fn decide_with(&self, gate: &Gate, body_too_large: bool) -> Decided {
         let input = Input {
-            request: HttpRequest {
-                headers: &self.headers,
-                body: &self.body,
-            },
-            peer: &self.peer,
-            route_name: None,
-            cluster_name: None,
-            token: Default::default(),
-            approval: Default::default(),
-            revocations: Vec::new(),
             body_too_large,
-            unix_nanos: 1_700_000_000_123_456_789,
+            ..Input::new(
+                HttpRequest {
+                    headers: &self.headers,
+                    body: &self.body,
+                },
+                &self.peer,
+                1_700_000_000_123_456_789,
+            )
         };
         let verdict = gate.decide(&input, &|| 0);
         Decided {

@@ -73,18 +73,15 @@ fn decide(
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": {"path": "a", "content": "b"}}}).to_string();
     let peer = Peer::with_uri_san(peer);
     let input = Input {
-        request: HttpRequest {
-            headers: &headers,
-            body: body.as_bytes(),
-        },
-        peer: &peer,
-        route_name: None,
-        cluster_name: None,
-        body_too_large: false,
         token,
-        approval: Default::default(),
-        revocations: Vec::new(),
-        unix_nanos: NOW as u64 * 1_000_000_000,
+        ..Input::new(
+            HttpRequest {
+                headers: &headers,
+                body: body.as_bytes(),
+            },
+            &peer,
+            NOW as u64 * 1_000_000_000,
+        )
     };
     let verdict = gate.decide(&input, &|| 0);
     (
@@ -324,20 +321,14 @@ fn control(gate: &Gate, peer: &str, method: &str, body: &[u8]) -> toolgate::gate
         (":path".into(), b"/.toolgate/revoke".to_vec()),
     ];
     let peer = Peer::with_uri_san(peer);
-    let input = Input {
-        request: HttpRequest {
+    let input = Input::new(
+        HttpRequest {
             headers: &headers,
             body,
         },
-        peer: &peer,
-        route_name: None,
-        cluster_name: None,
-        body_too_large: false,
-        token: TokenState::Absent,
-        approval: Default::default(),
-        revocations: Vec::new(),
-        unix_nanos: NOW as u64 * 1_000_000_000,
-    };
+        &peer,
+        NOW as u64 * 1_000_000_000,
+    );
     gate.decide(&input, &|| 0)
 }
 
@@ -392,21 +383,18 @@ fn only_controllers_revoke_and_revocations_expire() {
     let peer = Peer::with_uri_san(READER);
     let decide = |stored: &str| {
         let input = Input {
-            request: HttpRequest {
-                headers: &headers,
-                body,
-            },
-            peer: &peer,
-            route_name: None,
-            cluster_name: None,
-            body_too_large: false,
-            token: TokenState::Absent,
-            approval: Default::default(),
             revocations: vec![(
                 "toolgate/revoked/task/T-7".into(),
                 stored.as_bytes().to_vec(),
             )],
-            unix_nanos: NOW as u64 * 1_000_000_000,
+            ..Input::new(
+                HttpRequest {
+                    headers: &headers,
+                    body,
+                },
+                &peer,
+                NOW as u64 * 1_000_000_000,
+            )
         };
         let verdict = g.decide(&input, &|| 0);
         let record: Value = serde_json::from_str(&verdict.record).expect("record");

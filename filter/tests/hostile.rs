@@ -49,18 +49,15 @@ fn decide_on_route(
     );
     let peer = Peer::with_uri_san(READER);
     let input = Input {
-        request: HttpRequest {
-            headers: &all,
-            body,
-        },
-        peer: &peer,
         route_name: route,
-        cluster_name: None,
-        token: Default::default(),
-        approval: Default::default(),
-        revocations: Vec::new(),
-        body_too_large: false,
-        unix_nanos: 0,
+        ..Input::new(
+            HttpRequest {
+                headers: &all,
+                body,
+            },
+            &peer,
+            0,
+        )
     };
     let verdict = gate.decide(&input, &|| 0);
     Decided {
@@ -408,20 +405,14 @@ fn xfcc_is_honoured_only_from_a_trusted_hop() {
             (":path".into(), b"/mcp".to_vec()),
             ("x-forwarded-client-cert".into(), header.as_bytes().to_vec()),
         ];
-        let input = Input {
-            request: HttpRequest {
+        let input = Input::new(
+            HttpRequest {
                 headers: &headers,
                 body: READ,
             },
-            peer: &peer,
-            route_name: None,
-            cluster_name: None,
-            token: Default::default(),
-            approval: Default::default(),
-            revocations: Vec::new(),
-            body_too_large: false,
-            unix_nanos: 0,
-        };
+            &peer,
+            0,
+        );
         let verdict = g.decide(&input, &|| 0);
         let record: Value = serde_json::from_str(&verdict.record).expect("record");
         (verdict.outcome, record)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -191,3 +192,18 @@ class Gateway:
                 name, _, value = line.rpartition(" ")
                 values[name.split("{")[0]] = float(value)
         return values
+
+
+class GatewayTestCase(unittest.TestCase):
+    """Tests sharing one gateway, started once for the class with CONFIG (None: envoy/toolgate.json)."""
+    CONFIG = None
+    gw = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway(cls.CONFIG)
+        cls.gw.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()

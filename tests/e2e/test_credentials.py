@@ -6,7 +6,7 @@ import sys
 import time
 import unittest
 
-from harness import JWT_KEYS, ROOT, Gateway
+from harness import GatewayTestCase, JWT_KEYS, ROOT, Gateway
 
 READER = "spiffe://toolgate.test/agent/reader"
 WRITER = "spiffe://toolgate.test/agent/writer"
@@ -23,17 +23,8 @@ def tool(name, **arguments):
     return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
 
 
-class Credentials(unittest.TestCase):
-    gw = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.gw = Gateway(CONFIG)
-        cls.gw.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.stop()
+class Credentials(GatewayTestCase):
+    CONFIG = CONFIG
 
     def call(self, token, body=None, cert="reader", headers=None):
         hdrs = dict(headers or {})

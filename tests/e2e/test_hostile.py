@@ -12,7 +12,7 @@ import time
 import unittest
 import zlib
 
-from harness import CERTS, Gateway
+from harness import GatewayTestCase, CERTS, Gateway
 
 FORBIDDEN = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "delete_database"}}
 
@@ -21,18 +21,7 @@ def tool(name, arguments=None, id=1):
     return {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments or {}}}
 
 
-class Matrix(unittest.TestCase):
-    gw = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.gw = Gateway()
-        cls.gw.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.stop()
-
+class Matrix(GatewayTestCase):
     # -- helpers -----------------------------------------------------------------
     def upstream_count(self):
         return len(self.gw.upstream_requests())

@@ -5,7 +5,7 @@ import subprocess
 import time
 import unittest
 
-from harness import ENVOY, Gateway
+from harness import GatewayTestCase, ENVOY, Gateway
 
 RECORD_FIELDS = {
     "decision_id", "timestamp", "principal", "trust_domain", "action", "resource", "server",
@@ -14,18 +14,7 @@ RECORD_FIELDS = {
 }
 
 
-class Spine(unittest.TestCase):
-    gw = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.gw = Gateway()
-        cls.gw.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.stop()
-
+class Spine(GatewayTestCase):
     def reached_upstream(self, decision_id):
         return [r for r in self.gw.upstream_requests() if r["headers"].get("x-toolgate-decision-id") == decision_id]
 

@@ -74,18 +74,16 @@ fuzz_target!(|data: &[u8]| {
         None
     };
     let input = Input {
-        request: HttpRequest {
-            headers: &headers,
-            body,
-        },
-        peer: &peer,
         route_name: route,
-        cluster_name: None,
-        token: Default::default(),
-        approval: Default::default(),
-        revocations: Vec::new(),
         body_too_large: selector & 0x40 != 0,
-        unix_nanos: u64::from(selector) << 40,
+        ..Input::new(
+            HttpRequest {
+                headers: &headers,
+                body,
+            },
+            &peer,
+            u64::from(selector) << 40,
+        )
     };
     let verdict = gate().decide(&input, &|| 0);
 

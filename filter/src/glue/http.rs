@@ -93,15 +93,12 @@ impl Request {
 
     /// What jwt_authn left in dynamic metadata, when credentials are configured.
     fn token_state(&self, gate: &Gate) -> TokenState {
-        let Some((payload_key, failure_key)) = gate.credential_keys() else {
-            return TokenState::Absent;
-        };
-        let read = |key: &str| host::property(&["metadata", "filter_metadata", JWT_AUTHN, key]);
-        match (read(payload_key), read(failure_key)) {
-            (Ok(payload), Ok(failure)) => {
+        match gate.credential_keys().map(jwt_metadata) {
+            None => TokenState::Absent,
+            Some(Ok((payload, failure))) => {
                 TokenState::from_envoy(payload.as_deref(), failure.as_deref())
             }
-            _ => TokenState::Unreadable,
+            Some(Err(_)) => TokenState::Unreadable,
         }
     }
 
@@ -122,15 +119,12 @@ impl Request {
 
     /// What jwt_authn concluded about the approval token, when the request has one.
     fn approval_state(&self, gate: &Gate) -> ApprovalState {
-        let Some((payload_key, failure_key)) = gate.approval_keys(&self.headers) else {
-            return ApprovalState::Absent;
-        };
-        let read = |key: &str| host::property(&["metadata", "filter_metadata", JWT_AUTHN, key]);
-        match (read(payload_key), read(failure_key)) {
-            (Ok(payload), Ok(failure)) => {
+        match gate.approval_keys(&self.headers).map(jwt_metadata) {
+            None => ApprovalState::Absent,
+            Some(Ok((payload, failure))) => {
                 ApprovalState::from_envoy(payload.as_deref(), failure.as_deref())
             }
-            _ => ApprovalState::Unreadable,
+            Some(Err(_)) => ApprovalState::Unreadable,
         }
     }
 
@@ -183,6 +177,14 @@ impl Request {
             }
         }
     }
+}
+
+/// A jwt_authn provider's verified payload and failure status, by their metadata keys.
+type JwtMetadata = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+fn jwt_metadata((payload_key, failure_key): (&str, &str)) -> host::HostResult<JwtMetadata> {
+    let read = |key: &str| host::property(&["metadata", "filter_metadata", JWT_AUTHN, key]);
+    Ok((read(payload_key)?, read(failure_key)?))
 }
 
 fn property_text(path: &[&str]) -> Option<String> {
