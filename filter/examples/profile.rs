@@ -37,7 +37,7 @@ fn main() {
     };
     let config = Config::from_json(&config_json).expect("config");
     let gate = Gate::configure(&config_json, 1).expect("gate");
-    let store = PolicyStore::build(&config.policies).expect("store");
+    let store = PolicyStore::build(&config.policies, config.credentials.is_some()).expect("store");
     println!("{} policies", store.policy_count());
 
     let content = "The quick brown fox jumps over the lazy dog. ".repeat(16);

@@ -130,7 +130,7 @@ impl Gate {
     /// Builds the gate from the plugin configuration JSON; errors say what to fix.
     pub fn configure(config_json: &[u8], id_seed: u64) -> Result<Self, String> {
         let config = Config::from_json(config_json)?;
-        let store = PolicyStore::build(&config.policies)?;
+        let store = PolicyStore::build(&config.policies, config.credentials.is_some())?;
         Ok(Self {
             config,
             store,

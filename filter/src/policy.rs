@@ -18,6 +18,14 @@ pub struct Source<'a> {
     pub text: &'a str,
 }
 
+/// The rules for short-lived credentials. Embedded only when `credentials` is
+/// configured: without it toolgate never reads a token, `context has token` is
+/// always false and these policies could never apply, only cost evaluation time.
+pub const CREDENTIAL_POLICIES: Source<'static> = Source {
+    name: "policies/credentials.cedar",
+    text: include_str!("../../policies/credentials.cedar"),
+};
+
 /// The policies, schema and entities embedded from `policies/` at build time.
 pub const EMBEDDED_POLICIES: &[Source<'static>] = &[
     Source {
@@ -27,10 +35,6 @@ pub const EMBEDDED_POLICIES: &[Source<'static>] = &[
     Source {
         name: "policies/guardrails.cedar",
         text: include_str!("../../policies/guardrails.cedar"),
-    },
-    Source {
-        name: "policies/credentials.cedar",
-        text: include_str!("../../policies/credentials.cedar"),
     },
 ];
 pub const EMBEDDED_SCHEMA: Source<'static> = Source {
@@ -94,10 +98,15 @@ pub struct PolicyStore {
 }
 
 impl PolicyStore {
-    /// Builds the store from the embedded defaults and the configured sources.
-    pub fn build(source: &PolicySource) -> Result<Self, String> {
+    /// Builds the store from the embedded defaults (with the credential rules when
+    /// `with_credentials`) and the configured sources.
+    pub fn build(source: &PolicySource, with_credentials: bool) -> Result<Self, String> {
         let mut policy_sources: Vec<Source<'_>> = match source.mode {
-            PolicyMode::Extend => EMBEDDED_POLICIES.iter().map(|s| Source { ..*s }).collect(),
+            PolicyMode::Extend => EMBEDDED_POLICIES
+                .iter()
+                .chain(with_credentials.then_some(&CREDENTIAL_POLICIES))
+                .map(|s| Source { ..*s })
+                .collect(),
             PolicyMode::Replace => Vec::new(),
         };
         if let Some(text) = &source.cedar {
