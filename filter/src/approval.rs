@@ -4,7 +4,12 @@
 //! issuer and key) and hands over in metadata. toolgate checks that it is bound to
 //! this agent, server, tool and argument digest; expiry is jwt_authn's to check.
 
+use serde_json::{json, Map, Value};
+
+use crate::call::Call;
+use crate::cedar_request::Facts;
 use crate::credential::failure_message;
+use crate::identity::Principal;
 use crate::wire;
 
 /// What jwt_authn concluded about the request's approval token.
@@ -101,4 +106,44 @@ impl Approval {
                 format!("approval is for {field} {approved:?}, not {actual:?}")
             })
     }
+}
+
+/// What an orchestrator must get approved for a gated call to pass, and why it did not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Needed {
+    /// `{agent, server, tool, args_digest}`, returned to the client and logged.
+    pub approve: Value,
+    pub why: String,
+}
+
+/// For a `gated` call (a tool the catalog tags `requires_approval`): what to
+/// approve, unless `state` holds an approval bound to exactly this agent, server,
+/// tool and arguments.
+pub fn needed(
+    gated: bool,
+    call: &Call,
+    facts: &Facts<'_>,
+    state: &ApprovalState,
+) -> Option<Needed> {
+    if !gated {
+        return None;
+    }
+    let agent = match &facts.identity.principal {
+        Principal::Agent(id) => id.as_str(),
+        Principal::Unauthenticated => "",
+    };
+    let empty = Value::Object(Map::new());
+    let args_digest = crate::digest::json_sha256(call.arguments.as_ref().unwrap_or(&empty));
+    let tool = call.name.as_deref().unwrap_or("");
+    let binding = Binding {
+        agent,
+        server: facts.server,
+        tool,
+        args_digest: &args_digest,
+    };
+    let why = state.refusal(&binding)?;
+    Some(Needed {
+        approve: json!({ "agent": agent, "server": facts.server, "tool": tool, "args_digest": args_digest }),
+        why,
+    })
 }

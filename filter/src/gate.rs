@@ -5,11 +5,11 @@ use std::cell::Cell;
 use cedar_policy::Authorizer;
 use serde_json::Value;
 
-use crate::approval::{ApprovalState, Binding};
+use crate::approval::{self, ApprovalState};
 use crate::authorize::authorize;
 use crate::call::{self, Call, Calls, Malformed};
 use crate::cedar_request::{self, Facts, Intent};
-use crate::config::{Config, Credentials, Enforcement, Revocation, RouteMode, ServerSource};
+use crate::config::{Config, Credentials, Enforcement, RouteMode, ServerSource};
 use crate::credential::{Credential, TokenState};
 use crate::enforce::{self, Action, Refusal};
 use crate::http::HttpRequest;
@@ -115,15 +115,9 @@ struct Evaluation {
     errors: Vec<String>,
     token: Option<Credential>,
     /// Set when a call needed an approval it did not have.
-    approval: Option<ApprovalNeeded>,
+    approval: Option<approval::Needed>,
     /// The approver of an approval-gated call that went through.
     approved_by: Option<String>,
-}
-
-/// What an orchestrator must get approved for the call to pass.
-struct ApprovalNeeded {
-    approve: Value,
-    why: String,
 }
 
 impl Gate {
@@ -228,7 +222,7 @@ impl Gate {
         let decision_id = self.next_decision_id();
         if let Some(revocation) = &self.config.revocation {
             if input.request.path() == revocation.path {
-                return self.revoke(revocation, input, &decision_id);
+                return revocation::control(revocation, input, &decision_id, &self.store.version);
             }
         }
         let server = self.server(input);
@@ -302,91 +296,6 @@ impl Gate {
             outcome,
             record,
             writes: Vec::new(),
-        }
-    }
-
-    /// A control request: a configured controller revokes tasks or token ids.
-    fn revoke(&self, config: &Revocation, input: &Input<'_>, decision_id: &str) -> Verdict {
-        let now_unix = i64::try_from(input.unix_nanos / 1_000_000_000).unwrap_or(i64::MAX);
-        let controller = match input.peer.uri_sans.as_slice() {
-            [id] if config.controllers.contains(id) => Some(id.as_str()),
-            _ => None,
-        };
-        let request = &input.request;
-        let outcome = match controller {
-            None => Err((Reason::NotAController, String::new())),
-            Some(_) if request.method() != "POST" => {
-                Err((Reason::InvalidParams, "revoke with POST".into()))
-            }
-            Some(_) => {
-                revocation::parse_request(request.body).map_err(|why| (Reason::InvalidParams, why))
-            }
-        };
-        let record = |decision: &str,
-                      reason: Option<&str>,
-                      errors: &[String],
-                      revoked: &[(&str, String)]| {
-            serde_json::json!({
-                "decision_id": decision_id,
-                "timestamp": crate::time::rfc3339(input.unix_nanos),
-                "request_id": request.request_id(),
-                "principal": input.peer.uri_sans.first(),
-                "action": "revoke",
-                "path": request.path(),
-                "revoked": revoked.iter().map(|(kind, id)| serde_json::json!({ *kind: id })).collect::<Vec<_>>(),
-                "decision": decision,
-                "enforced": true,
-                "reason": reason,
-                "errors": errors,
-                "policy_version": self.store.version,
-            })
-            .to_string()
-        };
-        match outcome {
-            Ok(targets) => {
-                let writes = revocation::writes(config, &targets, now_unix);
-                let expires_at =
-                    now_unix.saturating_add(i64::try_from(config.ttl_seconds).unwrap_or(i64::MAX));
-                let body = serde_json::json!({
-                    "revoked": targets.iter().map(|(kind, id)| serde_json::json!({ *kind: id })).collect::<Vec<_>>(),
-                    "expires_at": expires_at,
-                    "decision_id": decision_id,
-                });
-                Verdict {
-                    action: Action::Respond {
-                        status: 200,
-                        headers: vec![
-                            ("content-type", "application/json".to_owned()),
-                            (enforce::DECISION_ID, decision_id.to_owned()),
-                        ],
-                        body: body.to_string().into_bytes(),
-                    },
-                    outcome: Outcome::Allow,
-                    record: record("allow", None, &[], &targets),
-                    writes,
-                }
-            }
-            Err((reason, why)) => {
-                let errors: Vec<String> = Some(why).filter(|w| !w.is_empty()).into_iter().collect();
-                Verdict {
-                    action: enforce::refuse(
-                        reason,
-                        decision_id,
-                        &[],
-                        Refusal::Problem {
-                            instance: request.path(),
-                        },
-                        None,
-                    ),
-                    outcome: if reason.is_policy_decision() {
-                        Outcome::Deny
-                    } else {
-                        Outcome::Error
-                    },
-                    record: record("deny", Some(reason.code()), &errors, &[]),
-                    writes: Vec::new(),
-                }
-            }
         }
     }
 
@@ -551,14 +460,16 @@ impl Gate {
                 eval.policies = policies;
                 return Err(reason);
             }
-            if let Some(needed) = self.check_approval(call, &facts, &input.approval) {
+            let gated =
+                call.action == "tools/call" && self.store.requires_approval(&call.resource_id);
+            if let Some(needed) = approval::needed(gated, call, &facts, &input.approval) {
                 eval.deciding = index;
                 eval.errors.push(needed.why.clone());
                 eval.policies = verdict.policies;
                 eval.approval = Some(needed);
                 return Err(Reason::ApprovalRequired);
             }
-            if call.action == "tools/call" && self.store.requires_approval(&call.resource_id) {
+            if gated {
                 eval.approved_by = match &input.approval {
                     ApprovalState::Verified(approval) => Some(approval.approver.clone()),
                     _ => None,
@@ -576,42 +487,6 @@ impl Gate {
     /// On-behalf-of never widens access: each SPIFFE actor in the delegation chain
     /// must itself be permitted the call. Other actors (people, services without
     /// a SPIFFE ID) are not principals here and are left to policy.
-    /// For a tool the catalog tags `requires_approval`: what to approve, unless the
-    /// request carries an approval bound to exactly this agent, server, tool and arguments.
-    fn check_approval(
-        &self,
-        call: &Call,
-        facts: &Facts<'_>,
-        approval: &ApprovalState,
-    ) -> Option<ApprovalNeeded> {
-        if call.action != "tools/call" || !self.store.requires_approval(&call.resource_id) {
-            return None;
-        }
-        let agent = match &facts.identity.principal {
-            Principal::Agent(id) => id.as_str(),
-            Principal::Unauthenticated => "",
-        };
-        let empty = Value::Object(serde_json::Map::new());
-        let args_digest = crate::digest::json_sha256(call.arguments.as_ref().unwrap_or(&empty));
-        let tool = call.name.as_deref().unwrap_or("");
-        let binding = Binding {
-            agent,
-            server: facts.server,
-            tool,
-            args_digest: &args_digest,
-        };
-        let why = approval.refusal(&binding)?;
-        Some(ApprovalNeeded {
-            approve: serde_json::json!({
-                "agent": agent,
-                "server": facts.server,
-                "tool": tool,
-                "args_digest": args_digest,
-            }),
-            why,
-        })
-    }
-
     fn check_actors(
         &self,
         call: &Call,

@@ -8,6 +8,9 @@
 use serde_json::Value;
 
 use crate::config::Revocation;
+use crate::enforce::{self, Action, Refusal};
+use crate::gate::{Input, Outcome, Verdict};
+use crate::reason::Reason;
 
 /// A shared-data write the glue performs for the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,4 +78,92 @@ pub fn writes(
             value: expires.to_string().into_bytes(),
         })
         .collect()
+}
+
+/// A control request: a configured controller revokes tasks or token ids.
+pub fn control(
+    config: &Revocation,
+    input: &Input<'_>,
+    decision_id: &str,
+    policy_version: &str,
+) -> Verdict {
+    let now_unix = i64::try_from(input.unix_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+    let controller = match input.peer.uri_sans.as_slice() {
+        [id] if config.controllers.contains(id) => Some(id.as_str()),
+        _ => None,
+    };
+    let request = &input.request;
+    let outcome = match controller {
+        None => Err((Reason::NotAController, String::new())),
+        Some(_) if request.method() != "POST" => {
+            Err((Reason::InvalidParams, "revoke with POST".into()))
+        }
+        Some(_) => parse_request(request.body).map_err(|why| (Reason::InvalidParams, why)),
+    };
+    let record = |decision: &str,
+                  reason: Option<&str>,
+                  errors: &[String],
+                  revoked: &[(&str, String)]| {
+        serde_json::json!({
+            "decision_id": decision_id,
+            "timestamp": crate::time::rfc3339(input.unix_nanos),
+            "request_id": request.request_id(),
+            "principal": input.peer.uri_sans.first(),
+            "action": "revoke",
+            "path": request.path(),
+            "revoked": revoked.iter().map(|(kind, id)| serde_json::json!({ *kind: id })).collect::<Vec<_>>(),
+            "decision": decision,
+            "enforced": true,
+            "reason": reason,
+            "errors": errors,
+            "policy_version": policy_version,
+        })
+        .to_string()
+    };
+    match outcome {
+        Ok(targets) => {
+            let writes = writes(config, &targets, now_unix);
+            let expires_at =
+                now_unix.saturating_add(i64::try_from(config.ttl_seconds).unwrap_or(i64::MAX));
+            let body = serde_json::json!({
+                "revoked": targets.iter().map(|(kind, id)| serde_json::json!({ *kind: id })).collect::<Vec<_>>(),
+                "expires_at": expires_at,
+                "decision_id": decision_id,
+            });
+            Verdict {
+                action: Action::Respond {
+                    status: 200,
+                    headers: vec![
+                        ("content-type", "application/json".to_owned()),
+                        (enforce::DECISION_ID, decision_id.to_owned()),
+                    ],
+                    body: body.to_string().into_bytes(),
+                },
+                outcome: Outcome::Allow,
+                record: record("allow", None, &[], &targets),
+                writes,
+            }
+        }
+        Err((reason, why)) => {
+            let errors: Vec<String> = Some(why).filter(|w| !w.is_empty()).into_iter().collect();
+            Verdict {
+                action: enforce::refuse(
+                    reason,
+                    decision_id,
+                    &[],
+                    Refusal::Problem {
+                        instance: request.path(),
+                    },
+                    None,
+                ),
+                outcome: if reason.is_policy_decision() {
+                    Outcome::Deny
+                } else {
+                    Outcome::Error
+                },
+                record: record("deny", Some(reason.code()), &errors, &[]),
+                writes: Vec::new(),
+            }
+        }
+    }
 }
