@@ -8,20 +8,12 @@ use serde_json::{json, Map, Value};
 
 use crate::call::Call;
 use crate::cedar_request::Facts;
-use crate::credential::failure_message;
+use crate::credential::JwtState;
 use crate::identity::Principal;
 use crate::wire;
 
 /// What jwt_authn concluded about the request's approval token.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum ApprovalState {
-    #[default]
-    Absent,
-    /// jwt_authn rejected it: its message.
-    Failed(String),
-    Unreadable,
-    Verified(Approval),
-}
+pub type ApprovalState = JwtState<Approval>;
 
 /// The bindings an approval carries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,15 +39,7 @@ pub struct Binding<'a> {
 
 impl ApprovalState {
     pub fn from_envoy(payload: Option<&[u8]>, failure: Option<&[u8]>) -> Self {
-        match failure.map(failure_message) {
-            Some(None) => return Self::Absent,
-            Some(Some(message)) => return Self::Failed(message),
-            None => {}
-        }
-        match payload {
-            None => Self::Absent,
-            Some(bytes) => Approval::decode(bytes).map_or(Self::Unreadable, Self::Verified),
-        }
+        Self::decode_with(payload, failure, Approval::decode)
     }
 
     /// `None` when this state approves the call; otherwise why not.

@@ -5,18 +5,40 @@
 
 use crate::wire;
 
-/// What jwt_authn concluded about the request's token.
+/// What jwt_authn concluded about one of its providers' tokens.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub enum TokenState {
-    /// No token reached toolgate, or credentials are not configured.
+pub enum JwtState<T> {
+    /// No token reached toolgate (or toolgate was not asked to look).
     #[default]
     Absent,
     /// jwt_authn rejected the token (expired, bad signature, wrong issuer...): its message.
     Failed(String),
     /// The metadata could not be read; treated like a failed token.
     Unreadable,
-    Verified(Credential),
+    Verified(T),
 }
+
+impl<T> JwtState<T> {
+    /// From a provider's metadata: the payload (`payload_in_metadata`) and the
+    /// failure status (`failed_status_in_metadata`), each in proxy-wasm's encoding.
+    pub fn decode_with(
+        payload: Option<&[u8]>,
+        failure: Option<&[u8]>,
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Self {
+        match failure.map(failure_message) {
+            Some(None) => Self::Absent,
+            Some(Some(message)) => Self::Failed(message),
+            None => match payload {
+                None => Self::Absent,
+                Some(bytes) => decode(bytes).map_or(Self::Unreadable, Self::Verified),
+            },
+        }
+    }
+}
+
+/// The agent's short-lived credential.
+pub type TokenState = JwtState<Credential>;
 
 /// The verified claims toolgate authorizes on.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,18 +75,8 @@ pub fn failure_message(status: &[u8]) -> Option<String> {
 const MAX_CHAIN: usize = 16;
 
 impl TokenState {
-    /// From jwt_authn's metadata: the payload (`payload_in_metadata`) and the
-    /// failure status (`failed_status_in_metadata`), each in proxy-wasm's encoding.
     pub fn from_envoy(payload: Option<&[u8]>, failure: Option<&[u8]>) -> Self {
-        match failure.map(failure_message) {
-            Some(None) => return Self::Absent,
-            Some(Some(message)) => return Self::Failed(message),
-            None => {}
-        }
-        match payload {
-            None => Self::Absent,
-            Some(bytes) => Credential::decode(bytes).map_or(Self::Unreadable, Self::Verified),
-        }
+        Self::decode_with(payload, failure, Credential::decode)
     }
 }
 
