@@ -1,12 +1,16 @@
 //! Raw headers + body -> decision: the core must never panic, and its answer must be coherent.
 //!
-//! Input layout: `name: value` header lines, a blank line, then the body. The first
-//! byte picks the peer identity, so identity handling is fuzzed too.
+//! Input layout: `name: value` header lines, a blank line, the body, and optionally
+//! `\n\n\n` followed by bytes that stand for jwt_authn's metadata (as the token, the
+//! approval and a revocation entry), so the metadata decoders are fuzzed too. The
+//! first byte picks the peer identity, so identity handling is fuzzed as well.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use toolgate::approval::ApprovalState;
+use toolgate::credential::TokenState;
 use toolgate::enforce::Action;
 use toolgate::gate::{Input, Outcome};
 use toolgate::http::{Header, HttpRequest};
@@ -24,7 +28,8 @@ fn gate() -> &'static Gate {
         .get_or_init(|| {
             let config =
                 br#"{"trust_domains":["toolgate.test"],"server":"tools","batches":"evaluate",
-                "dev_identity_header":"x-dev-id","routes":{"shadow":{"mode":"shadow"}}}"#;
+                "dev_identity_header":"x-dev-id","routes":{"shadow":{"mode":"shadow"}},
+                "credentials":{"required":false},"revocation":{"controllers":["spiffe://toolgate.test/agent/writer"]}}"#;
             Shared(Gate::configure(config, 1).expect("fuzz configuration"))
         })
         .0
@@ -46,6 +51,10 @@ fuzz_target!(|data: &[u8]| {
     let (head, body) = match split {
         Some(at) => (&rest[..at], &rest[at + 2..]),
         None => (rest, &[][..]),
+    };
+    let (body, metadata) = match body.windows(3).position(|w| w == b"\n\n\n") {
+        Some(at) => (&body[..at], Some(&body[at + 3..])),
+        None => (body, None),
     };
     let mut headers: Vec<Header> = vec![
         (":method".into(), b"POST".to_vec()),
@@ -76,6 +85,12 @@ fuzz_target!(|data: &[u8]| {
     let input = Input {
         route_name: route,
         body_too_large: selector & 0x40 != 0,
+        token: TokenState::from_envoy(metadata, None),
+        approval: ApprovalState::from_envoy(metadata, None),
+        revocations: metadata
+            .filter(|_| selector & 0x08 != 0)
+            .map(|m| vec![("toolgate/revoked/task/t".to_owned(), m.to_vec())])
+            .unwrap_or_default(),
         ..Input::new(
             HttpRequest {
                 headers: &headers,
