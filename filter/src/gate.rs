@@ -65,6 +65,11 @@ impl<'a> Input<'a> {
             unix_nanos,
         }
     }
+
+    /// The request's time in whole Unix seconds, as tokens and revocations count it.
+    pub fn now_unix(&self) -> i64 {
+        i64::try_from(self.unix_nanos / 1_000_000_000).unwrap_or(i64::MAX)
+    }
 }
 
 /// Which counter a decision increments.
@@ -78,6 +83,17 @@ pub enum Outcome {
     ShadowDeny,
     /// Could not be evaluated, and let through because the route is fail-open.
     FailOpen,
+}
+
+impl Outcome {
+    /// The counter for an enforced refusal: a policy's (or identity check's) no, or an error.
+    pub fn refused(reason: Reason) -> Self {
+        if reason.is_policy_decision() {
+            Self::Deny
+        } else {
+            Self::Error
+        }
+    }
 }
 
 /// The gate's answer for one request.
@@ -182,11 +198,12 @@ impl Gate {
         if self.config.revocation.is_none() {
             return Vec::new();
         }
-        let declared = headers
-            .iter()
-            .find(|(name, _)| *name == self.config.headers.task)
-            .and_then(|(_, value)| std::str::from_utf8(value).ok())
-            .map(|task| revocation::key("task", task.trim()));
+        // The same reading of the task header as the Cedar context's `task`.
+        let declared = HttpRequest { headers, body: &[] }
+            .declared(&self.config.headers.task)
+            .ok()
+            .flatten()
+            .map(|task| revocation::key("task", &task));
         let mut keys: Vec<String> = declared.into_iter().collect();
         if let TokenState::Verified(credential) = token {
             keys.extend(
@@ -272,18 +289,11 @@ impl Gate {
                 Outcome::FailOpen,
                 false,
             ),
-            Some(reason) => {
-                let outcome = if reason.is_policy_decision() {
-                    Outcome::Deny
-                } else {
-                    Outcome::Error
-                };
-                (
-                    self.refusal(reason, &eval, request, &decision_id),
-                    outcome,
-                    true,
-                )
-            }
+            Some(reason) => (
+                self.refusal(reason, &eval, request, &decision_id),
+                Outcome::refused(reason),
+                true,
+            ),
         };
         let applied = Applied {
             mode,
@@ -422,7 +432,7 @@ impl Gate {
         };
         eval.token = credential.cloned();
 
-        let now_unix = i64::try_from(input.unix_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+        let now_unix = input.now_unix();
         if let Some((key, _)) = input
             .revocations
             .iter()

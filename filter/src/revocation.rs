@@ -87,7 +87,7 @@ pub fn control(
     decision_id: &str,
     policy_version: &str,
 ) -> Verdict {
-    let now_unix = i64::try_from(input.unix_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+    let now_unix = input.now_unix();
     let controller = match input.peer.uri_sans.as_slice() {
         [id] if config.controllers.contains(id) => Some(id.as_str()),
         _ => None,
@@ -156,11 +156,7 @@ pub fn control(
                     },
                     None,
                 ),
-                outcome: if reason.is_policy_decision() {
-                    Outcome::Deny
-                } else {
-                    Outcome::Error
-                },
+                outcome: Outcome::refused(reason),
                 record: record("deny", Some(reason.code()), &errors, &[]),
                 writes: Vec::new(),
             }

@@ -135,6 +135,20 @@ impl Request {
                 return self.fail_closed(&format!("cannot record {}: {status:?}", write.key));
             }
         }
+        // Annotate before counting and logging, so a request that fails closed here is
+        // counted and logged once, as the error it became.
+        if let enforce::Action::Forward { remove, set } = &verdict.action {
+            let edits = remove
+                .iter()
+                .try_for_each(|name| host::remove_request_header(name))
+                .and_then(|()| {
+                    set.iter()
+                        .try_for_each(|(name, value)| host::set_request_header(name, value))
+                });
+            if let Err(status) = edits {
+                return self.fail_closed(&format!("cannot annotate the request: {status:?}"));
+            }
+        }
         self.metrics.count(verdict.outcome);
         if let Err(status) = host::set_filter_state(DECISION_LOG_KEY, verdict.record.as_bytes()) {
             host::log(
@@ -146,21 +160,7 @@ impl Request {
             );
         }
         match verdict.action {
-            enforce::Action::Forward { remove, set } => {
-                let edits = remove
-                    .iter()
-                    .try_for_each(|name| host::remove_request_header(name))
-                    .and_then(|()| {
-                        set.iter()
-                            .try_for_each(|(name, value)| host::set_request_header(name, value))
-                    });
-                match edits {
-                    Ok(()) => Action::Continue,
-                    Err(status) => {
-                        self.fail_closed(&format!("cannot annotate the request: {status:?}"))
-                    }
-                }
-            }
+            enforce::Action::Forward { .. } => Action::Continue,
             enforce::Action::Respond {
                 status,
                 headers,
