@@ -7,6 +7,7 @@ use crate::call::{Call, ResourceKind};
 use crate::credential::Credential;
 use crate::identity::{Identity, Principal};
 use crate::policy::PolicyStore;
+use crate::record::CedarRecord;
 
 /// The agent's declared intent, from request headers; absent stays absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +33,56 @@ pub struct Built {
     pub request: Request,
     pub action: EntityUid,
     pub resource: EntityUid,
+}
+
+impl Built {
+    /// This request in Cedar's JSON forms, for the decision record; `arguments`
+    /// stays out of the context unless `with_arguments`.
+    pub fn record(&self, allowed: bool, with_arguments: bool) -> Option<CedarRecord> {
+        let uid = |uid: &EntityUid| {
+            Some(
+                serde_json::json!({ "type": uid.type_name().to_string(), "id": uid.id().unescaped() }),
+            )
+        };
+        let mut context = self.request.context()?.to_json_value().ok()?;
+        if !with_arguments {
+            if let Value::Object(fields) = &mut context {
+                fields.remove("arguments");
+            }
+        }
+        Some(CedarRecord {
+            principal: uid(self.request.principal()?)?,
+            action: uid(&self.action)?,
+            resource: uid(&self.resource)?,
+            context,
+            decision: if allowed { "allow" } else { "deny" }.to_owned(),
+        })
+    }
+}
+
+/// Rebuilds a recorded request (from a decision log or a test case) for evaluation.
+/// The context is read as the filter builds it at run time: untyped, not checked
+/// against the schema, so a replay sees exactly what the filter saw.
+pub fn from_record(record: &CedarRecord) -> Result<Built, BuildError> {
+    let uid = |field: &str, value: &Value| {
+        EntityUid::from_json(value.clone()).map_err(|e| {
+            BuildError(format!(
+                "{field}: {e} (write an entity as {{\"type\": \"Toolgate::Agent\", \"id\": \"...\"}})"
+            ))
+        })
+    };
+    let principal = uid("principal", &record.principal)?;
+    let action = uid("action", &record.action)?;
+    let resource = uid("resource", &record.resource)?;
+    let context = Context::from_json_value(record.context.clone(), None)
+        .map_err(|e| BuildError(format!("context: {e}")))?;
+    let request = Request::new(principal, action.clone(), resource.clone(), context, None)
+        .map_err(|e| BuildError(format!("request: {e}")))?;
+    Ok(Built {
+        request,
+        action,
+        resource,
+    })
 }
 
 /// Why a Cedar request could not be built; every one fails closed.

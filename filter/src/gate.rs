@@ -16,7 +16,7 @@ use crate::http::HttpRequest;
 use crate::identity::{self, ClaimedHeaders, Identity, Peer, Principal};
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
-use crate::record::{ApprovalRecord, DecisionRecord, TokenRecord};
+use crate::record::{ApprovalRecord, CedarRecord, DecisionRecord, TokenRecord};
 use crate::revocation::{self, SharedWrite};
 
 const XFCC: &str = "x-forwarded-client-cert";
@@ -134,6 +134,8 @@ struct Evaluation {
     approval: Option<approval::Needed>,
     /// The approver of an approval-gated call that went through.
     approved_by: Option<String>,
+    /// The deciding call's Cedar request and Cedar's answer.
+    cedar: Option<CedarRecord>,
 }
 
 impl Gate {
@@ -141,17 +143,26 @@ impl Gate {
     pub fn configure(config_json: &[u8], id_seed: u64) -> Result<Self, String> {
         let config = Config::from_json(config_json)?;
         let store = PolicyStore::build(&config.policies, config.credentials.is_some())?;
-        Ok(Self {
+        Ok(Self::with_store(config, store, id_seed))
+    }
+
+    /// A gate over an already built policy store (the CLI loads one from files).
+    pub fn with_store(config: Config, store: PolicyStore, id_seed: u64) -> Self {
+        Self {
             config,
             store,
             authorizer: Authorizer::new(),
             id_seed,
             decisions: Cell::new(0),
-        })
+        }
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn store(&self) -> &PolicyStore {
+        &self.store
     }
 
     pub fn policy_version(&self) -> &str {
@@ -459,13 +470,21 @@ impl Gate {
             })?;
             let verdict = authorize(&self.authorizer, &self.store, &built);
             eval.errors.extend(verdict.errors);
+            // The record carries the deciding call's Cedar request: the first call's
+            // until another is refused.
+            let cedar = || built.record(verdict.denied.is_none(), self.config.log_arguments);
+            if index == 0 {
+                eval.cedar = cedar();
+            }
             if let Some(reason) = verdict.denied {
                 eval.deciding = index;
+                eval.cedar = cedar();
                 eval.policies = verdict.policies;
                 return Err(reason);
             }
             if let Err((reason, error, policies)) = self.check_actors(call, &facts) {
                 eval.deciding = index;
+                eval.cedar = cedar();
                 eval.errors.push(error);
                 eval.policies = policies;
                 return Err(reason);
@@ -474,6 +493,7 @@ impl Gate {
                 call.action == "tools/call" && self.store.requires_approval(&call.resource_id);
             if let Some(needed) = approval::needed(gated, call, &facts, &input.approval) {
                 eval.deciding = index;
+                eval.cedar = cedar();
                 eval.errors.push(needed.why.clone());
                 eval.policies = verdict.policies;
                 eval.approval = Some(needed);
@@ -615,6 +635,7 @@ impl Gate {
                 delegation: &t.delegation,
             }),
             arguments: arguments.filter(|_| self.config.log_arguments),
+            cedar: eval.cedar.as_ref(),
         }
         .to_json()
     }

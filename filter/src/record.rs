@@ -46,6 +46,23 @@ pub struct DecisionRecord<'a> {
     /// Raw arguments, only when the configuration asks for them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<&'a Value>,
+    /// The Cedar request of the deciding call and Cedar's answer to it: what
+    /// `toolgate replay` re-evaluates. `null` when the request was refused before
+    /// policy evaluation (identity, malformed input, ...).
+    pub cedar: Option<&'a CedarRecord>,
+}
+
+/// One Cedar request exactly as evaluated, in Cedar's JSON forms. The context
+/// leaves out `arguments` unless `log_arguments` is set (`arguments_digest` stands in).
+#[derive(Debug, Serialize, serde::Deserialize, Clone, PartialEq)]
+pub struct CedarRecord {
+    pub principal: Value,
+    pub action: Value,
+    pub resource: Value,
+    pub context: Value,
+    /// Cedar's decision for this request alone: `allow` or `deny`. It can differ
+    /// from the record's `decision` (an approval or a delegated actor was missing).
+    pub decision: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -4,10 +4,13 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use serde_json::{json, Value};
+use toolgate::authorize::authorize;
+use toolgate::cedar_request::from_record;
 use toolgate::enforce::Action;
 use toolgate::gate::{Input, Outcome};
 use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::Peer;
+use toolgate::record::CedarRecord;
 use toolgate::Gate;
 
 const READER: &str = "spiffe://toolgate.test/agent/reader";
@@ -462,6 +465,60 @@ fn the_record_has_every_field_and_digests_arguments() {
         "sha256:51705a2c9eb3e7e410a58f696a770c3ac3885a0cf43eb7fc88f5e47c11d4d30d"
     );
     assert!(r.get("arguments").is_none());
+}
+
+#[test]
+fn the_record_carries_the_cedar_request_and_it_replays_to_the_same_answer() {
+    let g = gate_with(
+        json!({ "trust_domains": ["toolgate.test"], "server": "tools", "log_arguments": true }),
+    );
+    let store = g.store();
+    let authorizer = cedar_policy::Authorizer::new();
+    for (amount, decision) in [(50, "allow"), (500, "deny")] {
+        let d = Req::post(
+            tool_call(
+                json!(1),
+                "refund",
+                json!({"amount": amount, "order_id": "o-1"}),
+            ),
+            Some(PAYMENTS),
+        )
+        .decide(&g);
+        let cedar = &d.record["cedar"];
+        assert_eq!(cedar["decision"], decision, "{cedar}");
+        assert_eq!(cedar["principal"]["id"], PAYMENTS, "{cedar}");
+        assert_eq!(
+            cedar["resource"],
+            json!({"type": "Toolgate::Tool", "id": "tools/refund"})
+        );
+        assert_eq!(cedar["context"]["arguments"]["amount"], amount);
+        let recorded: CedarRecord = serde_json::from_value(cedar.clone()).expect("cedar block");
+        let built = from_record(&recorded).expect("rebuilds");
+        let replayed = authorize(&authorizer, store, &built);
+        assert_eq!(replayed.denied.is_none(), decision == "allow");
+        assert_eq!(
+            replayed.policies,
+            d.record["policies"].as_array().map_or(vec![], |p| p
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect())
+        );
+    }
+    // Without log_arguments the context leaves the arguments out.
+    let d = Req::post(
+        tool_call(json!(1), "refund", json!({"amount": 5})),
+        Some(PAYMENTS),
+    )
+    .decide(&gate());
+    assert!(d.record["cedar"]["context"].get("arguments").is_none());
+    assert_eq!(d.record["cedar"]["context"]["server"], "tools");
+    // Refused before Cedar ran: no request to record.
+    let d = Req::post(
+        tool_call(json!(1), "refund", json!({})),
+        Some("spiffe://elsewhere.test/x"),
+    )
+    .decide(&gate());
+    assert_eq!(d.record["cedar"], Value::Null);
 }
 
 #[test]
