@@ -97,11 +97,19 @@ pub struct PolicyStore {
     approval_required: HashSet<String>,
 }
 
+/// Everything a policy store is built from, each piece named for error messages.
+pub struct Sources<'a> {
+    pub policies: Vec<Source<'a>>,
+    pub schema: Source<'a>,
+    /// Entity lists in Cedar's JSON format, with the name of where each came from.
+    pub entities: Vec<(&'a str, serde_json::Value)>,
+}
+
 impl PolicyStore {
     /// Builds the store from the embedded defaults (with the credential rules when
     /// `with_credentials`) and the configured sources.
     pub fn build(source: &PolicySource, with_credentials: bool) -> Result<Self, String> {
-        let mut policy_sources: Vec<Source<'_>> = match source.mode {
+        let mut policies: Vec<Source<'_>> = match source.mode {
             PolicyMode::Extend => EMBEDDED_POLICIES
                 .iter()
                 .chain(with_credentials.then_some(&CREDENTIAL_POLICIES))
@@ -110,12 +118,12 @@ impl PolicyStore {
             PolicyMode::Replace => Vec::new(),
         };
         if let Some(text) = &source.cedar {
-            policy_sources.push(Source {
+            policies.push(Source {
                 name: CONFIG_POLICIES,
                 text,
             });
         }
-        let schema_source = match (&source.schema, source.mode) {
+        let schema = match (&source.schema, source.mode) {
             (Some(text), _) => Source {
                 name: CONFIG_SCHEMA,
                 text,
@@ -125,13 +133,34 @@ impl PolicyStore {
                 return Err("plugin configuration: policies.mode is \"replace\" but policies.schema is missing; give the Cedar schema text".into())
             }
         };
+        let mut entities = Vec::new();
+        if source.mode == PolicyMode::Extend {
+            entities.push((EMBEDDED_ENTITIES.name, parse_json(&EMBEDDED_ENTITIES)?));
+        }
+        if let Some(configured) = &source.entities {
+            entities.push((CONFIG_ENTITIES, configured.clone()));
+        }
+        Self::from_sources(&Sources {
+            policies,
+            schema,
+            entities,
+        })
+    }
 
-        let schema = parse_schema(&schema_source)?;
-        let (policies, origin) = parse_policies(&policy_sources)?;
-        validate(&schema, &policies, &policy_sources, &origin)?;
-        let entities = parse_entities(source, &schema)?;
+    /// Builds and validates the store from named sources: how the filter's
+    /// configuration and the CLI's policy folders both end up here.
+    pub fn from_sources(sources: &Sources<'_>) -> Result<Self, String> {
+        let Sources {
+            policies: policy_sources,
+            schema: schema_source,
+            entities: entity_sources,
+        } = sources;
+        let schema = parse_schema(schema_source)?;
+        let (policies, origin) = parse_policies(policy_sources)?;
+        validate(&schema, &policies, policy_sources, &origin)?;
+        let entities = parse_entities(entity_sources, &schema)?;
 
-        let version = version_hash(&policy_sources, &schema_source, &entities)?;
+        let version = version_hash(policy_sources, schema_source, &entities)?;
         let types = EntityTypes::new()?;
         let action_entities = schema
             .action_entities()
@@ -314,47 +343,32 @@ fn validate(
     }
 }
 
-fn parse_entities(source: &PolicySource, schema: &Schema) -> Result<Entities, String> {
-    let mut values = Vec::new();
-    if source.mode == PolicyMode::Extend {
-        let embedded: serde_json::Value =
-            serde_json::from_str(EMBEDDED_ENTITIES.text).map_err(|e| {
-                format!(
-                    "{}:{}:{}: {e}",
-                    EMBEDDED_ENTITIES.name,
-                    e.line(),
-                    e.column()
-                )
-            })?;
-        values.push((EMBEDDED_ENTITIES.name, embedded));
-    }
-    if let Some(configured) = &source.entities {
-        values.push((CONFIG_ENTITIES, configured.clone()));
-    }
+/// A JSON source, with errors at its file, line and column.
+pub fn parse_json(source: &Source<'_>) -> Result<serde_json::Value, String> {
+    serde_json::from_str(source.text)
+        .map_err(|e| format!("{}:{}:{}: {e}", source.name, e.line(), e.column()))
+}
+
+fn parse_entities(
+    sources: &[(&str, serde_json::Value)],
+    schema: &Schema,
+) -> Result<Entities, String> {
+    let fix = "check each entity's type, attributes and parents against the schema";
     let mut all = Vec::new();
-    for (name, value) in values {
-        match value {
-            serde_json::Value::Array(items) => all.extend(items),
-            _ => {
-                return Err(format!(
-                    "{name}: entities must be a JSON array of Cedar entities"
-                ))
-            }
-        }
+    for (name, value) in sources {
+        let serde_json::Value::Array(items) = value else {
+            return Err(format!(
+                "{name}: entities must be a JSON array of Cedar entities"
+            ));
+        };
+        // Checked one source at a time first, so an error names its source.
+        Entities::from_json_value(value.clone(), Some(schema))
+            .map_err(|e| format!("{name}: {}", describe(&e, fix)))?;
+        all.extend(items.iter().cloned());
     }
     Entities::from_json_value(serde_json::Value::Array(all), Some(schema)).map_err(|e| {
-        let name = if source.entities.is_some() {
-            CONFIG_ENTITIES
-        } else {
-            EMBEDDED_ENTITIES.name
-        };
-        format!(
-            "{name}: {}",
-            describe(
-                &e,
-                "check each entity's type, attributes and parents against the schema"
-            )
-        )
+        let names: Vec<&str> = sources.iter().map(|(name, _)| *name).collect();
+        format!("{}: {}", names.join(" + "), describe(&e, fix))
     })
 }
 
