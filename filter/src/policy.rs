@@ -160,7 +160,7 @@ impl PolicyStore {
         validate(&schema, &policies, policy_sources, &origin)?;
         let entities = parse_entities(entity_sources, &schema)?;
 
-        let version = version_hash(policy_sources, schema_source, &entities)?;
+        let version = version_hash(policy_sources, schema_source, entity_sources);
         let types = EntityTypes::new()?;
         let action_entities = schema
             .action_entities()
@@ -372,25 +372,34 @@ fn parse_entities(
     })
 }
 
+/// The policy version: a hash of what was loaded, not of where it came from or in
+/// what order (Cedar policy sets are unordered), so every VM, the ECDS copy and
+/// `toolgate validate` on the same files agree.
 fn version_hash(
     policies: &[Source<'_>],
     schema: &Source<'_>,
-    entities: &Entities,
-) -> Result<String, String> {
+    entities: &[(&str, serde_json::Value)],
+) -> String {
+    let mut policy_texts: Vec<&str> = policies.iter().map(|s| s.text).collect();
+    policy_texts.sort_unstable();
+    // serde_json maps are sorted by key, so this is a canonical form.
+    let mut entity_texts: Vec<String> = entities.iter().map(|(_, v)| v.to_string()).collect();
+    entity_texts.sort_unstable();
     let mut hasher = Sha256::new();
-    for source in policies.iter().chain([schema]) {
-        hasher.update(source.name.as_bytes());
-        hasher.update([0]);
-        hasher.update(source.text.as_bytes());
-        hasher.update([0]);
+    let mut part = |tag: &[u8], text: &[u8]| {
+        hasher.update(tag);
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(text);
+    };
+    for text in policy_texts {
+        part(b"policy", text.as_bytes());
     }
-    let mut entities_json = Vec::new();
-    entities
-        .write_to_json(&mut entities_json)
-        .map_err(|e| format!("hashing entities: {e}"))?;
-    hasher.update(&entities_json);
+    part(b"schema", schema.text.as_bytes());
+    for text in &entity_texts {
+        part(b"entities", text.as_bytes());
+    }
     let digest = hasher.finalize();
-    Ok(crate::digest::hex(digest.get(..8).unwrap_or(&digest)))
+    crate::digest::hex(digest.get(..8).unwrap_or(&digest))
 }
 
 /// Formats a Cedar diagnostic as `file:line:column: message (help)`.

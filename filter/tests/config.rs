@@ -99,3 +99,27 @@ fn extended_policies_change_the_version() {
     assert_ne!(base.policy_version(), extended.policy_version());
     assert_eq!(extended.policy_count(), base.policy_count() + 1);
 }
+
+#[test]
+fn the_version_names_the_content_not_the_load() {
+    // Every VM (each with its own hash seeds) must name the same set the same way.
+    let versions: Vec<String> = (0..4)
+        .map(|seed| {
+            Gate::configure(b"{}", seed)
+                .expect("defaults")
+                .policy_version()
+                .to_owned()
+        })
+        .collect();
+    assert!(versions.windows(2).all(|w| w[0] == w[1]), "{versions:?}");
+    // The same policy text in extend mode or as the whole set in replace mode is one version
+    // only if the content is the same: here it is not (the embedded set is missing).
+    let replaced = Gate::configure(
+        json!({"policies": {"mode": "replace", "schema": toolgate::policy::EMBEDDED_SCHEMA.text}})
+            .to_string()
+            .as_bytes(),
+        0,
+    )
+    .expect("replaced");
+    assert_ne!(replaced.policy_version(), versions[0]);
+}

@@ -1,0 +1,44 @@
+//! Command-line arguments: a few flags and positional files, shared by every command.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Default)]
+pub struct Args {
+    pub policies: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub json: bool,
+    pub help: bool,
+    pub files: Vec<PathBuf>,
+}
+
+impl Args {
+    pub fn parse(argv: &[String]) -> Result<Self, String> {
+        let mut args = Self::default();
+        let mut rest = argv.iter();
+        while let Some(arg) = rest.next() {
+            let mut value = |flag: &str| {
+                rest.next()
+                    .map(PathBuf::from)
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            match arg.as_str() {
+                "--policies" => args.policies = Some(value("--policies")?),
+                "--config" => args.config = Some(value("--config")?),
+                "--json" => args.json = true,
+                "-h" | "--help" => args.help = true,
+                flag if flag.starts_with("--") => {
+                    return Err(format!("unknown option {flag} (see toolgate --help)"))
+                }
+                file => args.files.push(PathBuf::from(file)),
+            }
+        }
+        Ok(args)
+    }
+
+    /// The policy folder: `--policies`, else `./policies`.
+    pub fn policy_dir(&self) -> PathBuf {
+        self.policies
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("policies"))
+    }
+}

@@ -1,0 +1,99 @@
+//! Policy folders: the `.cedar`, `.cedarschema` and entity files the filter would embed, read from disk.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use toolgate::config::Config;
+use toolgate::policy::{parse_json, PolicyStore, Source, Sources};
+
+/// The files of one policy folder, read once.
+pub struct Folder {
+    pub dir: PathBuf,
+    pub policies: Vec<(String, String)>,
+    pub schemas: Vec<(String, String)>,
+    pub entities: Vec<(String, String)>,
+}
+
+impl Folder {
+    /// Reads `*.cedar`, `*.cedarschema`, `entities.json` and `*.entities.json` in `dir` (not below it).
+    pub fn read(dir: &Path) -> Result<Self, String> {
+        let mut folder = Self {
+            dir: dir.to_owned(),
+            policies: Vec::new(),
+            schemas: Vec::new(),
+            entities: Vec::new(),
+        };
+        let listing = fs::read_dir(dir).map_err(|e| {
+            format!(
+                "{}: {e} (give the policy folder with --policies DIR)",
+                dir.display()
+            )
+        })?;
+        let mut paths: Vec<PathBuf> = listing
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.is_file())
+            .collect();
+        paths.sort();
+        for path in paths {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let list = if name.ends_with(".cedar") {
+                &mut folder.policies
+            } else if name.ends_with(".cedarschema") {
+                &mut folder.schemas
+            } else if name == "entities.json" || name.ends_with(".entities.json") {
+                &mut folder.entities
+            } else {
+                continue;
+            };
+            list.push((path.display().to_string(), read(&path)?));
+        }
+        if folder.schemas.is_empty() {
+            return Err(format!(
+                "{}: no .cedarschema file; policies are validated against a schema, so add one",
+                dir.display()
+            ));
+        }
+        Ok(folder)
+    }
+
+    /// Builds the policy store exactly as the filter does, naming these files in every error.
+    pub fn store(&self) -> Result<PolicyStore, String> {
+        let [schema] = self.schemas.as_slice() else {
+            return Err(format!(
+                "{}: found {} .cedarschema files; keep the schema in one file",
+                self.dir.display(),
+                self.schemas.len()
+            ));
+        };
+        let mut entities = Vec::new();
+        for file in &self.entities {
+            entities.push((file.0.as_str(), parse_json(&source(file))?));
+        }
+        PolicyStore::from_sources(&Sources {
+            policies: self.policies.iter().map(source).collect(),
+            schema: source(schema),
+            entities,
+        })
+    }
+}
+
+fn source((name, text): &(String, String)) -> Source<'_> {
+    Source { name, text }
+}
+
+pub fn read(path: &Path) -> Result<String, String> {
+    fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A plugin configuration (as given to the filter) from a file, or the defaults.
+/// Its `policies` section is ignored: the CLI's policies come from the folder.
+pub fn config(path: Option<&Path>, inline: Option<&serde_json::Value>) -> Result<Config, String> {
+    let (name, text) = match (path, inline) {
+        (Some(path), _) => (path.display().to_string(), read(path)?),
+        (None, Some(value)) => ("the test file's \"config\"".to_owned(), value.to_string()),
+        (None, None) => return Ok(Config::default()),
+    };
+    let mut config = Config::from_json(text.as_bytes()).map_err(|e| format!("{name}: {e}"))?;
+    config.policies = Default::default();
+    Ok(config)
+}

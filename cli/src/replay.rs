@@ -1,0 +1,210 @@
+//! `toolgate replay`: re-decide logged decisions with a new policy set and list what would change.
+
+use cedar_policy::Authorizer;
+use serde_json::{json, Value};
+use toolgate::authorize::authorize;
+use toolgate::cedar_request::from_record;
+use toolgate::policy::PolicyStore;
+use toolgate::record::CedarRecord;
+
+use crate::args::Args;
+use crate::folder::{self, Folder};
+
+/// What replaying one logged decision found.
+enum Replayed {
+    Same,
+    Changed {
+        now: String,
+        reason: Option<String>,
+        policies: Vec<String>,
+    },
+    /// The log cannot say: why.
+    Unknown(String),
+}
+
+#[derive(Default)]
+struct Tally {
+    read: usize,
+    same: usize,
+    allow_to_deny: usize,
+    deny_to_allow: usize,
+    before_policy: usize,
+    without_arguments: usize,
+    unreadable: Vec<String>,
+}
+
+pub fn run(args: &Args) -> Result<bool, String> {
+    let [log] = args.files.as_slice() else {
+        return Err("replay takes one decision log file".into());
+    };
+    let dir = args.policy_dir();
+    let store = Folder::read(&dir)?.store()?;
+    let text = folder::read(log)?;
+    let authorizer = Authorizer::new();
+    let mut tally = Tally::default();
+    let mut changes = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Value = match serde_json::from_str(line) {
+            Ok(record) => record,
+            Err(e) => {
+                tally
+                    .unreadable
+                    .push(format!("{}:{}: {e}", log.display(), n + 1));
+                continue;
+            }
+        };
+        tally.read += 1;
+        match replay(&authorizer, &store, &record) {
+            Ok(Replayed::Same) => tally.same += 1,
+            Ok(Replayed::Changed {
+                now,
+                reason,
+                policies,
+            }) => {
+                if now == "deny" {
+                    tally.allow_to_deny += 1;
+                } else {
+                    tally.deny_to_allow += 1;
+                }
+                changes.push(change(&record, &now, reason, policies));
+            }
+            Ok(Replayed::Unknown(why)) if why == BEFORE_POLICY => tally.before_policy += 1,
+            Ok(Replayed::Unknown(_)) => tally.without_arguments += 1,
+            Err(e) => tally
+                .unreadable
+                .push(format!("{}:{}: {e}", log.display(), n + 1)),
+        }
+    }
+    if args.json {
+        let summary = json!({
+            "policy_version": store.version,
+            "decisions": tally.read,
+            "unchanged": tally.same,
+            "allow_to_deny": tally.allow_to_deny,
+            "deny_to_allow": tally.deny_to_allow,
+            "not_replayable": { "refused_before_policy": tally.before_policy, "arguments_not_logged": tally.without_arguments },
+            "unreadable": tally.unreadable,
+            "changes": changes,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
+    } else {
+        print_summary(
+            &tally,
+            &changes,
+            &store.version,
+            &dir.display().to_string(),
+            &log.display().to_string(),
+        );
+    }
+    if !tally.unreadable.is_empty() && tally.read == 0 {
+        return Err(format!("{}: no decision records in it", log.display()));
+    }
+    Ok(changes.is_empty())
+}
+
+const BEFORE_POLICY: &str = "refused before policy evaluation";
+
+fn replay(
+    authorizer: &Authorizer,
+    store: &PolicyStore,
+    record: &Value,
+) -> Result<Replayed, String> {
+    let Some(cedar) = record.get("cedar").filter(|c| !c.is_null()) else {
+        return Ok(Replayed::Unknown(BEFORE_POLICY.into()));
+    };
+    let cedar: CedarRecord =
+        serde_json::from_value(cedar.clone()).map_err(|e| format!("\"cedar\": {e}"))?;
+    let built = from_record(&cedar).map_err(|e| e.0)?;
+    // Arguments are logged only as a digest unless log_arguments is on: a policy
+    // that reads them cannot be replayed honestly.
+    let arguments_missing =
+        !record["arguments_digest"].is_null() && cedar.context.get("arguments").is_none();
+    if arguments_missing
+        && store
+            .policies_for(&built.action, &built.resource)
+            .policies()
+            .any(|policy| policy.to_string().contains("arguments"))
+    {
+        return Ok(Replayed::Unknown("arguments not logged".into()));
+    }
+    let verdict = authorize(authorizer, store, &built);
+    let now = if verdict.denied.is_none() {
+        "allow"
+    } else {
+        "deny"
+    };
+    Ok(if now == cedar.decision {
+        Replayed::Same
+    } else {
+        Replayed::Changed {
+            now: now.to_owned(),
+            reason: verdict.denied.map(|r| r.code().to_owned()),
+            policies: verdict.policies,
+        }
+    })
+}
+
+fn change(record: &Value, now: &str, reason: Option<String>, policies: Vec<String>) -> Value {
+    json!({
+        "decision_id": record["decision_id"],
+        "timestamp": record["timestamp"],
+        "principal": record["principal"],
+        "action": record["action"],
+        "resource": record["resource"],
+        "was": if now == "allow" { "deny" } else { "allow" },
+        "was_policies": record["policies"],
+        "was_version": record["policy_version"],
+        "now": now,
+        "now_reason": reason,
+        "now_policies": policies,
+    })
+}
+
+fn print_summary(tally: &Tally, changes: &[Value], version: &str, dir: &str, log: &str) {
+    println!(
+        "replayed {} decisions from {log} against {dir} (policy version {version})",
+        tally.read
+    );
+    println!("  unchanged           {}", tally.same);
+    println!("  allow -> deny       {}", tally.allow_to_deny);
+    println!("  deny -> allow       {}", tally.deny_to_allow);
+    println!(
+        "  not replayable      {} refused before policy evaluation, {} with arguments not logged (set log_arguments to replay those)",
+        tally.before_policy, tally.without_arguments
+    );
+    for line in &tally.unreadable {
+        println!("  unreadable          {line}");
+    }
+    if !changes.is_empty() {
+        println!("changed decisions:");
+    }
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    for c in changes {
+        let policies: Vec<String> = c["now_policies"]
+            .as_array()
+            .map(|p| p.iter().map(text).collect())
+            .unwrap_or_default();
+        println!(
+            "  {} -> {}  {}  {}  {} {} {}  now: {}{}",
+            text(&c["was"]),
+            text(&c["now"]),
+            text(&c["timestamp"]),
+            text(&c["decision_id"]),
+            text(&c["principal"]),
+            text(&c["action"]),
+            text(&c["resource"]),
+            c["now_reason"].as_str().unwrap_or("permitted"),
+            if policies.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", policies.join(", "))
+            },
+        );
+    }
+}
