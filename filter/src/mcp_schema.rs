@@ -7,6 +7,7 @@
 //! out, as is anything else that cannot be typed; a policy that reads such a field
 //! then fails strict validation instead of denying calls at run time.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -64,7 +65,8 @@ pub struct Generated {
     /// A Cedar schema fragment: `namespace Toolgate { type Arguments = { ... }; }`.
     pub schema: String,
     /// The tool catalog: a JSON array of `Toolgate::Tool` entities (Cedar entity JSON),
-    /// ids `<server>/<tool>`, parent `Toolgate::Server::"<server>"`.
+    /// ids `<server>/<tool>`, parent `Toolgate::Server::"<server>"` (the Server
+    /// entities themselves are not included: the catalog is merged into an entities file).
     pub entities: Value,
     /// Arguments left untyped or typed for some tools only, and other things to review.
     pub warnings: Vec<String>,
@@ -355,13 +357,12 @@ fn read_tool(server: &ServerTools, tool: &Value) -> Result<Tool, McpSchemaError>
         problem: problem.into(),
     };
     let Some(object) = tool.as_object() else {
-        return Err(error(one_line(&tool.to_string()), "is not a JSON object"));
+        return Err(error(shorten(&tool.to_string()), "is not a JSON object"));
     };
     let name = match object.get("name") {
         Some(Value::String(name)) if !name.is_empty() => name,
         _ => {
-            let shown = one_line(&tool.to_string());
-            return Err(error(shown, "has no `name` string"));
+            return Err(error(shorten(&tool.to_string()), "has no `name` string"));
         }
     };
     let id = format!("{}/{name}", server.server);
@@ -392,15 +393,11 @@ fn read_tool(server: &ServerTools, tool: &Value) -> Result<Tool, McpSchemaError>
                     composed.join(", ")
                 ));
             }
-            let mapper = Mapper { root };
             match schema.get("properties") {
                 None | Some(Value::Null) => {}
                 Some(Value::Object(properties)) => {
                     for (property, definition) in properties {
-                        arguments.insert(
-                            property.clone(),
-                            mapper.map(definition, 0, &[]).map(|m| m.ty),
-                        );
+                        arguments.insert(property.clone(), Mapper::argument(root, definition));
                     }
                 }
                 Some(other) => {
@@ -440,6 +437,9 @@ const COMPOSITION: &[&str] = &["$ref", "allOf", "anyOf", "oneOf", "not", "if"];
 
 /// How deep records, sets and `$ref`s may nest before a field is left out.
 const MAX_DEPTH: usize = 32;
+
+/// How many schemas one tool's arguments may expand to (following `$ref`s).
+const MAX_NODES: usize = 10_000;
 
 /// A Cedar type an argument can have at run time.
 #[derive(Debug, Clone)]
@@ -560,13 +560,36 @@ impl Ty {
 /// Maps JSON Schema to Cedar types; `root` is the tool's `inputSchema`, for local `$ref`s.
 struct Mapper<'a> {
     root: &'a Value,
+    /// Schemas left to visit: `$ref`s can make a small input expand without end.
+    budget: Cell<usize>,
 }
 
 impl Mapper<'_> {
+    /// One top-level argument; left out whole when it expands past the budget.
+    fn argument(root: &Value, definition: &Value) -> Result<Ty, String> {
+        let mapper = Mapper {
+            root,
+            budget: Cell::new(MAX_NODES),
+        };
+        let mapped = mapper.map(definition, 0, &[]);
+        if mapper.budget.get() == 0 {
+            return Err(format!(
+                "its schema expands to more than {MAX_NODES} schemas"
+            ));
+        }
+        mapped.map(|m| m.ty)
+    }
+
     fn map(&self, schema: &Value, depth: usize, refs: &[&str]) -> Result<Mapped, String> {
         if depth > MAX_DEPTH {
             return Err(format!("nested more than {MAX_DEPTH} levels deep"));
         }
+        let Some(left) = self.budget.get().checked_sub(1) else {
+            return Err(format!(
+                "the tool's schema expands to more than {MAX_NODES} schemas"
+            ));
+        };
+        self.budget.set(left);
         let object = match schema {
             Value::Object(object) => object,
             Value::Bool(true) => return Err("accepts any JSON value".into()),
@@ -852,6 +875,15 @@ fn attribute_name(name: &str) -> String {
     } else {
         format!("\"{}\"", name.escape_default())
     }
+}
+
+/// A JSON value shown in a message: one line, at most 80 characters.
+fn shorten(text: &str) -> String {
+    let mut shown: String = one_line(text).chars().take(80).collect();
+    if text.chars().nth(80).is_some() {
+        shown.push_str("...");
+    }
+    shown
 }
 
 /// Text safe inside a `//` comment or a one-line message.

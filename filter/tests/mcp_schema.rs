@@ -168,6 +168,33 @@ fn local_refs_are_followed_and_recursion_is_left_out() {
 }
 
 #[test]
+fn a_ref_bomb_is_cut_short() {
+    // Each level refers to the next one ten times: 10^12 schemas if followed naively.
+    let mut defs = serde_json::Map::new();
+    for level in 0..12 {
+        let next = json!({"$ref": format!("#/$defs/L{}", level + 1)});
+        let properties: serde_json::Map<String, Value> =
+            (0..10).map(|i| (format!("p{i}"), next.clone())).collect();
+        defs.insert(
+            format!("L{level}"),
+            json!({"type": "object", "properties": properties}),
+        );
+    }
+    defs.insert("L12".into(), json!({"type": "string"}));
+    let schema =
+        json!({"type": "object", "$defs": defs, "properties": {"bomb": {"$ref": "#/$defs/L0"}}});
+    let generated = generate(&[server("s", json!([{"name": "t", "inputSchema": schema}]))]);
+    assert!(
+        generated
+            .schema
+            .contains("// left out: `bomb`: s/t (its schema expands to more than 10000 schemas)"),
+        "{}",
+        generated.schema
+    );
+    assert!(generated.schema.len() < 1000);
+}
+
+#[test]
 fn untyped_arguments_are_left_out_with_the_reason() {
     let generated = generate(&[server(
         "s",
@@ -347,12 +374,13 @@ fn odd_names_are_quoted_and_comments_stay_on_one_line() {
         "s",
         json!([tool(
             "t",
-            json!({"dry-run": {"type": "boolean"}, "in": {"type": "string"}, "say \"hi\"\n": {"type": "string"}})
+            json!({"dry-run": {"type": "boolean"}, "in": {"type": "string"}, "say \"hi\"\n": {"type": "string"}, "": {"type": "string"}})
         )]),
     )]);
     assert_eq!(
         fields(&generated.schema),
         [
+            "\"\"?: String,",
             "\"dry-run\"?: Bool,",
             "\"in\"?: String,",
             "\"say \\\"hi\\\"\\n\"?: String,"
@@ -609,4 +637,37 @@ fn every_committed_tools_list_is_checked() {
     found.sort();
     let listed: Vec<&str> = MCP_FILES.iter().map(|(_, file, _)| *file).collect();
     assert_eq!(found, listed, "add new files in policies/mcp/ to MCP_FILES");
+}
+
+#[test]
+fn the_policy_folder_validates_as_files() {
+    // What `toolgate validate policies/` checks: every *.cedar, *.cedarschema and entities file.
+    use toolgate::policy::{
+        CREDENTIAL_POLICIES, EMBEDDED_ARGUMENTS_SCHEMA, EMBEDDED_ENTITIES, EMBEDDED_POLICIES,
+        EMBEDDED_SCHEMA,
+    };
+    let files = PolicyFiles {
+        policies: EMBEDDED_POLICIES
+            .iter()
+            .copied()
+            .chain([CREDENTIAL_POLICIES])
+            .collect(),
+        schema: vec![EMBEDDED_SCHEMA, EMBEDDED_ARGUMENTS_SCHEMA],
+        entities: vec![EMBEDDED_ENTITIES],
+    };
+    let store = PolicyStore::from_files(&files).unwrap_or_else(|e| panic!("{e}"));
+    assert!(store.requires_approval("tools/wire_transfer"));
+
+    let broken = PolicyFiles {
+        entities: vec![Source {
+            name: "policies/entities.json",
+            text: "[\n  {\"uid\": }\n]",
+        }],
+        ..files
+    };
+    let error = PolicyStore::from_files(&broken).map(|_| ()).unwrap_err();
+    assert!(
+        error.starts_with("policies/entities.json:2:11: "),
+        "{error}"
+    );
 }
