@@ -4,11 +4,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use toolgate::config::Config;
-use toolgate::policy::{parse_json, PolicyStore, Source, Sources};
+use toolgate::policy::{PolicyFiles, PolicyStore, Source};
 
 /// The files of one policy folder, read once.
 pub struct Folder {
-    pub dir: PathBuf,
     pub policies: Vec<(String, String)>,
     pub schemas: Vec<(String, String)>,
     pub entities: Vec<(String, String)>,
@@ -18,7 +17,6 @@ impl Folder {
     /// Reads `*.cedar`, `*.cedarschema`, `entities.json` and `*.entities.json` in `dir` (not below it).
     pub fn read(dir: &Path) -> Result<Self, String> {
         let mut folder = Self {
-            dir: dir.to_owned(),
             policies: Vec::new(),
             schemas: Vec::new(),
             entities: Vec::new(),
@@ -58,27 +56,19 @@ impl Folder {
 
     /// Builds the policy store exactly as the filter does, naming these files in every error.
     pub fn store(&self) -> Result<PolicyStore, String> {
-        let [schema] = self.schemas.as_slice() else {
-            return Err(format!(
-                "{}: found {} .cedarschema files; keep the schema in one file",
-                self.dir.display(),
-                self.schemas.len()
-            ));
-        };
-        let mut entities = Vec::new();
-        for file in &self.entities {
-            entities.push((file.0.as_str(), parse_json(&source(file))?));
-        }
-        PolicyStore::from_sources(&Sources {
-            policies: self.policies.iter().map(source).collect(),
-            schema: source(schema),
-            entities,
+        PolicyStore::from_files(&PolicyFiles {
+            policies: sources(&self.policies),
+            schema: sources(&self.schemas),
+            entities: sources(&self.entities),
         })
     }
 }
 
-fn source((name, text): &(String, String)) -> Source<'_> {
-    Source { name, text }
+fn sources(files: &[(String, String)]) -> Vec<Source<'_>> {
+    files
+        .iter()
+        .map(|(name, text)| Source { name, text })
+        .collect()
 }
 
 pub fn read(path: &Path) -> Result<String, String> {

@@ -194,8 +194,12 @@ pub struct PolicySource {
     pub mode: PolicyMode,
     /// Cedar policy text.
     pub cedar: Option<String>,
-    /// Cedar schema text; in `extend` mode it replaces the embedded schema.
+    /// Cedar schema text: the whole schema. When given, no embedded schema fragment is used.
     pub schema: Option<String>,
+    /// A Cedar schema fragment declaring `Toolgate::Arguments` (what `toolgate
+    /// schema-from-mcp` writes). It replaces the embedded `policies/arguments.cedarschema`,
+    /// or is added to `schema` when that is given.
+    pub arguments_schema: Option<String>,
     /// Entities in Cedar's JSON format.
     pub entities: Option<serde_json::Value>,
 }

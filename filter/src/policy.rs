@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use cedar_policy::{
     ActionConstraint, Entities, EntityId, EntityTypeName, EntityUid, EvalResult, Policy, PolicyId,
-    PolicySet, ResourceConstraint, Schema, ValidationMode, Validator,
+    PolicySet, ResourceConstraint, Schema, SchemaFragment, ValidationMode, ValidationWarning,
+    Validator,
 };
 use miette::Diagnostic;
 use sha2::{Digest, Sha256};
@@ -13,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{PolicyMode, PolicySource};
 
 /// A named source text, so every error can point at a file and line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Source<'a> {
     pub name: &'a str,
     pub text: &'a str,
@@ -37,9 +39,17 @@ pub const EMBEDDED_POLICIES: &[Source<'static>] = &[
         text: include_str!("../../policies/guardrails.cedar"),
     },
 ];
+/// The Cedar model: entities, actions, context. Its `Arguments` type is in
+/// [`EMBEDDED_ARGUMENTS_SCHEMA`].
 pub const EMBEDDED_SCHEMA: Source<'static> = Source {
     name: "policies/toolgate.cedarschema",
     text: include_str!("../../policies/toolgate.cedarschema"),
+};
+/// The `Arguments` type, generated from the MCP servers' tools/list results in
+/// `policies/mcp/` by [`crate::mcp_schema::generate`].
+pub const EMBEDDED_ARGUMENTS_SCHEMA: Source<'static> = Source {
+    name: "policies/arguments.cedarschema",
+    text: include_str!("../../policies/arguments.cedarschema"),
 };
 pub const EMBEDDED_ENTITIES: Source<'static> = Source {
     name: "policies/entities.json",
@@ -48,6 +58,7 @@ pub const EMBEDDED_ENTITIES: Source<'static> = Source {
 
 const CONFIG_POLICIES: &str = "plugin configuration `policies.cedar`";
 const CONFIG_SCHEMA: &str = "plugin configuration `policies.schema`";
+const CONFIG_ARGUMENTS_SCHEMA: &str = "plugin configuration `policies.arguments_schema`";
 const CONFIG_ENTITIES: &str = "plugin configuration `policies.entities`";
 
 /// Entity types the filter creates uids of, parsed once.
@@ -84,6 +95,18 @@ impl EntityTypes {
     }
 }
 
+/// Policy, schema and entity files to load together, e.g. a policy folder's
+/// `*.cedar`, `*.cedarschema` and entity `*.json` files.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyFiles<'a> {
+    /// Cedar policies.
+    pub policies: Vec<Source<'a>>,
+    /// Cedar schema fragments (human-readable schema syntax), merged into one schema.
+    pub schema: Vec<Source<'a>>,
+    /// Entities, each a JSON array in Cedar's entity format.
+    pub entities: Vec<Source<'a>>,
+}
+
 /// Everything static about authorization, ready for per-request use.
 pub struct PolicyStore {
     pub policies: PolicySet,
@@ -97,74 +120,79 @@ pub struct PolicyStore {
     approval_required: HashSet<String>,
 }
 
-/// Everything a policy store is built from, each piece named for error messages.
-pub struct Sources<'a> {
-    pub policies: Vec<Source<'a>>,
-    pub schema: Source<'a>,
-    /// Entity lists in Cedar's JSON format, with the name of where each came from.
-    pub entities: Vec<(&'a str, serde_json::Value)>,
-}
-
 impl PolicyStore {
     /// Builds the store from the embedded defaults (with the credential rules when
     /// `with_credentials`) and the configured sources.
     pub fn build(source: &PolicySource, with_credentials: bool) -> Result<Self, String> {
-        let mut policies: Vec<Source<'_>> = match source.mode {
+        let mut policy_sources: Vec<Source<'_>> = match source.mode {
             PolicyMode::Extend => EMBEDDED_POLICIES
                 .iter()
                 .chain(with_credentials.then_some(&CREDENTIAL_POLICIES))
-                .map(|s| Source { ..*s })
+                .copied()
                 .collect(),
             PolicyMode::Replace => Vec::new(),
         };
         if let Some(text) = &source.cedar {
-            policies.push(Source {
+            policy_sources.push(Source {
                 name: CONFIG_POLICIES,
                 text,
             });
         }
-        let schema = match (&source.schema, source.mode) {
-            (Some(text), _) => Source {
+        let arguments = source.arguments_schema.as_deref().map(|text| Source {
+            name: CONFIG_ARGUMENTS_SCHEMA,
+            text,
+        });
+        let schema_sources: Vec<Source<'_>> = match (&source.schema, source.mode) {
+            (Some(text), _) => [Source {
                 name: CONFIG_SCHEMA,
                 text,
-            },
-            (None, PolicyMode::Extend) => Source { ..EMBEDDED_SCHEMA },
+            }]
+            .into_iter()
+            .chain(arguments)
+            .collect(),
+            (None, PolicyMode::Extend) => vec![
+                EMBEDDED_SCHEMA,
+                arguments.unwrap_or(EMBEDDED_ARGUMENTS_SCHEMA),
+            ],
             (None, PolicyMode::Replace) => {
                 return Err("plugin configuration: policies.mode is \"replace\" but policies.schema is missing; give the Cedar schema text".into())
             }
         };
         let mut entities = Vec::new();
         if source.mode == PolicyMode::Extend {
-            entities.push((EMBEDDED_ENTITIES.name, parse_json(&EMBEDDED_ENTITIES)?));
+            entities.push((EMBEDDED_ENTITIES.name, entity_json(&EMBEDDED_ENTITIES)?));
         }
         if let Some(configured) = &source.entities {
             entities.push((CONFIG_ENTITIES, configured.clone()));
         }
-        Self::from_sources(&Sources {
-            policies,
-            schema,
-            entities,
-        })
+        Self::from_parts(&policy_sources, &schema_sources, entities)
     }
 
-    /// Builds and validates the store from named sources: how the filter's
-    /// configuration and the CLI's policy folders both end up here.
-    pub fn from_sources(sources: &Sources<'_>) -> Result<Self, String> {
-        let Sources {
-            policies: policy_sources,
-            schema: schema_source,
-            entities: entity_sources,
-        } = sources;
-        let schema = parse_schema(schema_source)?;
+    /// Builds the store from exactly these files, nothing embedded: how a policy
+    /// folder is checked outside Envoy, with the filter's parsing and strict validation.
+    pub fn from_files(files: &PolicyFiles<'_>) -> Result<Self, String> {
+        let entities = files
+            .entities
+            .iter()
+            .map(|source| Ok((source.name, entity_json(source)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        Self::from_parts(&files.policies, &files.schema, entities)
+    }
+
+    fn from_parts(
+        policy_sources: &[Source<'_>],
+        schema_sources: &[Source<'_>],
+        entity_values: Vec<(&str, serde_json::Value)>,
+    ) -> Result<Self, String> {
+        let schema = parse_schema(schema_sources)?;
         let (policies, origin) = parse_policies(policy_sources)?;
         validate(&schema, &policies, policy_sources, &origin)?;
-        let entities = parse_entities(entity_sources, &schema)?;
-
-        let version = version_hash(policy_sources, schema_source, entity_sources);
+        let entities = parse_entities(&entity_values, &schema)?;
+        let version = version_hash(policy_sources, schema_sources, &entity_values);
         let types = EntityTypes::new()?;
         let action_entities = schema
             .action_entities()
-            .map_err(|e| format!("{}: action entities: {e}", schema_source.name))?;
+            .map_err(|e| format!("{}: action entities: {e}", names(schema_sources)))?;
         let actions: HashMap<String, EntityUid> = action_entities
             .iter()
             .map(|entity| entity.uid())
@@ -285,10 +313,49 @@ impl PolicyIndex {
     }
 }
 
-fn parse_schema(source: &Source<'_>) -> Result<Schema, String> {
-    let (schema, _warnings) = Schema::from_cedarschema_str(source.text)
-        .map_err(|e| located(source.name, source.text, &e, "fix the schema"))?;
-    Ok(schema)
+/// Parses each schema fragment (errors point into its own text), then merges them
+/// (errors about one fragment's declarations point into that fragment).
+fn parse_schema(sources: &[Source<'_>]) -> Result<Schema, String> {
+    let mut fragments = Vec::with_capacity(sources.len());
+    for source in sources {
+        let (fragment, _warnings) = SchemaFragment::from_cedarschema_str(source.text)
+            .map_err(|e| located(source.name, source.text, &e, "fix the schema"))?;
+        fragments.push(fragment);
+    }
+    Schema::from_schema_fragments(fragments).map_err(|e| {
+        let fix = "fix the schema";
+        match source_of(sources, &e) {
+            Some(source) => located(source.name, source.text, &e, fix),
+            None => format!("{}: {}", names(sources), describe(&e, fix)),
+        }
+    })
+}
+
+/// The source a diagnostic's first label points into: the one whose text at the
+/// label's span is what the diagnostic shows there.
+fn source_of<'s, 'a>(
+    sources: &'s [Source<'a>],
+    diagnostic: &dyn Diagnostic,
+) -> Option<&'s Source<'a>> {
+    let label = diagnostic.labels()?.next()?;
+    let code = diagnostic.source_code()?;
+    let shown = code.read_span(label.inner(), 0, 0).ok()?;
+    let shown = shown.data();
+    let span = label.offset()..label.offset() + label.len();
+    let mut matching = sources
+        .iter()
+        .filter(|source| source.text.as_bytes().get(span.clone()) == Some(shown));
+    let first = matching.next()?;
+    // Ambiguous when two fragments have the same text there: name none rather than the wrong one.
+    match matching.next() {
+        None => Some(first),
+        Some(_) => None,
+    }
+}
+
+fn names(sources: &[Source<'_>]) -> String {
+    let names: Vec<&str> = sources.iter().map(|s| s.name).collect();
+    names.join(" + ")
 }
 
 /// Parses every source; policies are named by their `@id`, and `origin` maps each id to its source.
@@ -317,6 +384,9 @@ fn parse_policies(sources: &[Source<'_>]) -> Result<(PolicySet, HashMap<String, 
     Ok((set, origin))
 }
 
+/// Strict validation. A policy that can never apply (always false, or no action
+/// fits its scope) is refused too: it is almost always a test of an argument or
+/// attribute the schema leaves out, and a `forbid` that never fires fails open.
 fn validate(
     schema: &Schema,
     policies: &PolicySet,
@@ -324,17 +394,35 @@ fn validate(
     origin: &HashMap<String, usize>,
 ) -> Result<(), String> {
     let result = Validator::new(schema.clone()).validate(policies, ValidationMode::Strict);
-    let problems: Vec<String> = result
-        .validation_errors()
-        .map(|error| {
-            let id = error.policy_id().to_string();
-            let fix = format!("policy {id:?} does not match the schema");
-            match origin.get(&id).and_then(|&n| sources.get(n)) {
-                Some(source) => located(source.name, source.text, error, &fix),
-                None => format!("{fix}: {error}"),
-            }
+    let locate = |id: String, diagnostic: &dyn Diagnostic, fix: &str| match origin
+        .get(&id)
+        .and_then(|&n| sources.get(n))
+    {
+        Some(source) => located(source.name, source.text, diagnostic, fix),
+        None => format!("{fix}: {diagnostic}"),
+    };
+    let errors = result.validation_errors().map(|error| {
+        let id = error.policy_id().to_string();
+        let fix = format!("policy {id:?} does not match the schema");
+        locate(id, error, &fix)
+    });
+    let never_apply = result
+        .validation_warnings()
+        .filter(|warning| {
+            matches!(
+                warning,
+                ValidationWarning::ImpossiblePolicy(_)
+                    | ValidationWarning::InvalidActionApplication(_)
+            )
         })
-        .collect();
+        .map(|warning| {
+            let id = warning.policy_id().to_string();
+            let fix = format!(
+                "policy {id:?} can never apply; if it tests (`has`) an argument or attribute, the schema must declare it with a type"
+            );
+            locate(id, warning, &fix)
+        });
+    let problems: Vec<String> = errors.chain(never_apply).collect();
     if problems.is_empty() {
         Ok(())
     } else {
@@ -343,32 +431,38 @@ fn validate(
     }
 }
 
-/// A JSON source, with errors at its file, line and column.
-pub fn parse_json(source: &Source<'_>) -> Result<serde_json::Value, String> {
+fn entity_json(source: &Source<'_>) -> Result<serde_json::Value, String> {
     serde_json::from_str(source.text)
         .map_err(|e| format!("{}:{}:{}: {e}", source.name, e.line(), e.column()))
 }
 
 fn parse_entities(
-    sources: &[(&str, serde_json::Value)],
+    values: &[(&str, serde_json::Value)],
     schema: &Schema,
 ) -> Result<Entities, String> {
-    let fix = "check each entity's type, attributes and parents against the schema";
     let mut all = Vec::new();
-    for (name, value) in sources {
-        let serde_json::Value::Array(items) = value else {
-            return Err(format!(
-                "{name}: entities must be a JSON array of Cedar entities"
-            ));
-        };
-        // Checked one source at a time first, so an error names its source.
-        Entities::from_json_value(value.clone(), Some(schema))
-            .map_err(|e| format!("{name}: {}", describe(&e, fix)))?;
-        all.extend(items.iter().cloned());
+    for (name, value) in values {
+        match value {
+            serde_json::Value::Array(items) => all.extend(items.iter().cloned()),
+            _ => {
+                return Err(format!(
+                    "{name}: entities must be a JSON array of Cedar entities"
+                ))
+            }
+        }
     }
+    let fix = "check each entity's type, attributes and parents against the schema";
     Entities::from_json_value(serde_json::Value::Array(all), Some(schema)).map_err(|e| {
-        let names: Vec<&str> = sources.iter().map(|(name, _)| *name).collect();
-        format!("{}: {}", names.join(" + "), describe(&e, fix))
+        // Name the source that fails on its own; if none does, they clash with each other.
+        let culprit = values
+            .iter()
+            .find(|(_, value)| Entities::from_json_value(value.clone(), Some(schema)).is_err())
+            .map(|(name, _)| (*name).to_owned());
+        let name = culprit.unwrap_or_else(|| {
+            let names: Vec<&str> = values.iter().map(|(name, _)| *name).collect();
+            names.join(" + ")
+        });
+        format!("{name}: {}", describe(&e, fix))
     })
 }
 
@@ -377,26 +471,28 @@ fn parse_entities(
 /// `toolgate validate` on the same files agree.
 fn version_hash(
     policies: &[Source<'_>],
-    schema: &Source<'_>,
+    schema: &[Source<'_>],
     entities: &[(&str, serde_json::Value)],
 ) -> String {
-    let mut policy_texts: Vec<&str> = policies.iter().map(|s| s.text).collect();
-    policy_texts.sort_unstable();
+    let sorted = |texts: &mut Vec<String>| texts.sort_unstable();
+    let mut policy_texts: Vec<String> = policies.iter().map(|s| s.text.to_owned()).collect();
+    let mut schema_texts: Vec<String> = schema.iter().map(|s| s.text.to_owned()).collect();
     // serde_json maps are sorted by key, so this is a canonical form.
     let mut entity_texts: Vec<String> = entities.iter().map(|(_, v)| v.to_string()).collect();
-    entity_texts.sort_unstable();
+    sorted(&mut policy_texts);
+    sorted(&mut schema_texts);
+    sorted(&mut entity_texts);
     let mut hasher = Sha256::new();
-    let mut part = |tag: &[u8], text: &[u8]| {
-        hasher.update(tag);
-        hasher.update((text.len() as u64).to_le_bytes());
-        hasher.update(text);
-    };
-    for text in policy_texts {
-        part(b"policy", text.as_bytes());
-    }
-    part(b"schema", schema.text.as_bytes());
-    for text in &entity_texts {
-        part(b"entities", text.as_bytes());
+    for (tag, texts) in [
+        (b"policy".as_slice(), &policy_texts),
+        (b"schema", &schema_texts),
+        (b"entities", &entity_texts),
+    ] {
+        for text in texts {
+            hasher.update(tag);
+            hasher.update((text.len() as u64).to_le_bytes());
+            hasher.update(text.as_bytes());
+        }
     }
     let digest = hasher.finalize();
     crate::digest::hex(digest.get(..8).unwrap_or(&digest))

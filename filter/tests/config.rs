@@ -76,8 +76,9 @@ fn replace_mode_needs_a_schema_and_can_be_empty() {
         refused("{\"policies\": {\"mode\": \"replace\"}}").contains("policies.schema is missing")
     );
     let schema = toolgate::policy::EMBEDDED_SCHEMA.text;
+    let arguments = toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA.text;
     let gate = Gate::configure(
-        json!({"policies": {"mode": "replace", "schema": schema}})
+        json!({"policies": {"mode": "replace", "schema": schema, "arguments_schema": arguments}})
             .to_string()
             .as_bytes(),
         0,
@@ -90,7 +91,7 @@ fn replace_mode_needs_a_schema_and_can_be_empty() {
 fn extended_policies_change_the_version() {
     let base = Gate::configure(b"{}", 0).expect("base");
     let extended = Gate::configure(
-        json!({"policies": {"cedar": "@id(\"extra\") permit(principal, action, resource) when { false };"}})
+        json!({"policies": {"cedar": "@id(\"extra\") permit(principal, action, resource) when { context.server == \"none\" };"}})
             .to_string()
             .as_bytes(),
         0,
@@ -115,9 +116,13 @@ fn the_version_names_the_content_not_the_load() {
     // The same policy text in extend mode or as the whole set in replace mode is one version
     // only if the content is the same: here it is not (the embedded set is missing).
     let replaced = Gate::configure(
-        json!({"policies": {"mode": "replace", "schema": toolgate::policy::EMBEDDED_SCHEMA.text}})
-            .to_string()
-            .as_bytes(),
+        json!({"policies": {
+            "mode": "replace",
+            "schema": toolgate::policy::EMBEDDED_SCHEMA.text,
+            "arguments_schema": toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA.text,
+        }})
+        .to_string()
+        .as_bytes(),
         0,
     )
     .expect("replaced");

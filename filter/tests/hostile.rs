@@ -387,7 +387,10 @@ fn fail_open_lets_only_errors_through_and_says_so() {
 #[test]
 fn an_empty_policy_set_denies_everything() {
     let schema = toolgate::policy::EMBEDDED_SCHEMA.text;
-    let g = gate_with(json!({"policies": {"mode": "replace", "schema": schema}}));
+    let arguments = toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA.text;
+    let g = gate_with(
+        json!({"policies": {"mode": "replace", "schema": schema, "arguments_schema": arguments}}),
+    );
     assert_eq!(reason(&post(&g, READ)), "not_permitted");
     assert_eq!(
         reason(&decide(&g, "GET", "/mcp", &[], b"")),

@@ -6,18 +6,22 @@ prove what reached the upstream and what did not.
 """
 import argparse
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-TOOLS = [
-    {"name": "read_file", "description": "Read a file", "inputSchema": {"type": "object"}},
-    {"name": "search_docs", "description": "Search the docs", "inputSchema": {"type": "object"}},
-    {"name": "write_file", "description": "Write a file", "inputSchema": {"type": "object"}},
-    {"name": "refund", "description": "Refund an order", "inputSchema": {"type": "object"}},
-    {"name": "wire_transfer", "description": "Send money (needs approval)", "inputSchema": {"type": "object"}},
-    {"name": "close_account", "description": "Close an account (needs approval)", "inputSchema": {"type": "object"}},
-    {"name": "delete_database", "description": "Drop everything", "inputSchema": {"type": "object"}},
-]
+# The tools it lists are the committed tools/list result policies/arguments.cedarschema is
+# generated from, so the demo server and the policies' argument types cannot drift apart.
+DEFAULT_TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../policies/mcp/tools.json")
+TOOLS = []
+
+
+def load_tools(path):
+    with open(path, encoding="utf-8") as f:
+        listed = json.load(f)
+    if isinstance(listed, dict):
+        listed = listed.get("result", listed)["tools"]
+    return listed
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -107,7 +111,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--record", required=True, help="JSON-lines file of received requests")
+    parser.add_argument("--tools", default=DEFAULT_TOOLS, help="MCP tools/list result to serve")
     args = parser.parse_args()
+    TOOLS.extend(load_tools(args.tools))
     Handler.record_path = args.record
     open(args.record, "a").close()
     ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()

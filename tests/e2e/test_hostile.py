@@ -292,10 +292,13 @@ class TrustedHops(unittest.TestCase):
 
 class EmptyPolicySet(unittest.TestCase):
     def test_denies_everything_and_says_so(self):
-        with open(os.path.join(os.path.dirname(__file__), "../../policies/toolgate.cedarschema")) as f:
+        policies = os.path.join(os.path.dirname(__file__), "../../policies")
+        with open(os.path.join(policies, "toolgate.cedarschema")) as f:
             schema = f.read()
+        with open(os.path.join(policies, "arguments.cedarschema")) as f:
+            arguments = f.read()
         config = {"trust_domains": ["toolgate.test"], "server": "tools",
-                  "policies": {"mode": "replace", "schema": schema}}
+                  "policies": {"mode": "replace", "schema": schema, "arguments_schema": arguments}}
         with Gateway(config) as gw:
             r = gw.request("POST", "/mcp", tool("read_file"))
             self.assertEqual(r.status, 403)

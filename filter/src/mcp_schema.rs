@@ -1,0 +1,905 @@
+//! MCP `tools/list` results -> the Cedar `Arguments` schema fragment and a Tool catalog.
+//!
+//! The types follow what [`crate::cedar_request::to_cedar`] makes of JSON at run time:
+//! strings -> `String`, integers -> `Long`, booleans -> `Bool`, arrays -> `Set`,
+//! objects -> records, `null` -> left out. A JSON Schema `number` has no Cedar type
+//! (integers arrive as `Long`, other numbers as their literal text), so it is left
+//! out, as is anything else that cannot be typed; a policy that reads such a field
+//! then fails strict validation instead of denying calls at run time.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde_json::{json, Map, Value};
+
+/// One server's `tools/list` result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerTools {
+    /// The server name: `context.server`, and the `<server>/` prefix of tool ids.
+    pub server: String,
+    /// Where the list came from (a file path), for messages.
+    pub file: String,
+    /// The JSON-RPC response `{"jsonrpc", "id", "result": {"tools": [...]}}`, the bare
+    /// result `{"tools": [...]}`, or the array of tools.
+    pub list: Value,
+}
+
+impl ServerTools {
+    /// Parses `text` (the file's content) as JSON.
+    pub fn from_json(server: &str, file: &str, text: &str) -> Result<Self, McpSchemaError> {
+        let list = serde_json::from_str(text).map_err(|e| McpSchemaError::Json {
+            file: file.to_owned(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            server: server.to_owned(),
+            file: file.to_owned(),
+            list,
+        })
+    }
+}
+
+/// Choices the MCP server cannot make for us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `sensitivity` of every generated Tool entity. Defaults to `"high"`: an
+    /// unreviewed tool gets the strictest treatment the default policies know short
+    /// of `"critical"`; lower it by hand after review.
+    pub sensitivity: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sensitivity: "high".into(),
+        }
+    }
+}
+
+/// What [`generate`] produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    /// A Cedar schema fragment: `namespace Toolgate { type Arguments = { ... }; }`.
+    pub schema: String,
+    /// The tool catalog: a JSON array of `Toolgate::Tool` entities (Cedar entity JSON),
+    /// ids `<server>/<tool>`, parent `Toolgate::Server::"<server>"` (the Server
+    /// entities themselves are not included: the catalog is merged into an entities file).
+    pub entities: Value,
+    /// Arguments left untyped or typed for some tools only, and other things to review.
+    pub warnings: Vec<String>,
+}
+
+/// One tool's declaration of an argument, for conflict messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declaration {
+    /// `<server>/<tool>`.
+    pub tool: String,
+    /// The tools/list file it came from.
+    pub file: String,
+    /// The Cedar type it maps to.
+    pub cedar_type: String,
+}
+
+/// Why no schema fragment could be generated. Every message names the input and a fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpSchemaError {
+    /// The file is not JSON.
+    Json {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The JSON is not a tools/list result (or is a JSON-RPC error response).
+    NotToolsList { file: String, problem: String },
+    /// A server name toolgate cannot use in tool ids.
+    Server {
+        file: String,
+        server: String,
+        problem: String,
+    },
+    /// A tool entry that cannot be read.
+    Tool {
+        file: String,
+        tool: String,
+        problem: String,
+    },
+    /// One server lists a tool name twice.
+    DuplicateTool {
+        tool: String,
+        first_file: String,
+        second_file: String,
+    },
+    /// Two tools declare one argument name with different Cedar types.
+    Conflict {
+        argument: String,
+        first: Box<Declaration>,
+        second: Box<Declaration>,
+    },
+}
+
+impl fmt::Display for McpSchemaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Json {
+                file,
+                line,
+                column,
+                message,
+            } => write!(
+                f,
+                "{file}:{line}:{column}: not JSON: {message}; give the tools/list response as JSON"
+            ),
+            Self::NotToolsList { file, problem } => write!(
+                f,
+                "{file}: not an MCP tools/list result: {problem}; give the JSON-RPC response, its `result` ({{\"tools\": [...]}}) or the array of tools"
+            ),
+            Self::Server {
+                file,
+                server,
+                problem,
+            } => write!(
+                f,
+                "{file}: server name {server:?} {problem}; name the server as toolgate's `server` configuration does (e.g. \"tools\")"
+            ),
+            Self::Tool {
+                file,
+                tool,
+                problem,
+            } => write!(
+                f,
+                "{file}: tool {tool}: {problem}; fix the tools/list result"
+            ),
+            Self::DuplicateTool {
+                tool,
+                first_file,
+                second_file,
+            } => {
+                let files = if first_file == second_file {
+                    first_file.clone()
+                } else {
+                    format!("{first_file} and {second_file}")
+                };
+                write!(
+                    f,
+                    "tool {tool} is listed twice ({files}); give each server's tools once"
+                )
+            }
+            Self::Conflict {
+                argument,
+                first,
+                second,
+            } => write!(
+                f,
+                "argument `{argument}` is {} in {} ({}) but {} in {} ({}); every tool shares one `Arguments` type, so rename the argument on one of the servers, or type it by hand (write the `Arguments` fragment yourself and give it as `policies.arguments_schema`)",
+                first.cedar_type,
+                first.tool,
+                first.file,
+                second.cedar_type,
+                second.tool,
+                second.file
+            ),
+        }
+    }
+}
+
+impl std::error::Error for McpSchemaError {}
+
+/// Why a JSON Schema `number` has no Cedar type.
+pub const NUMBER_REASON: &str = "a JSON Schema `number`: toolgate passes integers as Long and other numbers as their literal text, so no single Cedar type fits";
+
+/// Builds the `Arguments` schema fragment and the Tool catalog from tools/list results.
+///
+/// Deterministic: fields, tools and entities are sorted, whatever the input order.
+pub fn generate(servers: &[ServerTools], options: &Options) -> Result<Generated, McpSchemaError> {
+    let mut tools = Vec::new();
+    let mut warnings = Vec::new();
+    for server in servers {
+        check_server_name(server)?;
+        for tool in tool_list(server, &mut warnings)? {
+            tools.push(read_tool(server, tool)?);
+        }
+    }
+    tools.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| a.file.cmp(&b.file)));
+    for pair in tools.windows(2) {
+        if let [a, b] = pair {
+            if a.id == b.id {
+                return Err(McpSchemaError::DuplicateTool {
+                    tool: a.id.clone(),
+                    first_file: a.file.clone(),
+                    second_file: b.file.clone(),
+                });
+            }
+        }
+    }
+
+    let mut arguments: BTreeMap<String, Argument> = BTreeMap::new();
+    for tool in &tools {
+        for note in &tool.notes {
+            warnings.push(format!("{}: tool {}: {note}", tool.file, tool.id));
+        }
+        for (name, mapped) in &tool.arguments {
+            let entry = arguments.entry(name.clone()).or_default();
+            match mapped {
+                Ok(ty) => entry.add_typed(name, ty, tool)?,
+                Err(reason) => entry.untyped.push((tool.id.clone(), reason.clone())),
+            }
+        }
+    }
+    for (name, argument) in &arguments {
+        for (tool, reason) in &argument.untyped {
+            let file = tools
+                .iter()
+                .find(|t| &t.id == tool)
+                .map_or("", |t| t.file.as_str());
+            warnings.push(match &argument.typed {
+                Some((ty, _)) => format!(
+                    "{file}: tool {tool}: argument `{name}` is not typed there ({reason}) but is {} for other tools; a policy that reads it on {tool} validates and may deny at run time",
+                    ty.inline()
+                ),
+                None => format!("{file}: tool {tool}: argument `{name}` left out: {reason}"),
+            });
+        }
+    }
+
+    let mut server_names: Vec<&str> = servers.iter().map(|s| s.server.as_str()).collect();
+    server_names.sort_unstable();
+    server_names.dedup();
+    let schema = render_schema(&server_names, &arguments);
+    let entities = Value::Array(
+        tools
+            .iter()
+            .map(|tool| tool.entity(&options.sensitivity))
+            .collect(),
+    );
+    Ok(Generated {
+        schema,
+        entities,
+        warnings,
+    })
+}
+
+fn check_server_name(server: &ServerTools) -> Result<(), McpSchemaError> {
+    let problem = if server.server.is_empty() {
+        "is empty"
+    } else if server.server.contains('/') {
+        "contains '/', which separates the server from the tool in tool ids"
+    } else if server.server.chars().any(char::is_control) {
+        "contains control characters"
+    } else {
+        return Ok(());
+    };
+    Err(McpSchemaError::Server {
+        file: server.file.clone(),
+        server: server.server.clone(),
+        problem: problem.into(),
+    })
+}
+
+/// The tools array, from whichever of the three accepted shapes the file has.
+fn tool_list<'a>(
+    server: &'a ServerTools,
+    warnings: &mut Vec<String>,
+) -> Result<&'a Vec<Value>, McpSchemaError> {
+    let not_list = |problem: String| McpSchemaError::NotToolsList {
+        file: server.file.clone(),
+        problem,
+    };
+    let object = match &server.list {
+        Value::Array(tools) => return Ok(tools),
+        Value::Object(object) => object,
+        other => return Err(not_list(format!("found {}", kind(other)))),
+    };
+    if let Some(error) = object.get("error") {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| error.to_string(), str::to_owned);
+        return Err(not_list(format!(
+            "it is a JSON-RPC error response ({})",
+            one_line(&message)
+        )));
+    }
+    let result = match object.get("result") {
+        Some(Value::Object(result)) => result,
+        Some(other) => return Err(not_list(format!("`result` is {}", kind(other)))),
+        None => object,
+    };
+    if result.get("nextCursor").is_some_and(|c| !c.is_null()) {
+        warnings.push(format!(
+            "{}: the list has a `nextCursor`: it is one page of several; give every page (as more files for server {})",
+            server.file, server.server
+        ));
+    }
+    match result.get("tools") {
+        Some(Value::Array(tools)) => Ok(tools),
+        Some(other) => Err(not_list(format!("`tools` is {}", kind(other)))),
+        None => Err(not_list("no `tools` array".into())),
+    }
+}
+
+/// One tool: its id, its arguments mapped (or why not), and its catalog hints.
+struct Tool {
+    server: String,
+    id: String,
+    file: String,
+    arguments: BTreeMap<String, Result<Ty, String>>,
+    destructive: bool,
+    notes: Vec<String>,
+}
+
+impl Tool {
+    /// The catalog entity. `requires_approval` only ever tightens: it is set when the
+    /// server says the tool is destructive (`destructiveHint: true`, and not
+    /// `readOnlyHint: true`), never cleared by a hint.
+    fn entity(&self, sensitivity: &str) -> Value {
+        let mut attrs = json!({ "sensitivity": sensitivity });
+        if self.destructive {
+            if let Some(attrs) = attrs.as_object_mut() {
+                attrs.insert("requires_approval".into(), Value::Bool(true));
+            }
+        }
+        json!({
+            "uid": { "type": "Toolgate::Tool", "id": self.id },
+            "attrs": attrs,
+            "parents": [{ "type": "Toolgate::Server", "id": self.server }],
+        })
+    }
+}
+
+fn read_tool(server: &ServerTools, tool: &Value) -> Result<Tool, McpSchemaError> {
+    let error = |tool: String, problem: &str| McpSchemaError::Tool {
+        file: server.file.clone(),
+        tool,
+        problem: problem.into(),
+    };
+    let Some(object) = tool.as_object() else {
+        return Err(error(shorten(&tool.to_string()), "is not a JSON object"));
+    };
+    let name = match object.get("name") {
+        Some(Value::String(name)) if !name.is_empty() => name,
+        _ => {
+            return Err(error(shorten(&tool.to_string()), "has no `name` string"));
+        }
+    };
+    let id = format!("{}/{name}", server.server);
+    let mut notes = Vec::new();
+    let mut arguments = BTreeMap::new();
+    match object.get("inputSchema") {
+        None => notes.push("has no `inputSchema`; none of its arguments is typed".into()),
+        Some(root @ Value::Object(schema)) => {
+            if let Some(ty) = schema.get("type") {
+                if ty != "object" {
+                    return Err(error(
+                        id,
+                        &format!(
+                            "`inputSchema` has type {}, MCP requires \"object\"",
+                            one_line(&ty.to_string())
+                        ),
+                    ));
+                }
+            }
+            let composed: Vec<&str> = COMPOSITION
+                .iter()
+                .copied()
+                .filter(|k| schema.contains_key(*k))
+                .collect();
+            if !composed.is_empty() {
+                notes.push(format!(
+                    "`inputSchema` uses {}; only its `properties` are typed",
+                    composed.join(", ")
+                ));
+            }
+            match schema.get("properties") {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(properties)) => {
+                    for (property, definition) in properties {
+                        arguments.insert(property.clone(), Mapper::argument(root, definition));
+                    }
+                }
+                Some(other) => {
+                    return Err(error(
+                        id,
+                        &format!("`inputSchema.properties` is {}", kind(other)),
+                    ))
+                }
+            }
+        }
+        Some(other) => {
+            return Err(error(
+                id,
+                &format!("`inputSchema` is {}, not a JSON Schema object", kind(other)),
+            ))
+        }
+    }
+    let hint = |key: &str| {
+        object
+            .get("annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_bool)
+    };
+    let destructive = hint("destructiveHint") == Some(true) && hint("readOnlyHint") != Some(true);
+    Ok(Tool {
+        server: server.server.clone(),
+        id,
+        file: server.file.clone(),
+        arguments,
+        destructive,
+        notes,
+    })
+}
+
+/// JSON Schema keywords that combine schemas.
+const COMPOSITION: &[&str] = &["$ref", "allOf", "anyOf", "oneOf", "not", "if"];
+
+/// How deep records, sets and `$ref`s may nest before a field is left out.
+const MAX_DEPTH: usize = 32;
+
+/// How many schemas one tool's arguments may expand to (following `$ref`s).
+const MAX_NODES: usize = 10_000;
+
+/// A Cedar type an argument can have at run time.
+#[derive(Debug, Clone)]
+enum Ty {
+    String,
+    Long,
+    Bool,
+    Set(Box<Ty>),
+    Record(Record),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Record {
+    fields: BTreeMap<String, Field>,
+    /// Properties left out, and why (rendered as comments).
+    omitted: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    ty: Ty,
+    required: bool,
+}
+
+/// A mapped schema: its type, and whether JSON `null` is allowed (then the field is
+/// optional even when required: toolgate leaves nulls out).
+struct Mapped {
+    ty: Ty,
+    nullable: bool,
+}
+
+impl Ty {
+    /// The type on one line, as Cedar writes it; equal strings mean equal types.
+    fn inline(&self) -> String {
+        match self {
+            Ty::String => "String".into(),
+            Ty::Long => "Long".into(),
+            Ty::Bool => "Bool".into(),
+            Ty::Set(item) => format!("Set<{}>", item.inline()),
+            Ty::Record(record) => {
+                let fields: Vec<String> = record
+                    .fields
+                    .iter()
+                    .map(|(name, field)| {
+                        format!(
+                            "{}{}: {}",
+                            attribute_name(name),
+                            if field.required { "" } else { "?" },
+                            field.ty.inline()
+                        )
+                    })
+                    .collect();
+                if fields.is_empty() {
+                    "{}".into()
+                } else {
+                    format!("{{ {} }}", fields.join(", "))
+                }
+            }
+        }
+    }
+
+    /// Adds the other declaration's comments (its omitted properties) to this type,
+    /// which has the same [`Ty::inline`] form.
+    fn merge_notes(&mut self, other: &Ty) {
+        match (self, other) {
+            (Ty::Set(a), Ty::Set(b)) => a.merge_notes(b),
+            (Ty::Record(a), Ty::Record(b)) => {
+                for (name, reason) in &b.omitted {
+                    a.omitted
+                        .entry(name.clone())
+                        .or_insert_with(|| reason.clone());
+                }
+                for (name, field) in &mut a.fields {
+                    if let Some(theirs) = b.fields.get(name) {
+                        field.ty.merge_notes(&theirs.ty);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The type as schema text, records one field a line at `indent`.
+    fn render(&self, indent: usize, out: &mut String) {
+        match self {
+            Ty::Set(item) => {
+                out.push_str("Set<");
+                item.render(indent, out);
+                out.push('>');
+            }
+            Ty::Record(record) if !record.fields.is_empty() || !record.omitted.is_empty() => {
+                let pad = "  ".repeat(indent + 1);
+                out.push_str("{\n");
+                for (name, field) in &record.fields {
+                    out.push_str(&format!(
+                        "{pad}{}{}: ",
+                        attribute_name(name),
+                        if field.required { "" } else { "?" }
+                    ));
+                    field.ty.render(indent + 1, out);
+                    out.push_str(",\n");
+                }
+                for (name, reason) in &record.omitted {
+                    out.push_str(&format!(
+                        "{pad}// left out: `{}`: {}\n",
+                        one_line(name),
+                        one_line(reason)
+                    ));
+                }
+                out.push_str(&"  ".repeat(indent));
+                out.push('}');
+            }
+            other => out.push_str(&other.inline()),
+        }
+    }
+}
+
+/// Maps JSON Schema to Cedar types; `root` is the tool's `inputSchema`, for local `$ref`s.
+struct Mapper<'a> {
+    root: &'a Value,
+    /// Schemas left to visit: `$ref`s can make a small input expand without end.
+    budget: Cell<usize>,
+}
+
+impl Mapper<'_> {
+    /// One top-level argument; left out whole when it expands past the budget.
+    fn argument(root: &Value, definition: &Value) -> Result<Ty, String> {
+        let mapper = Mapper {
+            root,
+            budget: Cell::new(MAX_NODES),
+        };
+        let mapped = mapper.map(definition, 0, &[]);
+        if mapper.budget.get() == 0 {
+            return Err(format!(
+                "its schema expands to more than {MAX_NODES} schemas"
+            ));
+        }
+        mapped.map(|m| m.ty)
+    }
+
+    fn map(&self, schema: &Value, depth: usize, refs: &[&str]) -> Result<Mapped, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("nested more than {MAX_DEPTH} levels deep"));
+        }
+        let Some(left) = self.budget.get().checked_sub(1) else {
+            return Err(format!(
+                "the tool's schema expands to more than {MAX_NODES} schemas"
+            ));
+        };
+        self.budget.set(left);
+        let object = match schema {
+            Value::Object(object) => object,
+            Value::Bool(true) => return Err("accepts any JSON value".into()),
+            other => return Err(format!("its schema is {}", kind(other))),
+        };
+        if let Some(reference) = object.get("$ref") {
+            return self.follow(reference, depth, refs);
+        }
+        for keyword in ["anyOf", "oneOf"] {
+            if let Some(branches) = object.get(keyword) {
+                if object.contains_key("type") {
+                    return Err(format!("`{keyword}` next to `type` is not mapped"));
+                }
+                return self.nullable_branch(keyword, branches, depth, refs);
+            }
+        }
+        if let Some(branches) = object.get("allOf") {
+            return match branches.as_array().map(Vec::as_slice) {
+                Some([only]) if !object.contains_key("type") => self.map(only, depth + 1, refs),
+                _ => Err("`allOf` is not mapped".into()),
+            };
+        }
+        for keyword in ["not", "if"] {
+            if object.contains_key(keyword) {
+                return Err(format!("`{keyword}` is not mapped"));
+            }
+        }
+        let (name, nullable) = match object.get("type") {
+            Some(Value::String(name)) => (name.as_str(), false),
+            Some(Value::Array(names)) => {
+                let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+                let nullable = names.contains(&"null");
+                let others: Vec<&str> = names.into_iter().filter(|n| *n != "null").collect();
+                match others.as_slice() {
+                    [one] => (*one, nullable),
+                    _ => {
+                        return Err(format!(
+                            "several types ({}) have no single Cedar type",
+                            one_line(&others.join(", "))
+                        ))
+                    }
+                }
+            }
+            Some(other) => return Err(format!("`type` is {}", kind(other))),
+            None => return infer_from_values(object),
+        };
+        let ty = match name {
+            "string" => Ty::String,
+            "integer" => Ty::Long,
+            "boolean" => Ty::Bool,
+            "number" => return Err(NUMBER_REASON.into()),
+            "null" => return Err("always null, which toolgate leaves out".into()),
+            "array" => Ty::Set(Box::new(self.items(object, depth, refs)?)),
+            "object" => Ty::Record(self.record(object, depth, refs)?),
+            other => return Err(format!("unknown type {:?}", one_line(other))),
+        };
+        Ok(Mapped { ty, nullable })
+    }
+
+    /// `anyOf` / `oneOf` of exactly one schema and `null` (how Python's `Optional` comes out).
+    fn nullable_branch(
+        &self,
+        keyword: &str,
+        branches: &Value,
+        depth: usize,
+        refs: &[&str],
+    ) -> Result<Mapped, String> {
+        let Some(branches) = branches.as_array() else {
+            return Err(format!("`{keyword}` is not an array"));
+        };
+        let is_null = |b: &&Value| b.get("type").and_then(Value::as_str) == Some("null");
+        let others: Vec<&Value> = branches.iter().filter(|b| !is_null(b)).collect();
+        match others.as_slice() {
+            [one] => {
+                let mapped = self.map(one, depth + 1, refs)?;
+                Ok(Mapped {
+                    ty: mapped.ty,
+                    nullable: mapped.nullable || others.len() < branches.len(),
+                })
+            }
+            _ => Err(format!("`{keyword}` has no single Cedar type")),
+        }
+    }
+
+    /// A local `$ref` (`#/$defs/...`, `#/definitions/...`), followed once per chain.
+    fn follow(&self, reference: &Value, depth: usize, refs: &[&str]) -> Result<Mapped, String> {
+        let Some(reference) = reference.as_str() else {
+            return Err("`$ref` is not a string".into());
+        };
+        if refs.contains(&reference) {
+            return Err(format!(
+                "`$ref` {:?} is recursive, which a Cedar type cannot be",
+                one_line(reference)
+            ));
+        }
+        let target = reference
+            .strip_prefix('#')
+            .filter(|pointer| pointer.is_empty() || pointer.starts_with('/'))
+            .and_then(|pointer| self.root.pointer(pointer));
+        match target {
+            Some(target) => {
+                let mut chain = refs.to_vec();
+                chain.push(reference);
+                self.map(target, depth + 1, &chain)
+            }
+            None => Err(format!(
+                "`$ref` {:?} is not a definition in the same inputSchema",
+                one_line(reference)
+            )),
+        }
+    }
+
+    fn items(&self, array: &Map<String, Value>, depth: usize, refs: &[&str]) -> Result<Ty, String> {
+        match array.get("items") {
+            Some(items @ Value::Object(_)) => self
+                .map(items, depth + 1, refs)
+                .map(|m| m.ty)
+                .map_err(|reason| format!("array items: {reason}")),
+            Some(Value::Array(_)) => Err("array with a tuple `items` list has no Set type".into()),
+            _ => Err("array without `items` (a Set needs one element type)".into()),
+        }
+    }
+
+    fn record(
+        &self,
+        object: &Map<String, Value>,
+        depth: usize,
+        refs: &[&str],
+    ) -> Result<Record, String> {
+        let properties = match object.get("properties") {
+            Some(Value::Object(properties)) if !properties.is_empty() => properties,
+            _ => return Err("object without `properties` (a record needs named fields)".into()),
+        };
+        let required: BTreeSet<&str> = object
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|names| names.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let mut record = Record::default();
+        for (name, definition) in properties {
+            match self.map(definition, depth + 1, refs) {
+                Ok(mapped) => {
+                    let required = required.contains(name.as_str()) && !mapped.nullable;
+                    record.fields.insert(
+                        name.clone(),
+                        Field {
+                            ty: mapped.ty,
+                            required,
+                        },
+                    );
+                }
+                Err(reason) => {
+                    record.omitted.insert(name.clone(), reason);
+                }
+            }
+        }
+        Ok(record)
+    }
+}
+
+/// A schema without `type`: typed by its `enum` or `const` values when they agree.
+fn infer_from_values(object: &Map<String, Value>) -> Result<Mapped, String> {
+    let values: Vec<&Value> = match (object.get("enum"), object.get("const")) {
+        (Some(Value::Array(values)), _) => values.iter().collect(),
+        (_, Some(value)) => vec![value],
+        _ => return Err("no `type`".into()),
+    };
+    let nullable = values.iter().any(|v| v.is_null());
+    let mut types = values.iter().filter(|v| !v.is_null()).map(|v| match v {
+        Value::String(_) => Some("String"),
+        Value::Bool(_) => Some("Bool"),
+        Value::Number(n) if n.is_i64() => Some("Long"),
+        _ => None,
+    });
+    let first = types.next().flatten();
+    if types.any(|t| t != first) {
+        return Err("`enum` values of several types".into());
+    }
+    let ty = match first {
+        Some("String") => Ty::String,
+        Some("Bool") => Ty::Bool,
+        Some("Long") => Ty::Long,
+        _ => return Err("no `type`, and no `enum` values to type it by".into()),
+    };
+    Ok(Mapped { ty, nullable })
+}
+
+/// One top-level argument across every tool that declares it.
+#[derive(Default)]
+struct Argument {
+    /// The Cedar type and the tools that declare it so.
+    typed: Option<(Ty, Vec<(String, String)>)>,
+    /// Tools whose declaration could not be typed, and why.
+    untyped: Vec<(String, String)>,
+}
+
+impl Argument {
+    fn add_typed(&mut self, name: &str, ty: &Ty, tool: &Tool) -> Result<(), McpSchemaError> {
+        match &mut self.typed {
+            None => self.typed = Some((ty.clone(), vec![(tool.id.clone(), tool.file.clone())])),
+            Some((existing, tools)) => {
+                if existing.inline() != ty.inline() {
+                    let (first_tool, first_file) = tools.first().cloned().unwrap_or_default();
+                    return Err(McpSchemaError::Conflict {
+                        argument: name.to_owned(),
+                        first: Box::new(Declaration {
+                            tool: first_tool,
+                            file: first_file,
+                            cedar_type: existing.inline(),
+                        }),
+                        second: Box::new(Declaration {
+                            tool: tool.id.clone(),
+                            file: tool.file.clone(),
+                            cedar_type: ty.inline(),
+                        }),
+                    });
+                }
+                existing.merge_notes(ty);
+                tools.push((tool.id.clone(), tool.file.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn render_schema(servers: &[&str], arguments: &BTreeMap<String, Argument>) -> String {
+    let mut out = String::new();
+    out.push_str("// Generated by `toolgate schema-from-mcp` from the MCP tools/list results of: ");
+    out.push_str(&one_line(&servers.join(", ")));
+    out.push_str(".\n// Do not edit: change the tools/list files and regenerate.\n");
+    out.push_str("namespace Toolgate {\n");
+    out.push_str(
+        "  // Tool arguments that policies may read (`context.arguments`). Every field is\n",
+    );
+    out.push_str(
+        "  // optional: one type serves every tool's call. Each field names the tools that\n",
+    );
+    out.push_str("  // declare it. Arguments not typed here still reach the decision digest, never a policy.\n");
+    out.push_str("  type Arguments = {\n");
+    for (name, argument) in arguments {
+        let untyped: Vec<String> = argument
+            .untyped
+            .iter()
+            .map(|(tool, reason)| format!("{tool} ({})", one_line(reason)))
+            .collect();
+        match &argument.typed {
+            Some((ty, tools)) => {
+                let ids: Vec<&str> = tools.iter().map(|(id, _)| id.as_str()).collect();
+                out.push_str(&format!("    // {}\n", one_line(&ids.join(", "))));
+                if !untyped.is_empty() {
+                    out.push_str(&format!("    // not typed for: {}\n", untyped.join("; ")));
+                }
+                out.push_str(&format!("    {}?: ", attribute_name(name)));
+                ty.render(2, &mut out);
+                out.push_str(",\n");
+            }
+            None => {
+                out.push_str(&format!(
+                    "    // left out: `{}`: {}\n",
+                    one_line(name),
+                    untyped.join("; ")
+                ));
+            }
+        }
+    }
+    out.push_str("  };\n}\n");
+    out
+}
+
+/// A record attribute name as the Cedar schema syntax accepts it: bare when it is an
+/// identifier that is not a keyword, quoted otherwise.
+fn attribute_name(name: &str) -> String {
+    const RESERVED: &[&str] = &[
+        "true", "false", "if", "then", "else", "in", "is", "like", "has",
+    ];
+    let mut chars = name.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if identifier && !RESERVED.contains(&name) && !name.starts_with("__cedar") {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.escape_default())
+    }
+}
+
+/// A JSON value shown in a message: one line, at most 80 characters.
+fn shorten(text: &str) -> String {
+    let mut shown: String = one_line(text).chars().take(80).collect();
+    if text.chars().nth(80).is_some() {
+        shown.push_str("...");
+    }
+    shown
+}
+
+/// Text safe inside a `//` comment or a one-line message.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,673 @@
+//! Typed policies: the `Arguments` schema fragment generated from MCP tools/list results,
+//! and what strict validation then refuses at load.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use serde_json::{json, Value};
+use toolgate::mcp_schema::{self, Generated, McpSchemaError, Options, ServerTools};
+use toolgate::policy::{PolicyFiles, PolicyStore, Source};
+use toolgate::Gate;
+
+/// The committed tools/list files in `policies/mcp/`, by server name (the file stem).
+const MCP_FILES: &[(&str, &str, &str)] = &[(
+    "tools",
+    "policies/mcp/tools.json",
+    include_str!("../../policies/mcp/tools.json"),
+)];
+
+fn server(name: &str, tools: Value) -> ServerTools {
+    ServerTools {
+        server: name.into(),
+        file: format!("{name}.json"),
+        list: tools,
+    }
+}
+
+fn tool(name: &str, properties: Value) -> Value {
+    json!({"name": name, "inputSchema": {"type": "object", "properties": properties}})
+}
+
+fn generate(servers: &[ServerTools]) -> Generated {
+    mcp_schema::generate(servers, &Options::default()).unwrap_or_else(|e| panic!("generate: {e}"))
+}
+
+fn generate_err(servers: &[ServerTools]) -> McpSchemaError {
+    match mcp_schema::generate(servers, &Options::default()) {
+        Ok(generated) => panic!("generated:\n{}", generated.schema),
+        Err(e) => e,
+    }
+}
+
+/// The `Arguments` field lines of a generated fragment, comments dropped.
+fn fields(schema: &str) -> Vec<String> {
+    schema
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with("//") && !line.is_empty())
+        .skip_while(|line| !line.starts_with("type Arguments"))
+        .skip(1)
+        .take_while(|line| *line != "};")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The embedded model plus `arguments` (a generated fragment) and `policy`, as the filter loads them.
+fn load(arguments: &str, policy: &str) -> Result<PolicyStore, String> {
+    PolicyStore::from_files(&PolicyFiles {
+        policies: vec![Source {
+            name: "policies/refunds.cedar",
+            text: policy,
+        }],
+        schema: vec![
+            toolgate::policy::EMBEDDED_SCHEMA,
+            Source {
+                name: "policies/arguments.cedarschema",
+                text: arguments,
+            },
+        ],
+        entities: Vec::new(),
+    })
+}
+
+#[test]
+fn json_schema_types_map_to_cedar_types() {
+    let generated = generate(&[server(
+        "s",
+        json!([tool(
+            "t",
+            json!({
+                "name": {"type": "string", "format": "email"},
+                "mode": {"enum": ["a", "b"]},
+                "level": {"type": "string", "enum": ["low", "high"]},
+                "count": {"type": "integer"},
+                "force": {"type": "boolean"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "ids": {"type": "array", "items": {"type": "integer"}},
+                "note": {"type": ["string", "null"]},
+                "maybe": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": null},
+                "target": {
+                    "type": "object",
+                    "properties": {
+                        "host": {"type": "string"},
+                        "port": {"type": "integer"},
+                        "weight": {"type": "number"},
+                        "labels": {"type": ["array", "null"], "items": {"type": "string"}}
+                    },
+                    "required": ["host", "weight", "labels"]
+                }
+            })
+        )]),
+    )]);
+    assert_eq!(
+        fields(&generated.schema),
+        [
+            "count?: Long,",
+            "force?: Bool,",
+            "ids?: Set<Long>,",
+            "level?: String,",
+            "maybe?: Long,",
+            "mode?: String,",
+            "name?: String,",
+            "note?: String,",
+            "tags?: Set<String>,",
+            "target?: {",
+            // `required` makes a nested field required, unless it may be null.
+            "host: String,",
+            "labels?: Set<String>,",
+            "port?: Long,",
+            "// left out: `weight`: a JSON Schema `number`: toolgate passes integers as Long and other numbers as their literal text, so no single Cedar type fits",
+            "},",
+        ]
+        .iter()
+        .filter(|l| !l.starts_with("//"))
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+    );
+    assert!(
+        generated.schema.contains("    // s/t\n    count?: Long,\n"),
+        "{}",
+        generated.schema
+    );
+    assert!(generated.schema.contains("// left out: `weight`"));
+    assert!(generated.warnings.is_empty(), "{:?}", generated.warnings);
+}
+
+#[test]
+fn local_refs_are_followed_and_recursion_is_left_out() {
+    let schema = json!({
+        "type": "object",
+        "$defs": {
+            "Money": {"type": "object", "properties": {"units": {"type": "integer"}, "currency": {"type": "string"}}, "required": ["units"]},
+            "Node": {"type": "object", "properties": {"child": {"$ref": "#/$defs/Node"}, "label": {"type": "string"}}}
+        },
+        "properties": {
+            "price": {"$ref": "#/$defs/Money"},
+            "tree": {"$ref": "#/$defs/Node"},
+            "remote": {"$ref": "https://example.com/schema.json"}
+        }
+    });
+    let generated = generate(&[server(
+        "shop",
+        json!([{"name": "buy", "inputSchema": schema}]),
+    )]);
+    let schema = &generated.schema;
+    assert!(
+        schema.contains("price?: {\n      currency?: String,\n      units: Long,\n    },"),
+        "{schema}"
+    );
+    assert!(
+        schema.contains("tree?: {\n      label?: String,\n      // left out: `child`: `$ref` \"#/$defs/Node\" is recursive"),
+        "{schema}"
+    );
+    assert!(
+        schema.contains("// left out: `remote`: shop/buy (`$ref` \"https://example.com/schema.json\" is not a definition in the same inputSchema)"),
+        "{schema}"
+    );
+    assert_eq!(generated.warnings.len(), 1, "{:?}", generated.warnings);
+}
+
+#[test]
+fn a_ref_bomb_is_cut_short() {
+    // Each level refers to the next one ten times: 10^12 schemas if followed naively.
+    let mut defs = serde_json::Map::new();
+    for level in 0..12 {
+        let next = json!({"$ref": format!("#/$defs/L{}", level + 1)});
+        let properties: serde_json::Map<String, Value> =
+            (0..10).map(|i| (format!("p{i}"), next.clone())).collect();
+        defs.insert(
+            format!("L{level}"),
+            json!({"type": "object", "properties": properties}),
+        );
+    }
+    defs.insert("L12".into(), json!({"type": "string"}));
+    let schema =
+        json!({"type": "object", "$defs": defs, "properties": {"bomb": {"$ref": "#/$defs/L0"}}});
+    let generated = generate(&[server("s", json!([{"name": "t", "inputSchema": schema}]))]);
+    assert!(
+        generated
+            .schema
+            .contains("// left out: `bomb`: s/t (its schema expands to more than 10000 schemas)"),
+        "{}",
+        generated.schema
+    );
+    assert!(generated.schema.len() < 1000);
+}
+
+#[test]
+fn untyped_arguments_are_left_out_with_the_reason() {
+    let generated = generate(&[server(
+        "s",
+        json!({"tools": [tool(
+            "t",
+            json!({
+                "ratio": {"type": "number"},
+                "anything": {},
+                "either": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                "pair": {"type": "array", "items": [{"type": "string"}, {"type": "integer"}]},
+                "bag": {"type": "object"},
+                "list": {"type": "array"}
+            })
+        )]}),
+    )]);
+    assert_eq!(fields(&generated.schema), Vec::<String>::new());
+    let schema = &generated.schema;
+    for expected in [
+        "// left out: `ratio`: s/t (a JSON Schema `number`",
+        "// left out: `anything`: s/t (no `type`)",
+        "// left out: `either`: s/t (`oneOf` has no single Cedar type)",
+        "// left out: `pair`: s/t (array with a tuple `items` list",
+        "// left out: `bag`: s/t (object without `properties`",
+        "// left out: `list`: s/t (array without `items`",
+    ] {
+        assert!(schema.contains(expected), "{expected}\n{schema}");
+    }
+    assert_eq!(generated.warnings.len(), 6, "{:?}", generated.warnings);
+    assert!(generated
+        .warnings
+        .iter()
+        .all(|w| w.starts_with("s.json: tool s/t: argument `")));
+    // The fragment is valid Cedar even with nothing typed.
+    load(schema, "").unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn same_types_merge_and_different_types_are_a_conflict() {
+    let refund = tool(
+        "refund",
+        json!({"amount": {"type": "integer"}, "order_id": {"type": "string"}}),
+    );
+    let wire = tool("wire_transfer", json!({"amount": {"type": "integer"}}));
+    let generated = generate(&[
+        server("payments", json!([wire, refund])),
+        server(
+            "billing",
+            json!([tool("charge", json!({"amount": {"type": "integer"}}))]),
+        ),
+    ]);
+    assert!(
+        generated.schema.contains(
+            "    // billing/charge, payments/refund, payments/wire_transfer\n    amount?: Long,\n"
+        ),
+        "{}",
+        generated.schema
+    );
+
+    let error = generate_err(&[
+        server("payments", json!([refund])),
+        server(
+            "billing",
+            json!([tool("charge", json!({"amount": {"type": "string"}}))]),
+        ),
+    ]);
+    let message = error.to_string();
+    assert!(
+        matches!(error, McpSchemaError::Conflict { .. }),
+        "{message}"
+    );
+    for expected in [
+        "argument `amount` is String in billing/charge (billing.json)",
+        "but Long in payments/refund (payments.json)",
+        "rename the argument",
+        "type it by hand",
+    ] {
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+
+    // Records differ when their fields do.
+    let a = tool(
+        "a",
+        json!({"to": {"type": "object", "properties": {"x": {"type": "string"}}}}),
+    );
+    let b = tool(
+        "b",
+        json!({"to": {"type": "object", "properties": {"x": {"type": "integer"}}}}),
+    );
+    let message = generate_err(&[server("s", json!([a, b]))]).to_string();
+    assert!(message.contains("is { x?: String } in s/a"), "{message}");
+    assert!(message.contains("but { x?: Long } in s/b"), "{message}");
+}
+
+#[test]
+fn an_argument_typed_by_one_tool_and_untyped_by_another_is_kept_and_flagged() {
+    let generated = generate(&[server(
+        "s",
+        json!([
+            tool("a", json!({"amount": {"type": "integer"}})),
+            tool("b", json!({"amount": {"type": "number"}}))
+        ]),
+    )]);
+    assert!(
+        generated
+            .schema
+            .contains("    // s/a\n    // not typed for: s/b (a JSON Schema `number`"),
+        "{}",
+        generated.schema
+    );
+    assert_eq!(fields(&generated.schema), ["amount?: Long,"]);
+    assert_eq!(generated.warnings.len(), 1);
+    assert!(generated
+        .warnings
+        .iter()
+        .all(|w| w.contains("may deny at run time")));
+}
+
+#[test]
+fn the_three_input_shapes_are_accepted_and_bad_input_is_named() {
+    let tools = json!([tool("t", json!({"q": {"type": "string"}}))]);
+    let shapes = [
+        json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": tools}}),
+        json!({"tools": tools}),
+        tools.clone(),
+    ];
+    let outputs: Vec<String> = shapes
+        .into_iter()
+        .map(|list| generate(&[server("s", list)]).schema)
+        .collect();
+    assert!(outputs.iter().all(|o| o == &outputs[0]));
+    assert_eq!(fields(&outputs[0]), ["q?: String,"]);
+
+    let not_json = ServerTools::from_json("s", "lists/s.json", "{\"tools\": [\n  oops]}");
+    let message = not_json.map(|_| ()).unwrap_err().to_string();
+    assert!(
+        message.starts_with("lists/s.json:2:3: not JSON"),
+        "{message}"
+    );
+
+    let rpc_error = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "Method not found"}});
+    let message = generate_err(&[server("s", rpc_error)]).to_string();
+    assert!(message.starts_with("s.json: not an MCP tools/list result: it is a JSON-RPC error response (Method not found)"), "{message}");
+
+    let message = generate_err(&[server("s", json!({"result": {}}))]).to_string();
+    assert!(message.contains("no `tools` array"), "{message}");
+
+    let message = generate_err(&[server("s", json!([{"description": "nameless"}]))]).to_string();
+    assert!(message.contains("has no `name` string"), "{message}");
+
+    let message = generate_err(&[server("a/b", tools.clone())]).to_string();
+    assert!(
+        message.contains("server name \"a/b\" contains '/'"),
+        "{message}"
+    );
+
+    let twice = ServerTools {
+        file: "again.json".into(),
+        ..server("s", tools.clone())
+    };
+    let message = generate_err(&[server("s", tools.clone()), twice]).to_string();
+    assert_eq!(
+        message,
+        "tool s/t is listed twice (again.json and s.json); give each server's tools once"
+    );
+
+    let bad_schema = json!([{"name": "t", "inputSchema": {"type": "string"}}]);
+    let message = generate_err(&[server("s", bad_schema)]).to_string();
+    assert!(
+        message.contains("tool s/t: `inputSchema` has type \"string\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn odd_names_are_quoted_and_comments_stay_on_one_line() {
+    let generated = generate(&[server(
+        "s",
+        json!([tool(
+            "t",
+            json!({"dry-run": {"type": "boolean"}, "in": {"type": "string"}, "say \"hi\"\n": {"type": "string"}, "": {"type": "string"}})
+        )]),
+    )]);
+    assert_eq!(
+        fields(&generated.schema),
+        [
+            "\"\"?: String,",
+            "\"dry-run\"?: Bool,",
+            "\"in\"?: String,",
+            "\"say \\\"hi\\\"\\n\"?: String,"
+        ]
+    );
+    let policy = "@id(\"p\") permit(principal, action == Toolgate::Action::\"tools/call\", resource)\nwhen { context has arguments && context.arguments has \"dry-run\" && context.arguments[\"dry-run\"] && context.arguments has \"say \\\"hi\\\"\\n\" };";
+    load(&generated.schema, policy).unwrap_or_else(|e| panic!("{e}\n{}", generated.schema));
+}
+
+#[test]
+fn generation_is_deterministic_whatever_the_input_order() {
+    let a = server(
+        "a",
+        json!([
+            tool("x", json!({"p": {"type": "string"}})),
+            tool("w", json!({"q": {"type": "integer"}}))
+        ]),
+    );
+    let b = server("b", json!([tool("y", json!({"p": {"type": "string"}}))]));
+    let one = generate(&[a.clone(), b.clone()]);
+    let two = generate(&[b, a]);
+    assert_eq!(one, two);
+    assert!(one.schema.starts_with(
+        "// Generated by `toolgate schema-from-mcp` from the MCP tools/list results of: a, b.\n"
+    ));
+}
+
+#[test]
+fn the_catalog_has_one_tool_entity_per_tool() {
+    let tools = json!([
+        {"name": "wipe", "inputSchema": {"type": "object"}, "annotations": {"destructiveHint": true}},
+        {"name": "peek", "inputSchema": {"type": "object"}, "annotations": {"destructiveHint": true, "readOnlyHint": true}},
+        {"name": "poke", "inputSchema": {"type": "object"}}
+    ]);
+    let generated = mcp_schema::generate(
+        &[server("s", tools)],
+        &Options {
+            sensitivity: "medium".into(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        generated.entities,
+        json!([
+            {"uid": {"type": "Toolgate::Tool", "id": "s/peek"}, "attrs": {"sensitivity": "medium"},
+             "parents": [{"type": "Toolgate::Server", "id": "s"}]},
+            {"uid": {"type": "Toolgate::Tool", "id": "s/poke"}, "attrs": {"sensitivity": "medium"},
+             "parents": [{"type": "Toolgate::Server", "id": "s"}]},
+            {"uid": {"type": "Toolgate::Tool", "id": "s/wipe"}, "attrs": {"sensitivity": "medium", "requires_approval": true},
+             "parents": [{"type": "Toolgate::Server", "id": "s"}]},
+        ])
+    );
+    assert_eq!(Options::default().sensitivity, "high");
+}
+
+const AMOUNT_POLICY: &str = "// Small refunds only.\n@id(\"small-refunds\")\npermit (principal, action == Toolgate::Action::\"tools/call\", resource == Toolgate::Tool::\"billing/refund\")\nwhen { context has arguments && context.arguments has amount && context.arguments.amount <= 100 };\n";
+
+fn refund_catalog(amount_type: &str) -> String {
+    let tools = json!([tool(
+        "refund",
+        json!({"amount": {"type": amount_type}, "order_id": {"type": "string"}})
+    )]);
+    generate(&[server("billing", tools)]).schema
+}
+
+#[test]
+fn a_policy_comparing_a_string_amount_fails_validation_at_load() {
+    let error = load(&refund_catalog("string"), AMOUNT_POLICY)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        error.starts_with("invalid policies: policies/refunds.cedar:4:"),
+        "{error}"
+    );
+    assert!(error.contains("small-refunds"), "{error}");
+    assert!(error.contains("Long"), "{error}");
+    assert!(error.contains("String"), "{error}");
+
+    let store = load(&refund_catalog("integer"), AMOUNT_POLICY).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.policy_count(), 1);
+
+    // A `number` is left out: behind `has` the policy could never apply, which is refused
+    // too (instead of denying every refund at run time).
+    let error = load(&refund_catalog("number"), AMOUNT_POLICY)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(error.starts_with("invalid policies: policies/refunds.cedar:2:1: for policy `small-refunds`, policy is impossible"), "{error}");
+    assert!(error.contains("can never apply"), "{error}");
+    // Without `has`, it is the unknown attribute.
+    let unguarded = AMOUNT_POLICY.replace("context.arguments has amount && ", "");
+    let error = load(&refund_catalog("number"), &unguarded)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(error.contains("policies/refunds.cedar:4:"), "{error}");
+    assert!(error.contains("amount"), "{error}");
+}
+
+#[test]
+fn a_forbid_on_an_untyped_argument_is_refused_not_silently_inert() {
+    // The guardrail would never fire (fail open), so it is refused at load.
+    let forbid = "@id(\"no-big-refunds\")\nforbid (principal, action == Toolgate::Action::\"tools/call\", resource)\nwhen { context has arguments && context.arguments has amount && context.arguments.amount > 100 };\n";
+    let error = load(&refund_catalog("number"), forbid)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        error.contains("policies/refunds.cedar:1:1: for policy `no-big-refunds`"),
+        "{error}"
+    );
+    assert!(error.contains("can never apply"), "{error}");
+    load(&refund_catalog("integer"), forbid).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn the_plugin_configuration_takes_a_generated_arguments_schema() {
+    let config = |amount_type: &str| {
+        json!({"policies": {"cedar": AMOUNT_POLICY, "arguments_schema": refund_catalog(amount_type)}})
+            .to_string()
+    };
+    let error = match Gate::configure(config("string").as_bytes(), 0) {
+        Ok(_) => panic!("a string amount compared as a Long was accepted"),
+        Err(e) => e,
+    };
+    assert!(error.contains("`policies.cedar`:4:"), "{error}");
+    let gate = Gate::configure(config("integer").as_bytes(), 0).unwrap_or_else(|e| panic!("{e}"));
+    assert!(gate.policy_count() >= 9);
+
+    // The embedded policies read `path` and `amount`: an arguments schema without them refuses them.
+    let bare =
+        json!({"policies": {"arguments_schema": "namespace Toolgate { type Arguments = {}; }"}});
+    let error = match Gate::configure(bare.to_string().as_bytes(), 0) {
+        Ok(_) => panic!("embedded policies validated without their arguments"),
+        Err(e) => e,
+    };
+    assert!(error.contains("policies/default.cedar:"), "{error}");
+}
+
+#[test]
+fn schema_errors_name_the_fragment_and_line() {
+    let broken = json!({"policies": {"arguments_schema": "namespace Toolgate {\n  type Arguments = {\n    amount?: Lng,\n  };\n}\n"}});
+    let error = match Gate::configure(broken.to_string().as_bytes(), 0) {
+        Ok(_) => panic!("an undefined type was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        error.starts_with("plugin configuration `policies.arguments_schema`:3:14:"),
+        "{error}"
+    );
+    let syntax = json!({"policies": {"arguments_schema": "namespace Toolgate {\n  type Arguments = {\n    amount?: Long\n    path?: String,\n  };\n}\n"}});
+    let error = match Gate::configure(syntax.to_string().as_bytes(), 0) {
+        Ok(_) => panic!("a syntax error was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        error.starts_with("plugin configuration `policies.arguments_schema`:4:5:"),
+        "{error}"
+    );
+    // Declared twice: once in a whole schema that still has it, once in the arguments fragment.
+    let whole = toolgate::policy::EMBEDDED_SCHEMA.text.replacen(
+        "namespace Toolgate {\n",
+        "namespace Toolgate {\n  type Arguments = {};\n",
+        1,
+    );
+    let twice = json!({"policies": {
+        "schema": whole,
+        "arguments_schema": toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA.text,
+    }});
+    let error = match Gate::configure(twice.to_string().as_bytes(), 0) {
+        Ok(_) => panic!("a duplicate type was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        error.starts_with(
+            "plugin configuration `policies.schema`:3:3: duplicate common type `Toolgate::Arguments`"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_version_covers_the_arguments_schema() {
+    let base = Gate::configure(b"{}", 0).unwrap_or_else(|e| panic!("{e}"));
+    let same =
+        json!({"policies": {"arguments_schema": toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA.text}});
+    let other = json!({"policies": {"arguments_schema": format!("{}// changed\n", toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA.text)}});
+    let same = Gate::configure(same.to_string().as_bytes(), 0).unwrap_or_else(|e| panic!("{e}"));
+    let other = Gate::configure(other.to_string().as_bytes(), 0).unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(base.policy_version(), other.policy_version());
+    assert_ne!(same.policy_version(), other.policy_version());
+}
+
+#[test]
+fn committed_arguments_schema_is_generated_from_the_committed_tools_lists() {
+    let servers: Vec<ServerTools> = MCP_FILES
+        .iter()
+        .map(|(name, file, text)| {
+            ServerTools::from_json(name, file, text).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let generated = generate(&servers);
+    assert!(
+        generated.schema == toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA.text,
+        "policies/arguments.cedarschema is stale; regenerate it from policies/mcp/*.json \
+         (toolgate schema-from-mcp policies/mcp/*.json > policies/arguments.cedarschema). \
+         Generated:\n{}",
+        generated.schema
+    );
+    // Every field the embedded policies read is typed.
+    for field in [
+        "path",
+        "content",
+        "query",
+        "amount",
+        "to_account",
+        "currency",
+        "order_id",
+    ] {
+        assert!(
+            fields(&generated.schema)
+                .iter()
+                .any(|l| l.starts_with(&format!("{field}?: "))),
+            "{field}"
+        );
+    }
+    // The generated catalog is valid against the schema.
+    let schema = toolgate::policy::EMBEDDED_SCHEMA.text;
+    let entities = generated.entities.to_string();
+    PolicyStore::from_files(&PolicyFiles {
+        policies: Vec::new(),
+        schema: vec![
+            Source {
+                name: "toolgate.cedarschema",
+                text: schema,
+            },
+            toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA,
+        ],
+        entities: vec![Source {
+            name: "catalog.json",
+            text: &entities,
+        }],
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Natively, also check that `MCP_FILES` lists every file in `policies/mcp/`.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn every_committed_tools_list_is_checked() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/mcp");
+    let mut found: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|entry| format!("policies/mcp/{}", entry.file_name().to_string_lossy()))
+        .collect();
+    found.sort();
+    let listed: Vec<&str> = MCP_FILES.iter().map(|(_, file, _)| *file).collect();
+    assert_eq!(found, listed, "add new files in policies/mcp/ to MCP_FILES");
+}
+
+#[test]
+fn the_policy_folder_validates_as_files() {
+    // What `toolgate validate policies/` checks: every *.cedar, *.cedarschema and entities file.
+    use toolgate::policy::{
+        CREDENTIAL_POLICIES, EMBEDDED_ARGUMENTS_SCHEMA, EMBEDDED_ENTITIES, EMBEDDED_POLICIES,
+        EMBEDDED_SCHEMA,
+    };
+    let files = PolicyFiles {
+        policies: EMBEDDED_POLICIES
+            .iter()
+            .copied()
+            .chain([CREDENTIAL_POLICIES])
+            .collect(),
+        schema: vec![EMBEDDED_SCHEMA, EMBEDDED_ARGUMENTS_SCHEMA],
+        entities: vec![EMBEDDED_ENTITIES],
+    };
+    let store = PolicyStore::from_files(&files).unwrap_or_else(|e| panic!("{e}"));
+    assert!(store.requires_approval("tools/wire_transfer"));
+
+    let broken = PolicyFiles {
+        entities: vec![Source {
+            name: "policies/entities.json",
+            text: "[\n  {\"uid\": }\n]",
+        }],
+        ..files
+    };
+    let error = PolicyStore::from_files(&broken).map(|_| ()).unwrap_err();
+    assert!(
+        error.starts_with("policies/entities.json:2:11: "),
+        "{error}"
+    );
+}
