@@ -7,6 +7,12 @@ pub struct Args {
     pub policies: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub json: bool,
+    /// schema-from-mcp: the server a single tools/list file belongs to.
+    pub server: Option<String>,
+    /// schema-from-mcp: `sensitivity` of generated Tool entities.
+    pub sensitivity: Option<String>,
+    /// schema-from-mcp: where to write the tool catalog entities.
+    pub entities: Option<PathBuf>,
     pub help: bool,
     pub files: Vec<PathBuf>,
 }
@@ -25,6 +31,11 @@ impl Args {
                 "--policies" => args.policies = Some(value("--policies")?),
                 "--config" => args.config = Some(value("--config")?),
                 "--json" => args.json = true,
+                "--server" => args.server = Some(value("--server")?.display().to_string()),
+                "--sensitivity" => {
+                    args.sensitivity = Some(value("--sensitivity")?.display().to_string())
+                }
+                "--entities" => args.entities = Some(value("--entities")?),
                 "-h" | "--help" => args.help = true,
                 flag if flag.starts_with("--") => {
                     return Err(format!("unknown option {flag} (see toolgate --help)"))

@@ -6,6 +6,7 @@ mod explain;
 mod folder;
 mod replay;
 mod request;
+mod schema_from_mcp;
 mod validate;
 
 use std::process::ExitCode;
@@ -24,6 +25,10 @@ usage:
       Decide one request as the filter would, and show why.
   toolgate replay [--policies DIR] [--json] DECISIONS.log
       Re-decide logged decisions with the policies in DIR; list what would change.
+  toolgate schema-from-mcp [--server NAME] [--entities OUT.json] [--sensitivity LEVEL] FILE...
+      Print the Cedar `Arguments` schema fragment for MCP servers' tools/list results
+      (one file per server, named after the file unless --server); with --entities,
+      also write a Tool catalog (sensitivity LEVEL, default high) to OUT.json.
 
 DIR defaults to ./policies. Exit codes: 0 ok (explain: allowed; replay: nothing
 changes), 1 a finding (invalid policies, failing cases, denied, changed decisions),
@@ -62,8 +67,9 @@ fn run(argv: &[String]) -> Result<bool, String> {
         "test" => cases::run(&args),
         "explain" => explain::run(&args),
         "replay" => replay::run(&args),
+        "schema-from-mcp" => schema_from_mcp::run(&args),
         other => Err(format!(
-            "unknown command {other:?}; the commands are validate, test, explain, replay (see toolgate --help)"
+            "unknown command {other:?}; the commands are validate, test, explain, replay, schema-from-mcp (see toolgate --help)"
         )),
     }
 }

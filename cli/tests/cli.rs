@@ -291,3 +291,67 @@ fn replay_lists_the_decisions_a_new_policy_set_would_change() {
     assert!(out.contains("allow -> deny       1"), "{out}");
     let _ = fs::remove_dir_all(dir);
 }
+
+#[test]
+fn schema_from_mcp_reproduces_the_committed_fragment() {
+    let tools = policies().join("mcp/tools.json");
+    let (code, out) = toolgate(&["schema-from-mcp", s(&tools)]);
+    assert_eq!(code, 0, "{out}");
+    let committed = fs::read_to_string(policies().join("arguments.cedarschema")).expect("read");
+    assert!(
+        out.starts_with(&committed),
+        "stdout is the committed fragment:\n{out}"
+    );
+    assert!(
+        out.contains("warning: "),
+        "the untyped `number` is reported: {out}"
+    );
+}
+
+#[test]
+fn a_server_typing_amount_as_text_makes_the_refund_policy_invalid() {
+    let dir = scratch("typed");
+    let tools = dir.join("tools.json");
+    let catalog = dir.join("catalog.json");
+    fs::write(
+        &tools,
+        json!({"tools": [
+            {"name": "refund", "inputSchema": {"type": "object",
+                "properties": {"amount": {"type": "string"}, "order_id": {"type": "string"}}}},
+            {"name": "read_file", "inputSchema": {"type": "object",
+                "properties": {"path": {"type": "string"}}}}
+        ]})
+        .to_string(),
+    )
+    .expect("write");
+    let (code, fragment) = toolgate(&["schema-from-mcp", "--entities", s(&catalog), s(&tools)]);
+    assert_eq!(code, 0, "{fragment}");
+    let catalog: Value =
+        serde_json::from_str(&fs::read_to_string(&catalog).expect("catalog")).expect("json");
+    assert_eq!(catalog[0]["uid"]["id"], "tools/read_file");
+    let fragment: String = fragment
+        .lines()
+        .filter(|l| !l.starts_with("wrote "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    fs::write(dir.join("arguments.cedarschema"), fragment).expect("write");
+    let (code, out) = toolgate(&["validate", "--policies", s(&dir)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("default.cedar:"), "{out}");
+    assert!(out.contains("payments-small-refunds"), "{out}");
+
+    // Two tools declaring one argument with different types is a finding, not a guess.
+    fs::write(
+        &tools,
+        json!({"tools": [
+            {"name": "a", "inputSchema": {"type": "object", "properties": {"amount": {"type": "string"}}}},
+            {"name": "b", "inputSchema": {"type": "object", "properties": {"amount": {"type": "integer"}}}}
+        ]})
+        .to_string(),
+    )
+    .expect("write");
+    let (code, out) = toolgate(&["schema-from-mcp", s(&tools)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("amount"), "{out}");
+    let _ = fs::remove_dir_all(dir);
+}

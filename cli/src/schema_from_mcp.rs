@@ -1,0 +1,54 @@
+//! `toolgate schema-from-mcp`: the `Arguments` schema fragment (and a tool catalog) from MCP tools/list results.
+
+use toolgate::mcp_schema::{generate, McpSchemaError, Options, ServerTools};
+
+use crate::args::Args;
+use crate::folder;
+
+pub fn run(args: &Args) -> Result<bool, String> {
+    if args.files.is_empty() {
+        return Err("schema-from-mcp needs at least one tools/list file".into());
+    }
+    if args.server.is_some() && args.files.len() > 1 {
+        return Err("--server names the server of a single file; with several, name each file after its server".into());
+    }
+    let mut servers = Vec::new();
+    for file in &args.files {
+        let name = file.display().to_string();
+        let server = match &args.server {
+            Some(server) => server.clone(),
+            None => file
+                .file_stem()
+                .and_then(|stem| stem.to_str())
+                .ok_or_else(|| format!("{name}: name the server with --server"))?
+                .to_owned(),
+        };
+        let text = folder::read(file)?;
+        servers.push(ServerTools::from_json(&server, &name, &text).map_err(|e| e.to_string())?);
+    }
+    let options = Options {
+        sensitivity: args
+            .sensitivity
+            .clone()
+            .unwrap_or_else(|| Options::default().sensitivity),
+    };
+    let generated = match generate(&servers, &options) {
+        Ok(generated) => generated,
+        // Two tools disagree on a type: a finding about the servers, not a failure to run.
+        Err(conflict @ McpSchemaError::Conflict { .. }) => {
+            eprintln!("error: {conflict}");
+            return Ok(false);
+        }
+        Err(other) => return Err(other.to_string()),
+    };
+    for warning in &generated.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(path) = &args.entities {
+        let text = serde_json::to_string_pretty(&generated.entities).unwrap_or_default() + "\n";
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("wrote the tool catalog to {}", path.display());
+    }
+    print!("{}", generated.schema);
+    Ok(true)
+}
