@@ -30,6 +30,7 @@ pub struct Facts<'a> {
 /// A Cedar request and the uids the policy index is keyed by.
 pub struct Built {
     pub request: Request,
+    pub principal: EntityUid,
     pub action: EntityUid,
     pub resource: EntityUid,
 }
@@ -71,10 +72,17 @@ pub fn build_as(
         pairs.extend(credential_pairs(store, credential, facts.now_unix)?);
     }
     let context = Context::from_pairs(pairs).map_err(|e| BuildError(format!("context: {e}")))?;
-    let request = Request::new(principal, action.clone(), resource.clone(), context, None)
-        .map_err(|e| BuildError(format!("request: {e}")))?;
+    let request = Request::new(
+        principal.clone(),
+        action.clone(),
+        resource.clone(),
+        context,
+        None,
+    )
+    .map_err(|e| BuildError(format!("request: {e}")))?;
     Ok(Built {
         request,
+        principal,
         action,
         resource,
     })
