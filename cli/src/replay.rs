@@ -127,7 +127,7 @@ fn replay(
         !record["arguments_digest"].is_null() && cedar.context.get("arguments").is_none();
     if arguments_missing
         && store
-            .policies_for(&built.action, &built.resource)
+            .policies_for(&built.principal, &built.action, &built.resource)
             .policies()
             .any(|policy| policy.to_string().contains("arguments"))
     {

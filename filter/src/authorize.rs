@@ -1,4 +1,4 @@
-//! Authorization: evaluate the sliced policy set, and treat any evaluation error as a denial.
+//! Authorization: evaluate the policy slice, and treat any evaluation error as a denial.
 
 use cedar_policy::{Authorizer, Decision};
 
@@ -17,8 +17,8 @@ pub struct Verdict {
 }
 
 pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) -> Verdict {
-    let policies = store.policies_for(&built.action, &built.resource);
-    let response = authorizer.is_authorized(&built.request, policies, &store.entities);
+    let policies = store.policies_for(&built.principal, &built.action, &built.resource);
+    let response = authorizer.is_authorized(&built.request, &policies, &store.entities);
     let diagnostics = response.diagnostics();
     let determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
     let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();

@@ -31,6 +31,7 @@ pub struct Facts<'a> {
 /// A Cedar request and the uids the policy index is keyed by.
 pub struct Built {
     pub request: Request,
+    pub principal: EntityUid,
     pub action: EntityUid,
     pub resource: EntityUid,
 }
@@ -51,7 +52,7 @@ impl Built {
             }
         }
         Some(CedarRecord {
-            principal: uid(self.request.principal()?)?,
+            principal: uid(&self.principal)?,
             action: uid(&self.action)?,
             resource: uid(&self.resource)?,
             context,
@@ -76,10 +77,17 @@ pub fn from_record(record: &CedarRecord) -> Result<Built, BuildError> {
     let resource = uid("resource", &record.resource)?;
     let context = Context::from_json_value(record.context.clone(), None)
         .map_err(|e| BuildError(format!("context: {e}")))?;
-    let request = Request::new(principal, action.clone(), resource.clone(), context, None)
-        .map_err(|e| BuildError(format!("request: {e}")))?;
+    let request = Request::new(
+        principal.clone(),
+        action.clone(),
+        resource.clone(),
+        context,
+        None,
+    )
+    .map_err(|e| BuildError(format!("request: {e}")))?;
     Ok(Built {
         request,
+        principal,
         action,
         resource,
     })
@@ -122,10 +130,17 @@ pub fn build_as(
         pairs.extend(credential_pairs(store, credential, facts.now_unix)?);
     }
     let context = Context::from_pairs(pairs).map_err(|e| BuildError(format!("context: {e}")))?;
-    let request = Request::new(principal, action.clone(), resource.clone(), context, None)
-        .map_err(|e| BuildError(format!("request: {e}")))?;
+    let request = Request::new(
+        principal.clone(),
+        action.clone(),
+        resource.clone(),
+        context,
+        None,
+    )
+    .map_err(|e| BuildError(format!("request: {e}")))?;
     Ok(Built {
         request,
+        principal,
         action,
         resource,
     })

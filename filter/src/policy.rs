@@ -1,12 +1,14 @@
 //! The policy store: embedded and configured Cedar policies, schema and entities, built and validated once.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::str::FromStr;
 
 use cedar_policy::{
     ActionConstraint, Entities, EntityId, EntityTypeName, EntityUid, EvalResult, Policy, PolicyId,
-    PolicySet, ResourceConstraint, Schema, SchemaFragment, ValidationMode, ValidationWarning,
-    Validator,
+    PolicySet, PrincipalConstraint, ResourceConstraint, Schema, SchemaFragment, ValidationMode,
+    ValidationWarning, Validator,
 };
 use miette::Diagnostic;
 use sha2::{Digest, Sha256};
@@ -109,7 +111,8 @@ pub struct PolicyFiles<'a> {
 
 /// Everything static about authorization, ready for per-request use.
 pub struct PolicyStore {
-    pub policies: PolicySet,
+    /// Every policy. A request evaluates [`PolicyStore::policies_for`], never all of these.
+    pub policies: Rc<PolicySet>,
     pub entities: Entities,
     pub types: EntityTypes,
     /// Content hash of policies, schema and entities: names the policy set in every decision.
@@ -199,7 +202,7 @@ impl PolicyStore {
             .filter(|uid| uid.type_name() == &types.action)
             .map(|uid| (uid.id().unescaped().to_owned(), uid))
             .collect();
-        let index = PolicyIndex::build(&policies, &actions, &action_entities)?;
+        let index = PolicyIndex::build(&policies, &actions, &action_entities, &entities)?;
         let approval_required = entities
             .iter()
             .filter(|entity| entity.uid().type_name() == &types.tool)
@@ -212,7 +215,7 @@ impl PolicyStore {
             .map(|entity| entity.uid().id().unescaped().to_owned())
             .collect();
         Ok(Self {
-            policies,
+            policies: Rc::new(policies),
             entities,
             types,
             version,
@@ -227,11 +230,19 @@ impl PolicyStore {
         self.actions.get(name)
     }
 
-    /// The policies that can apply to this action and resource; the rest cannot match their scope.
-    pub fn policies_for(&self, action: &EntityUid, resource: &EntityUid) -> &PolicySet {
+    /// The policies whose scope matches this principal, action and resource. The
+    /// others are false for this request without evaluating their conditions, so
+    /// Cedar gives the same decision, determining policies and errors on this slice
+    /// as on all of [`PolicyStore::policies`] (see `PolicyIndex`; `tests/slicing.rs` checks it).
+    pub fn policies_for(
+        &self,
+        principal: &EntityUid,
+        action: &EntityUid,
+        resource: &EntityUid,
+    ) -> Rc<PolicySet> {
         self.index
-            .lookup(action, resource)
-            .unwrap_or(&self.policies)
+            .slice(principal, action, resource, &self.entities)
+            .unwrap_or_else(|| Rc::clone(&self.policies))
     }
 
     /// True when the catalog tags this tool (`<server>/<name>`) `requires_approval`.
@@ -244,72 +255,253 @@ impl PolicyStore {
     }
 }
 
-/// Policies sliced by action and resource scope at configure time, so a request
-/// evaluates only the policies whose scope could match it. With a thousand
-/// tool-specific policies this is the difference between evaluating 1,000 and a handful.
+/// Policies sliced by scope at configure time, so a request evaluates only the
+/// policies whose scope can match it.
+///
+/// Cedar evaluates a policy as `principal-scope && action-scope && resource-scope
+/// && conditions`, left to right, and a scope test never errors. A policy whose
+/// scope does not match a request is therefore false without error: it cannot
+/// allow, deny, determine or fail the decision. Leaving such policies out gives
+/// the same decision, the same determining policies and the same errors, in the
+/// same order (a slice keeps the policy set's order).
+///
+/// Each policy is filed, per action its action scope admits, in one bucket keyed
+/// by its exact principal and resource scopes (`any`, `== E`, `in E`, `is T`,
+/// `is T in E`). A request collects the buckets whose keys hold for its principal
+/// and resource: `== E` when the entity is E, `is T` when its type is T, `in E`
+/// when E is the entity or one of its ancestors in the entity store (the
+/// hierarchy the evaluator reads), `is T in E` when both hold. Those buckets hold
+/// exactly the policies whose scope matches; the rest of the set is never looked at.
 struct PolicyIndex {
-    by_action: HashMap<EntityUid, ActionSlice>,
+    /// Every policy, in the policy set's order; buckets hold positions in it.
+    policies: Vec<Policy>,
+    by_action: HashMap<EntityUid, ScopeMap<ScopeMap<usize>>>,
+    /// Bucket id -> positions of its policies, ascending.
+    buckets: Vec<Vec<usize>>,
+    /// Slices built so far, keyed by their sorted bucket ids. Bucket combinations
+    /// are set by the configuration (only entities the policies name make a bucket
+    /// match), not by request values; the cache is still bounded, see `SLICE_CACHE_POLICIES`.
+    slices: RefCell<SliceCache>,
 }
 
-struct ActionSlice {
-    /// Policies whose resource scope is not `== uid`.
-    general: PolicySet,
-    /// General policies plus those scoped `resource == uid`.
-    by_resource: HashMap<EntityUid, PolicySet>,
+/// Most policies the slice cache holds, summed over its slices, before it starts
+/// afresh. Bounds memory when many principal/resource combinations each need their
+/// own slice; a miss costs building the slice (about half a microsecond per policy
+/// in it), never a wrong answer.
+const SLICE_CACHE_POLICIES: usize = 8192;
+
+#[derive(Default)]
+struct SliceCache {
+    sets: HashMap<Box<[usize]>, Rc<PolicySet>>,
+    /// Policies held across `sets`, plus one per slice.
+    held: usize,
 }
 
+/// A principal or resource scope, as a key.
+enum Scope {
+    Any,
+    Eq(EntityUid),
+    In(EntityUid),
+    Is(EntityTypeName),
+    IsIn(EntityTypeName, EntityUid),
+}
+
+impl Scope {
+    fn principal(policy: &Policy) -> Self {
+        match policy.principal_constraint() {
+            PrincipalConstraint::Any => Self::Any,
+            PrincipalConstraint::Eq(uid) => Self::Eq(uid),
+            PrincipalConstraint::In(uid) => Self::In(uid),
+            PrincipalConstraint::Is(ty) => Self::Is(ty),
+            PrincipalConstraint::IsIn(ty, uid) => Self::IsIn(ty, uid),
+        }
+    }
+
+    fn resource(policy: &Policy) -> Self {
+        match policy.resource_constraint() {
+            ResourceConstraint::Any => Self::Any,
+            ResourceConstraint::Eq(uid) => Self::Eq(uid),
+            ResourceConstraint::In(uid) => Self::In(uid),
+            ResourceConstraint::Is(ty) => Self::Is(ty),
+            ResourceConstraint::IsIn(ty, uid) => Self::IsIn(ty, uid),
+        }
+    }
+}
+
+/// Values keyed by principal (or resource) scope.
+struct ScopeMap<T> {
+    any: Option<T>,
+    eq: HashMap<EntityUid, T>,
+    is: HashMap<EntityTypeName, T>,
+    within: HashMap<EntityUid, T>,
+    /// `is T in E`, keyed by E, then T.
+    is_within: HashMap<EntityUid, HashMap<EntityTypeName, T>>,
+}
+
+impl<T> Default for ScopeMap<T> {
+    fn default() -> Self {
+        Self {
+            any: None,
+            eq: HashMap::new(),
+            is: HashMap::new(),
+            within: HashMap::new(),
+            is_within: HashMap::new(),
+        }
+    }
+}
+
+impl<T> ScopeMap<T> {
+    /// The value for exactly this scope, made by `new` if there is none yet.
+    fn slot(&mut self, scope: Scope, new: impl FnOnce() -> T) -> &mut T {
+        match scope {
+            Scope::Any => self.any.get_or_insert_with(new),
+            Scope::Eq(uid) => self.eq.entry(uid).or_insert_with(new),
+            Scope::In(uid) => self.within.entry(uid).or_insert_with(new),
+            Scope::Is(ty) => self.is.entry(ty).or_insert_with(new),
+            Scope::IsIn(ty, uid) => self
+                .is_within
+                .entry(uid)
+                .or_default()
+                .entry(ty)
+                .or_insert_with(new),
+        }
+    }
+
+    /// Calls `found` with every value whose scope holds for `entity`, given its
+    /// ancestors in the entity store.
+    fn matching<'s>(
+        &'s self,
+        entity: &EntityUid,
+        ancestors: &[&EntityUid],
+        mut found: impl FnMut(&'s T),
+    ) {
+        let ty = entity.type_name();
+        self.any.iter().for_each(&mut found);
+        if !self.eq.is_empty() {
+            self.eq.get(entity).into_iter().for_each(&mut found);
+        }
+        if !self.is.is_empty() {
+            self.is.get(ty).into_iter().for_each(&mut found);
+        }
+        // `in E` holds when E is the entity itself or one of its ancestors.
+        for within in std::iter::once(entity).chain(ancestors.iter().copied()) {
+            if !self.within.is_empty() {
+                self.within.get(within).into_iter().for_each(&mut found);
+            }
+            if !self.is_within.is_empty() {
+                self.is_within
+                    .get(within)
+                    .and_then(|typed| typed.get(ty))
+                    .into_iter()
+                    .for_each(&mut found);
+            }
+        }
+    }
+}
 impl PolicyIndex {
     fn build(
         policies: &PolicySet,
         actions: &HashMap<String, EntityUid>,
         action_entities: &Entities,
+        entities: &Entities,
     ) -> Result<Self, String> {
+        let all: Vec<Policy> = policies.policies().cloned().collect();
         let mut by_action = HashMap::with_capacity(actions.len());
+        let mut buckets: Vec<Vec<usize>> = Vec::new();
         for action in actions.values() {
-            let mut scope = vec![action.clone()];
-            if let Some(ancestors) = action_entities.ancestors(action) {
-                scope.extend(ancestors.cloned());
-            }
-            let mut general = Vec::new();
-            let mut specific: HashMap<EntityUid, Vec<Policy>> = HashMap::new();
-            for policy in policies.policies() {
+            // `action in [G]` holds when G is the action or one of its groups. The
+            // schema and the entity store declare the same groups; either is enough.
+            let mut groups: Vec<&EntityUid> = vec![action];
+            groups.extend(action_entities.ancestors(action).into_iter().flatten());
+            groups.extend(entities.ancestors(action).into_iter().flatten());
+            let mut scopes: ScopeMap<ScopeMap<usize>> = ScopeMap::default();
+            for (position, policy) in all.iter().enumerate() {
                 let applies = match policy.action_constraint() {
                     ActionConstraint::Any => true,
                     ActionConstraint::Eq(uid) => &uid == action,
-                    ActionConstraint::In(uids) => uids.iter().any(|uid| scope.contains(uid)),
+                    ActionConstraint::In(uids) => uids.iter().any(|uid| groups.contains(&uid)),
                 };
                 if !applies {
                     continue;
                 }
-                match policy.resource_constraint() {
-                    ResourceConstraint::Eq(uid) => {
-                        specific.entry(uid).or_default().push(policy.clone())
-                    }
-                    _ => general.push(policy.clone()),
-                }
+                let bucket = *scopes
+                    .slot(Scope::principal(policy), ScopeMap::default)
+                    .slot(Scope::resource(policy), || {
+                        buckets.push(Vec::new());
+                        buckets.len() - 1
+                    });
+                buckets
+                    .get_mut(bucket)
+                    .ok_or("indexing policies: a bucket went missing")?
+                    .push(position);
             }
-            let set = |extra: Vec<Policy>| {
-                PolicySet::from_policies(general.iter().cloned().chain(extra))
-                    .map_err(|e| format!("indexing policies: {e}"))
-            };
-            let by_resource = specific
-                .into_iter()
-                .map(|(uid, extra)| Ok((uid, set(extra)?)))
-                .collect::<Result<_, String>>()?;
-            by_action.insert(
-                action.clone(),
-                ActionSlice {
-                    general: set(Vec::new())?,
-                    by_resource,
-                },
-            );
+            by_action.insert(action.clone(), scopes);
         }
-        Ok(Self { by_action })
+        Ok(Self {
+            policies: all,
+            by_action,
+            buckets,
+            slices: RefCell::default(),
+        })
     }
 
-    fn lookup(&self, action: &EntityUid, resource: &EntityUid) -> Option<&PolicySet> {
-        let slice = self.by_action.get(action)?;
-        Some(slice.by_resource.get(resource).unwrap_or(&slice.general))
+    /// The policies whose scope matches the request, in the policy set's order;
+    /// `None` when the action is not indexed or the slice cannot be built (then
+    /// the caller evaluates every policy).
+    fn slice(
+        &self,
+        principal: &EntityUid,
+        action: &EntityUid,
+        resource: &EntityUid,
+        entities: &Entities,
+    ) -> Option<Rc<PolicySet>> {
+        let scopes = self.by_action.get(action)?;
+        let principal_ancestors: Vec<&EntityUid> = entities
+            .ancestors(principal)
+            .into_iter()
+            .flatten()
+            .collect();
+        let resource_ancestors: Vec<&EntityUid> =
+            entities.ancestors(resource).into_iter().flatten().collect();
+        let mut ids: Vec<usize> = Vec::new();
+        scopes.matching(principal, &principal_ancestors, |by_resource| {
+            by_resource.matching(resource, &resource_ancestors, |&bucket| ids.push(bucket))
+        });
+        ids.sort_unstable();
+        ids.dedup();
+        self.cached(&ids)
+    }
+
+    /// The union of these buckets, from the cache or built (and cached).
+    fn cached(&self, ids: &[usize]) -> Option<Rc<PolicySet>> {
+        if let Some(set) = self
+            .slices
+            .try_borrow()
+            .ok()
+            .and_then(|cache| cache.sets.get(ids).cloned())
+        {
+            return Some(set);
+        }
+        let mut positions: Vec<usize> = Vec::new();
+        for &id in ids {
+            positions.extend(self.buckets.get(id)?);
+        }
+        positions.sort_unstable();
+        positions.dedup();
+        let policies = positions
+            .iter()
+            .map(|&position| self.policies.get(position).cloned())
+            .collect::<Option<Vec<Policy>>>()?;
+        let set = Rc::new(PolicySet::from_policies(policies).ok()?);
+        if let Ok(mut cache) = self.slices.try_borrow_mut() {
+            let cost = positions.len() + 1;
+            if cache.held + cost > SLICE_CACHE_POLICIES {
+                *cache = SliceCache::default();
+            }
+            cache.held += cost;
+            cache.sets.insert(ids.into(), Rc::clone(&set));
+        }
+        Some(set)
     }
 }
 
