@@ -374,9 +374,40 @@ fn version_hash(
     entities
         .write_to_json(&mut entities_json)
         .map_err(|e| format!("hashing entities: {e}"))?;
-    hasher.update(&entities_json);
+    // Cedar writes entities (and their parents) in hash-map order, which differs
+    // between VMs: canonicalize, or every worker would name the same set differently.
+    let entities_value: serde_json::Value =
+        serde_json::from_slice(&entities_json).map_err(|e| format!("hashing entities: {e}"))?;
+    hasher.update(canonical_json(&entities_value).as_bytes());
     let digest = hasher.finalize();
     Ok(crate::digest::hex(digest.get(..8).unwrap_or(&digest)))
+}
+
+/// JSON with object keys sorted and arrays sorted by their elements' canonical text: in
+/// Cedar's entity JSON every array (parents, attribute sets) is a set.
+fn canonical_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut fields: Vec<String> = map
+                .iter()
+                .map(|(key, value)| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::String(key.clone()),
+                        canonical_json(value)
+                    )
+                })
+                .collect();
+            fields.sort();
+            format!("{{{}}}", fields.join(","))
+        }
+        serde_json::Value::Array(items) => {
+            let mut items: Vec<String> = items.iter().map(canonical_json).collect();
+            items.sort();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Formats a Cedar diagnostic as `file:line:column: message (help)`.

@@ -87,6 +87,20 @@ fn replace_mode_needs_a_schema_and_can_be_empty() {
 }
 
 #[test]
+fn the_same_policies_have_the_same_version_in_every_build() {
+    // Each Envoy worker builds its own store: they must all name the set alike.
+    let versions: Vec<String> = (0..8)
+        .map(|seed| {
+            Gate::configure(b"{\"credentials\": {}}", seed)
+                .expect("defaults")
+                .policy_version()
+                .to_owned()
+        })
+        .collect();
+    assert!(versions.iter().all(|v| v == &versions[0]), "{versions:?}");
+}
+
+#[test]
 fn extended_policies_change_the_version() {
     let base = Gate::configure(b"{}", 0).expect("base");
     let extended = Gate::configure(
