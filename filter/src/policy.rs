@@ -410,15 +410,37 @@ fn canonical_json(value: &serde_json::Value) -> String {
     }
 }
 
-/// Formats a Cedar diagnostic as `file:line:column: message (help)`.
+/// Marks where a file starts in a source that concatenates files (`scripts/lib/ecds.py`
+/// writes `policies.cedar` that way): `// file: NAME` on a line of its own.
+const FILE_MARKER: &str = "// file: ";
+
+/// Formats a Cedar diagnostic as `file:line:column: message (help)`. In a source that
+/// concatenates marked files, the position in the original file follows in parentheses.
 pub fn located(file: &str, text: &str, diagnostic: &dyn Diagnostic, fix: &str) -> String {
     let position = diagnostic
         .labels()
         .and_then(|mut labels| labels.next())
-        .map(|label| line_column(text, label.offset()))
+        .map(|label| line_column(text, label.offset()));
+    let at = position
         .map(|(line, column)| format!(":{line}:{column}"))
         .unwrap_or_default();
-    format!("{file}{position}: {}", describe(diagnostic, fix))
+    let within = position
+        .and_then(|(line, column)| {
+            marked_file(text, line).map(|(name, line)| format!(" ({name}:{line}:{column})"))
+        })
+        .unwrap_or_default();
+    format!("{file}{at}{within}: {}", describe(diagnostic, fix))
+}
+
+/// The marked file that line `line` (1-based) of `text` belongs to, and its line there.
+fn marked_file(text: &str, line: usize) -> Option<(&str, usize)> {
+    text.lines()
+        .take(line)
+        .enumerate()
+        .filter_map(|(n, l)| l.strip_prefix(FILE_MARKER).map(|name| (name.trim(), n + 1)))
+        .last()
+        .filter(|(_, marker)| *marker < line)
+        .map(|(name, marker)| (name, line - marker))
 }
 
 /// A diagnostic's message, its causes, and its help (or `fix` when it has none).

@@ -40,6 +40,16 @@ fn policy_syntax_errors_name_the_source_line_and_column() {
 }
 
 #[test]
+fn errors_in_concatenated_files_name_the_file_and_its_line() {
+    let cedar = "// file: a.cedar\npermit(principal, action, resource);\n// file: b.cedar\n\nforbid(principal, action resource);\n";
+    let error = refused(&json!({"policies": {"cedar": cedar}}).to_string());
+    assert!(
+        error.starts_with("plugin configuration `policies.cedar`:5:26 (b.cedar:2:26): "),
+        "{error}"
+    );
+}
+
+#[test]
 fn schema_violations_name_the_policy_and_suggest_a_fix() {
     let policy = "@id(\"typo\")\npermit(principal, action == Toolgate::Action::\"tools/call\", resource)\nwhen { resource.sensitivty == \"low\" };";
     let error = refused(&json!({"policies": {"cedar": policy}}).to_string());
