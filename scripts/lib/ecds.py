@@ -200,14 +200,18 @@ def wait_for_envoy(admin, before, log_path, log_offset, timeout):
 def refusals(log_path, offset):
     """toolgate's refusal lines written to the Envoy log after offset."""
     if not log_path or not os.path.exists(log_path):
-        return [f"(toolgate's reason is in the Envoy log: grep 'configuration refused')"]
+        return ["(toolgate's reason is in the Envoy log: grep 'configuration refused')"]
     deadline = time.time() + 2
     while True:
         with open(log_path, encoding="utf-8", errors="replace") as f:
             f.seek(offset)
             lines = [line.rstrip("\n") for line in f if "toolgate: configuration refused" in line]
-        if lines or time.time() > deadline:
+        if lines:
             return [line[line.index("toolgate: configuration refused"):] for line in lines[:1]]
+        if time.time() > deadline:
+            # Envoy checks each distinct configuration once and remembers the verdict.
+            return [f"(Envoy refused this configuration before, without asking toolgate again; "
+                    f"the reason is in an earlier 'configuration refused' line of {log_path})"]
         time.sleep(0.1)
 
 

@@ -116,7 +116,10 @@ class LiveReload(unittest.TestCase):
     def wait(self, what, check, timeout=30):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            value = check()
+            try:
+                value = check()
+            except OSError:  # the admin interface waits while Envoy's main thread loads a VM
+                value = None
             if value:
                 return value
             time.sleep(0.05)
@@ -163,7 +166,8 @@ class LiveReload(unittest.TestCase):
                 stats = gw.stats()
                 self.assertEqual(stats[ECDS + "config_fail"], 2)
                 self.assertEqual(stats[ECDS + "update_success"], 2)
-                self.assertEqual(stats["toolgate_config_rejected"], 2, "one count per rejected update")
+                # One per refused configuration: Envoy checks each distinct one once.
+                self.assertEqual(stats["toolgate_config_rejected"], 2)
 
                 gw.publish(v3)
                 versions["v3"] = self.new_version(gw, set(versions.values()))
@@ -220,8 +224,9 @@ class LiveReload(unittest.TestCase):
             r = gw.call_tool("read_file", {"path": "x"})
             self.assertEqual(r.status, 500, r.body)
             self.assertEqual(gw.upstream_requests(), [], "nothing may pass without a filter config")
+            # Nothing kept the VM of the refused config: this one loads it afresh (seconds).
             gw.publish(folder(self.tmp, "good"))
-            self.wait("the first good config", lambda: gw.stats().get(ECDS + "update_success") == 1)
+            self.wait("the first good config", lambda: gw.stats().get(ECDS + "update_success") == 1, timeout=60)
             self.assertEqual(gw.call_tool("read_file", {"path": "x"}).status, 200)
             self.assertEqual(gw.call_tool("delete_database").status, 403)
             self.assertTrue(re.search(r"configuration refused: .*broken\.cedar", gw.log_text()))
