@@ -191,7 +191,7 @@ impl PolicyStore {
         let (policies, origin) = parse_policies(policy_sources)?;
         validate(&schema, &policies, policy_sources, &origin)?;
         let entities = parse_entities(&entity_values, &schema)?;
-        let version = version_hash(policy_sources, schema_sources, &entity_values);
+        let version = version_hash(&policies, schema_sources, &entity_values);
         let types = EntityTypes::new()?;
         let action_entities = schema
             .action_entities()
@@ -658,22 +658,22 @@ fn parse_entities(
     })
 }
 
-/// The policy version: a hash of what was loaded, not of where it came from or in
-/// what order (Cedar policy sets are unordered), so every VM, the ECDS copy and
-/// `toolgate validate` on the same files agree.
+/// The policy version: a hash of what was loaded, not of where it came from, how
+/// it was split into files or in what order (Cedar policy sets are unordered), so
+/// every VM, an ECDS copy (one joined text) and `toolgate validate` on the folder agree.
 fn version_hash(
-    policies: &[Source<'_>],
+    policies: &PolicySet,
     schema: &[Source<'_>],
     entities: &[(&str, serde_json::Value)],
 ) -> String {
-    let sorted = |texts: &mut Vec<String>| texts.sort_unstable();
-    let mut policy_texts: Vec<String> = policies.iter().map(|s| s.text.to_owned()).collect();
+    // Each policy's own text, with its annotations; comments between policies do not count.
+    let mut policy_texts: Vec<String> = policies.policies().map(ToString::to_string).collect();
     let mut schema_texts: Vec<String> = schema.iter().map(|s| s.text.to_owned()).collect();
     // serde_json maps are sorted by key, so this is a canonical form.
     let mut entity_texts: Vec<String> = entities.iter().map(|(_, v)| v.to_string()).collect();
-    sorted(&mut policy_texts);
-    sorted(&mut schema_texts);
-    sorted(&mut entity_texts);
+    policy_texts.sort_unstable();
+    schema_texts.sort_unstable();
+    entity_texts.sort_unstable();
     let mut hasher = Sha256::new();
     for (tag, texts) in [
         (b"policy".as_slice(), &policy_texts),
@@ -690,15 +690,37 @@ fn version_hash(
     crate::digest::hex(digest.get(..8).unwrap_or(&digest))
 }
 
-/// Formats a Cedar diagnostic as `file:line:column: message (help)`.
+/// Marks where a file starts in a source that concatenates files (`scripts/lib/ecds.py`
+/// writes `policies.cedar` that way): `// file: NAME` on a line of its own.
+const FILE_MARKER: &str = "// file: ";
+
+/// Formats a Cedar diagnostic as `file:line:column: message (help)`. In a source that
+/// concatenates marked files, the position in the original file follows in parentheses.
 pub fn located(file: &str, text: &str, diagnostic: &dyn Diagnostic, fix: &str) -> String {
     let position = diagnostic
         .labels()
         .and_then(|mut labels| labels.next())
-        .map(|label| line_column(text, label.offset()))
+        .map(|label| line_column(text, label.offset()));
+    let at = position
         .map(|(line, column)| format!(":{line}:{column}"))
         .unwrap_or_default();
-    format!("{file}{position}: {}", describe(diagnostic, fix))
+    let within = position
+        .and_then(|(line, column)| {
+            marked_file(text, line).map(|(name, line)| format!(" ({name}:{line}:{column})"))
+        })
+        .unwrap_or_default();
+    format!("{file}{at}{within}: {}", describe(diagnostic, fix))
+}
+
+/// The marked file that line `line` (1-based) of `text` belongs to, and its line there.
+fn marked_file(text: &str, line: usize) -> Option<(&str, usize)> {
+    text.lines()
+        .take(line)
+        .enumerate()
+        .filter_map(|(n, l)| l.strip_prefix(FILE_MARKER).map(|name| (name.trim(), n + 1)))
+        .last()
+        .filter(|(_, marker)| *marker < line)
+        .map(|(name, marker)| (name, line - marker))
 }
 
 /// A diagnostic's message, its causes, and its help (or `fix` when it has none).

@@ -40,6 +40,16 @@ fn policy_syntax_errors_name_the_source_line_and_column() {
 }
 
 #[test]
+fn errors_in_concatenated_files_name_the_file_and_its_line() {
+    let cedar = "// file: a.cedar\npermit(principal, action, resource);\n// file: b.cedar\n\nforbid(principal, action resource);\n";
+    let error = refused(&json!({"policies": {"cedar": cedar}}).to_string());
+    assert!(
+        error.starts_with("plugin configuration `policies.cedar`:5:26 (b.cedar:2:26): "),
+        "{error}"
+    );
+}
+
+#[test]
 fn schema_violations_name_the_policy_and_suggest_a_fix() {
     let policy = "@id(\"typo\")\npermit(principal, action == Toolgate::Action::\"tools/call\", resource)\nwhen { resource.sensitivty == \"low\" };";
     let error = refused(&json!({"policies": {"cedar": policy}}).to_string());
@@ -88,6 +98,20 @@ fn replace_mode_needs_a_schema_and_can_be_empty() {
 }
 
 #[test]
+fn the_same_policies_have_the_same_version_in_every_build() {
+    // Each Envoy worker builds its own store: they must all name the set alike.
+    let versions: Vec<String> = (0..8)
+        .map(|seed| {
+            Gate::configure(b"{\"credentials\": {}}", seed)
+                .expect("defaults")
+                .policy_version()
+                .to_owned()
+        })
+        .collect();
+    assert!(versions.iter().all(|v| v == &versions[0]), "{versions:?}");
+}
+
+#[test]
 fn extended_policies_change_the_version() {
     let base = Gate::configure(b"{}", 0).expect("base");
     let extended = Gate::configure(
@@ -102,29 +126,31 @@ fn extended_policies_change_the_version() {
 }
 
 #[test]
-fn the_version_names_the_content_not_the_load() {
-    // Every VM (each with its own hash seeds) must name the same set the same way.
-    let versions: Vec<String> = (0..4)
-        .map(|seed| {
-            Gate::configure(b"{}", seed)
-                .expect("defaults")
-                .policy_version()
-                .to_owned()
-        })
-        .collect();
-    assert!(versions.windows(2).all(|w| w[0] == w[1]), "{versions:?}");
-    // The same policy text in extend mode or as the whole set in replace mode is one version
-    // only if the content is the same: here it is not (the embedded set is missing).
-    let replaced = Gate::configure(
-        json!({"policies": {
+fn the_version_names_the_content_not_how_it_was_delivered() {
+    use toolgate::policy::{
+        EMBEDDED_ARGUMENTS_SCHEMA, EMBEDDED_ENTITIES, EMBEDDED_POLICIES, EMBEDDED_SCHEMA,
+    };
+    let embedded = Gate::configure(b"{}", 0).expect("defaults");
+    // What scripts/reload sends over ECDS: the same files, joined into one text.
+    let joined = |policies: String| {
+        let config = json!({"policies": {
             "mode": "replace",
-            "schema": toolgate::policy::EMBEDDED_SCHEMA.text,
-            "arguments_schema": toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA.text,
-        }})
-        .to_string()
-        .as_bytes(),
-        0,
-    )
-    .expect("replaced");
-    assert_ne!(replaced.policy_version(), versions[0]);
+            "cedar": policies,
+            "schema": EMBEDDED_SCHEMA.text,
+            "arguments_schema": EMBEDDED_ARGUMENTS_SCHEMA.text,
+            "entities": serde_json::from_str::<serde_json::Value>(EMBEDDED_ENTITIES.text).expect("json"),
+        }});
+        Gate::configure(config.to_string().as_bytes(), 0).expect("replaced")
+    };
+    let files: Vec<String> = EMBEDDED_POLICIES
+        .iter()
+        .rev()
+        .map(|s| format!("// file: {}\n{}\n", s.name, s.text))
+        .collect();
+    assert_eq!(
+        joined(files.concat()).policy_version(),
+        embedded.policy_version()
+    );
+    let changed = files.concat().replace("\"low\"", "\"medium\"");
+    assert_ne!(joined(changed).policy_version(), embedded.policy_version());
 }

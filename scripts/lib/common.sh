@@ -69,23 +69,31 @@ ensure_wasm_bindgen_runner() {
 }
 
 # Starts the sample upstream and Envoy with toolgate; stop_gateway (or the EXIT trap) stops them.
-# Sets GW_PORT, GW_ADMIN, GW_LOG, GW_RECORD.
+# toolgate's config, with policies/, reaches Envoy through ECDS from $WORK/run/ecds, so
+# scripts/reload can replace the policies while it runs; gateway.env tells scripts/reload
+# where the admin interface and the log are.
+# Sets GW_PORT, GW_ADMIN, GW_LOG, GW_RECORD, GW_ENVOY_LOG.
 start_gateway() {
   local run="$WORK/run"
   mkdir -p "$run"
   GW_PORT=$(free_port); GW_ADMIN=$(free_port); local upstream_port; upstream_port=$(free_port)
-  GW_LOG="$run/decisions.log"; GW_RECORD="$run/upstream.jsonl"
+  GW_LOG="$run/decisions.log"; GW_RECORD="$run/upstream.jsonl"; GW_ENVOY_LOG="$run/envoy.log"
   : > "$GW_LOG"; : > "$GW_RECORD"
+  rm -rf "$run/ecds"; mkdir -p "$run/ecds"
+  say "writing toolgate's filter config with policies/ for ECDS ($run/ecds)"
+  python3 "$ROOT/scripts/lib/ecds.py" "$run/ecds/toolgate.ecds.json" --wasm "$WASM" \
+    --config "${PLUGIN_CONFIG:-$ROOT/envoy/toolgate.json}" --policies "$ROOT/policies" >/dev/null \
+    || die "cannot write the ECDS resource (see above)"
   python3 "$ROOT/scripts/lib/render.py" "$ROOT/envoy/envoy.yaml" "$run/envoy.yaml" \
     "ADMIN_PORT=$GW_ADMIN" "LISTEN_PORT=$GW_PORT" "UPSTREAM_PORT=$upstream_port" "CERTS=$CERTS" \
-    "DECISION_LOG=$GW_LOG" "WASM=$WASM" "PLUGIN_CONFIG=${PLUGIN_CONFIG:-$ROOT/envoy/toolgate.json}" \
-    "JWT_KEYS=$JWT_KEYS"
+    "DECISION_LOG=$GW_LOG" "WASM=$WASM" "ECDS_DIR=$run/ecds" "JWT_KEYS=$JWT_KEYS"
+  printf 'GW_ADMIN=%s\nGW_ENVOY_LOG=%q\n' "$GW_ADMIN" "$GW_ENVOY_LOG" > "$run/gateway.env"
   say "starting the sample MCP tool server on 127.0.0.1:$upstream_port"
   python3 "$ROOT/scripts/lib/sample_mcp_server.py" --port "$upstream_port" --record "$GW_RECORD" &
   UPSTREAM_PID=$!
   say "starting Envoy with toolgate on https://localhost:$GW_PORT (admin 127.0.0.1:$GW_ADMIN)"
   "$ENVOY" -c "$run/envoy.yaml" --use-dynamic-base-id --concurrency 1 --file-flush-interval-msec 100 \
-    -l warning > "$run/envoy.log" 2>&1 &
+    -l warning > "$GW_ENVOY_LOG" 2>&1 &
   ENVOY_PID=$!
   trap stop_gateway EXIT
   for _ in $(seq 150); do
@@ -104,4 +112,5 @@ stop_gateway() {
     kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   done
   ENVOY_PID=; UPSTREAM_PID=
+  rm -f "$WORK/run/gateway.env"
 }

@@ -22,6 +22,8 @@ CRASH_WASM = os.environ.get("TOOLGATE_CRASH_WASM",
                             os.path.join(ROOT, "target/test-crash/wasm32-wasip1/release/toolgate.wasm"))
 TEMPLATE = os.path.join(ROOT, "envoy/envoy.yaml")
 DEFAULT_CONFIG = os.path.join(ROOT, "envoy/toolgate.json")
+ECDS = os.path.join(ROOT, "scripts/lib/ecds.py")
+ECDS_RESOURCE = "toolgate.ecds.json"
 
 
 def free_port():
@@ -45,7 +47,10 @@ class Gateway:
     """One Envoy + sample upstream. Use as a context manager; everything stops on exit."""
 
     def __init__(self, plugin_config=None, failure_policy="FAIL_RELOAD", wasm=None, xfcc_mode="SANITIZE",
-                 workers=1):
+                 workers=1, ecds=None):
+        """ecds: deliver the filter's config through ECDS (a watched directory) instead of
+        inline: True keeps plugin_config's own policies, a policy folder replaces them
+        (scripts/lib/ecds.py); publish() then updates the policies of the running gateway."""
         self.workers = workers
         self.dir = tempfile.mkdtemp(prefix="toolgate-e2e-")
         self.admin_port, self.port, self.upstream_port = free_port(), free_port(), free_port()
@@ -58,12 +63,21 @@ class Gateway:
             with open(config_path, "w", encoding="utf-8") as f:
                 f.write(plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config, indent=2))
         self.envoy_config = os.path.join(self.dir, "envoy.yaml")
+        ecds_values = []
+        self.ecds_resource = None
+        if ecds:
+            ecds_dir = os.path.join(self.dir, "ecds")
+            os.mkdir(ecds_dir)
+            self.ecds_resource = os.path.join(ecds_dir, ECDS_RESOURCE)
+            ecds_values = [f"ECDS_DIR={ecds_dir}"]
+            self._ecds([self.ecds_resource, "--wasm", wasm or WASM, "--config", config_path,
+                        "--failure-policy", failure_policy] + (["--policies", ecds] if isinstance(ecds, str) else []))
         subprocess.run(
             [sys.executable, os.path.join(ROOT, "scripts/lib/render.py"), TEMPLATE, self.envoy_config,
              f"ADMIN_PORT={self.admin_port}", f"LISTEN_PORT={self.port}", f"UPSTREAM_PORT={self.upstream_port}",
              f"CERTS={CERTS}", f"DECISION_LOG={self.log_path}", f"WASM={wasm or WASM}",
              f"PLUGIN_CONFIG={config_path}", f"FAILURE_POLICY={failure_policy}", f"XFCC_MODE={xfcc_mode}",
-             f"JWT_KEYS={JWT_KEYS}"],
+             f"JWT_KEYS={JWT_KEYS}"] + ecds_values,
             check=True)
         self.processes = []
         self.envoy = None
@@ -125,6 +139,18 @@ class Gateway:
                     p.kill()
                     p.wait()
         self.processes = []
+
+    @staticmethod
+    def _ecds(args):
+        done = subprocess.run([sys.executable, ECDS] + args, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"ecds.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def publish(self, policy_dir):
+        """Publishes a policy folder to the running gateway through ECDS (as scripts/reload does)."""
+        assert self.ecds_resource, "publish() needs Gateway(ecds=...)"
+        return self._ecds([self.ecds_resource, "--policies", policy_dir])
 
     def log_text(self):
         with open(self.envoy_log, encoding="utf-8", errors="replace") as f:

@@ -1,4 +1,4 @@
-//! Counters, declared in one place. Envoy shows them as `wasmcustom.toolgate.decisions.*`.
+//! Counters, declared in one place. Envoy shows them as `wasmcustom.toolgate.*`.
 
 use proxy_wasm::types::LogLevel;
 
@@ -12,6 +12,7 @@ pub struct Metrics {
     error: Option<u32>,
     shadow_deny: Option<u32>,
     fail_open: Option<u32>,
+    config_rejected: Option<u32>,
 }
 
 impl Metrics {
@@ -32,6 +33,7 @@ impl Metrics {
             error: counter("toolgate.decisions.error"),
             shadow_deny: counter("toolgate.decisions.shadow_deny"),
             fail_open: counter("toolgate.decisions.fail_open"),
+            config_rejected: counter("toolgate.config.rejected"),
         }
     }
 
@@ -44,6 +46,13 @@ impl Metrics {
             Outcome::FailOpen => self.fail_open,
         };
         if let Some(id) = metric {
+            let _ = host::increment(id);
+        }
+    }
+
+    /// A plugin configuration was refused (Envoy keeps the previous one, or does not start).
+    pub fn config_rejected(&self) {
+        if let Some(id) = self.config_rejected {
             let _ = host::increment(id);
         }
     }

@@ -20,6 +20,8 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        // Defined first, so that a refusal is counted too.
+        self.metrics = Metrics::define();
         let config = match host::buffer(BufferType::PluginConfiguration, plugin_configuration_size)
         {
             Ok(bytes) => bytes,
@@ -28,6 +30,7 @@ impl RootContext for Root {
                     LogLevel::Critical,
                     &format!("toolgate: cannot read the plugin configuration: {status:?}"),
                 );
+                self.metrics.config_rejected();
                 return false;
             }
         };
@@ -50,15 +53,17 @@ impl RootContext for Root {
                         "toolgate: the policy set is empty; every request will be denied",
                     );
                 }
-                self.metrics = Metrics::define();
                 self.gate = Some(Rc::new(gate));
                 true
             }
             Err(error) => {
+                // At start-up Envoy exits; for a live (ECDS) update it keeps the previous
+                // configuration and rejects this one.
                 host::log(
                     LogLevel::Critical,
                     &format!("toolgate: configuration refused: {error}"),
                 );
+                self.metrics.config_rejected();
                 false
             }
         }
