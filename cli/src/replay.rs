@@ -44,7 +44,8 @@ pub fn run(args: &Args) -> Result<bool, String> {
     let mut tally = Tally::default();
     let mut changes = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+        // Envoy writes `-` for a request without a decision (no filter state).
+        if matches!(line.trim(), "" | "-") {
             continue;
         }
         let record: Value = match serde_json::from_str(line) {
