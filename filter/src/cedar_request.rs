@@ -37,6 +37,28 @@ pub struct Built {
 }
 
 impl Built {
+    fn new(
+        principal: EntityUid,
+        action: EntityUid,
+        resource: EntityUid,
+        context: Context,
+    ) -> Result<Self, BuildError> {
+        let request = Request::new(
+            principal.clone(),
+            action.clone(),
+            resource.clone(),
+            context,
+            None,
+        )
+        .map_err(|e| BuildError(format!("request: {e}")))?;
+        Ok(Self {
+            request,
+            principal,
+            action,
+            resource,
+        })
+    }
+
     /// This request in Cedar's JSON forms, for the decision record; `arguments`
     /// stays out of the context unless `with_arguments`.
     pub fn record(&self, allowed: bool, with_arguments: bool) -> Option<CedarRecord> {
@@ -77,20 +99,7 @@ pub fn from_record(record: &CedarRecord) -> Result<Built, BuildError> {
     let resource = uid("resource", &record.resource)?;
     let context = Context::from_json_value(record.context.clone(), None)
         .map_err(|e| BuildError(format!("context: {e}")))?;
-    let request = Request::new(
-        principal.clone(),
-        action.clone(),
-        resource.clone(),
-        context,
-        None,
-    )
-    .map_err(|e| BuildError(format!("request: {e}")))?;
-    Ok(Built {
-        request,
-        principal,
-        action,
-        resource,
-    })
+    Built::new(principal, action, resource, context)
 }
 
 /// Why a Cedar request could not be built; every one fails closed.
@@ -130,20 +139,7 @@ pub fn build_as(
         pairs.extend(credential_pairs(store, credential, facts.now_unix)?);
     }
     let context = Context::from_pairs(pairs).map_err(|e| BuildError(format!("context: {e}")))?;
-    let request = Request::new(
-        principal.clone(),
-        action.clone(),
-        resource.clone(),
-        context,
-        None,
-    )
-    .map_err(|e| BuildError(format!("request: {e}")))?;
-    Ok(Built {
-        request,
-        principal,
-        action,
-        resource,
-    })
+    Built::new(principal, action, resource, context)
 }
 
 fn context_pairs(
