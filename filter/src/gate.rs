@@ -463,6 +463,13 @@ impl Gate {
             path: request.path(),
         };
         for (index, call) in eval.calls.iter().enumerate() {
+            if let Some(arguments) = &call.arguments {
+                self.store.arguments.check(arguments).map_err(|problem| {
+                    eval.errors.push(problem);
+                    eval.deciding = index;
+                    Reason::InvalidArguments
+                })?;
+            }
             let built = cedar_request::build(&self.store, call, &facts).map_err(|e| {
                 eval.errors.push(e.0);
                 eval.deciding = index;

@@ -21,6 +21,7 @@
 )]
 
 pub mod approval;
+pub mod arguments;
 pub mod authorize;
 pub mod call;
 pub mod cedar_request;

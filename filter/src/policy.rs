@@ -13,6 +13,7 @@ use cedar_policy::{
 use miette::Diagnostic;
 use sha2::{Digest, Sha256};
 
+use crate::arguments::ArgumentTypes;
 use crate::config::{PolicyMode, PolicySource};
 
 /// A named source text, so every error can point at a file and line.
@@ -121,6 +122,8 @@ pub struct PolicyStore {
     index: PolicyIndex,
     /// Ids of catalog tools tagged `requires_approval: true`.
     approval_required: HashSet<String>,
+    /// The types `Toolgate::Arguments` declares, checked on every call.
+    pub arguments: ArgumentTypes,
 }
 
 impl PolicyStore {
@@ -187,7 +190,7 @@ impl PolicyStore {
         schema_sources: &[Source<'_>],
         entity_values: Vec<(&str, serde_json::Value)>,
     ) -> Result<Self, String> {
-        let schema = parse_schema(schema_sources)?;
+        let (schema, arguments) = parse_schema(schema_sources)?;
         let (policies, origin) = parse_policies(policy_sources)?;
         validate(&schema, &policies, policy_sources, &origin)?;
         let entities = parse_entities(&entity_values, &schema)?;
@@ -222,6 +225,7 @@ impl PolicyStore {
             actions,
             index,
             approval_required,
+            arguments,
         })
     }
 
@@ -507,20 +511,29 @@ impl PolicyIndex {
 
 /// Parses each schema fragment (errors point into its own text), then merges them
 /// (errors about one fragment's declarations point into that fragment).
-fn parse_schema(sources: &[Source<'_>]) -> Result<Schema, String> {
+fn parse_schema(sources: &[Source<'_>]) -> Result<(Schema, ArgumentTypes), String> {
     let mut fragments = Vec::with_capacity(sources.len());
+    let mut fragments_json = Vec::with_capacity(sources.len());
     for source in sources {
         let (fragment, _warnings) = SchemaFragment::from_cedarschema_str(source.text)
             .map_err(|e| located(source.name, source.text, &e, "fix the schema"))?;
+        fragments_json.push(
+            fragment
+                .clone()
+                .to_json_value()
+                .map_err(|e| format!("{}: {e}", source.name))?,
+        );
         fragments.push(fragment);
     }
-    Schema::from_schema_fragments(fragments).map_err(|e| {
+    let arguments = ArgumentTypes::from_schema_json(&fragments_json);
+    let schema = Schema::from_schema_fragments(fragments).map_err(|e| {
         let fix = "fix the schema";
         match source_of(sources, &e) {
             Some(source) => located(source.name, source.text, &e, fix),
             None => format!("{}: {}", names(sources), describe(&e, fix)),
         }
-    })
+    })?;
+    Ok((schema, arguments))
 }
 
 /// The source a diagnostic's first label points into: the one whose text at the

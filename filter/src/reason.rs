@@ -27,6 +27,8 @@ pub enum Reason {
     InvalidName,
     MethodOverride,
     InvalidParams,
+    /// A declared argument does not have its declared type.
+    InvalidArguments,
     BatchRejected,
     BodyTooLarge,
     UnsupportedEncoding,
@@ -57,6 +59,7 @@ impl Reason {
             Self::MethodOverride => "method_override",
             Self::InvalidJsonRpc => "invalid_jsonrpc",
             Self::InvalidParams => "invalid_params",
+            Self::InvalidArguments => "invalid_arguments",
             Self::BatchRejected => "batch_rejected",
             Self::BodyTooLarge => "body_too_large",
             Self::UnsupportedEncoding => "unsupported_content_encoding",
@@ -91,6 +94,9 @@ impl Reason {
             Self::MethodOverride => "HTTP method override headers are not accepted",
             Self::InvalidJsonRpc => "the request body is not a valid JSON-RPC 2.0 message",
             Self::InvalidParams => "the JSON-RPC params are missing or malformed for this method",
+            Self::InvalidArguments => {
+                "an argument does not have the type the tool catalog declares"
+            }
             Self::BatchRejected => "JSON-RPC batches are not accepted",
             Self::BodyTooLarge => "the request body is larger than toolgate evaluates",
             Self::UnsupportedEncoding => "compressed request bodies are not evaluated",
@@ -123,6 +129,7 @@ impl Reason {
             | Self::DuplicateJsonKey
             | Self::InvalidJsonRpc
             | Self::InvalidParams
+            | Self::InvalidArguments
             | Self::InvalidName
             | Self::InvalidHeader
             | Self::MethodOverride => 400,
@@ -138,7 +145,7 @@ impl Reason {
         match self {
             Self::InvalidJson | Self::DuplicateJsonKey | Self::UnsupportedCharset => -32700,
             Self::InvalidJsonRpc | Self::BatchRejected | Self::MethodOverride => -32600,
-            Self::InvalidParams | Self::InvalidName => -32602,
+            Self::InvalidParams | Self::InvalidArguments | Self::InvalidName => -32602,
             // -32000..-32099 is reserved for implementation-defined server errors.
             Self::Forbidden
             | Self::NotPermitted

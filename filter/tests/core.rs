@@ -185,13 +185,78 @@ fn refunds_are_decided_on_the_amount_argument() {
     assert_eq!(refund(json!(100)).outcome, Outcome::Allow);
     assert_eq!(refund(json!(101)).outcome, Outcome::Deny);
     assert_eq!(refund(json!(0)).outcome, Outcome::Deny);
-    // Not a Long: the policy errors, and an error is a denial, never a skip.
+    // Not the Long the catalog declares: refused before Cedar, saying which argument.
     let float = refund(json!(50.5));
     assert_eq!(float.outcome, Outcome::Error);
-    assert_eq!(float.reason(), "policy_evaluation_error");
-    assert_ne!(float.record["errors"], json!([]));
-    assert_eq!(refund(json!(u64::MAX)).outcome, Outcome::Error);
-    assert_eq!(refund(json!("50")).outcome, Outcome::Error);
+    assert_eq!(float.reason(), "invalid_arguments");
+    assert_eq!(
+        float.record["errors"],
+        json!(["argument `amount` must be an integer (64-bit), not a non-integer number"])
+    );
+    assert_eq!(refund(json!(u64::MAX)).reason(), "invalid_arguments");
+    assert_eq!(refund(json!("50")).reason(), "invalid_arguments");
+}
+
+#[test]
+fn an_argument_of_another_type_cannot_slip_past_a_forbid() {
+    // `==` across types is just false in Cedar: without the type check, a path sent
+    // as an array would not match this forbid and the reader's permit would allow it.
+    let g = gate_with(json!({
+        "trust_domains": ["toolgate.test"], "server": "tools",
+        "policies": {"cedar": "@id(\"no-shadow\") forbid (principal, action == Toolgate::Action::\"tools/call\", resource) when { context has arguments && context.arguments has path && context.arguments.path == \"/etc/shadow\" };"}
+    }));
+    let read = |path: Value| {
+        Req::post(
+            tool_call(
+                json!(1),
+                "read_file",
+                json!({ "path": path, "undeclared": [1, {"x": null}] }),
+            ),
+            Some(READER),
+        )
+        .decide(&g)
+    };
+    assert_eq!(read(json!("/etc/shadow")).reason(), "forbidden_by_policy");
+    let sneaky = read(json!(["/etc/shadow"]));
+    assert_eq!(sneaky.outcome, Outcome::Error);
+    assert_eq!(sneaky.reason(), "invalid_arguments");
+    match &sneaky.action {
+        Action::Respond { status, body, .. } => {
+            assert_eq!(*status, 400);
+            let body: Value = serde_json::from_slice(body).expect("json");
+            assert_eq!(body["error"]["code"], -32602);
+        }
+        other => panic!("forwarded: {other:?}"),
+    }
+    // Undeclared arguments, whatever their type, are not the catalog's business.
+    assert_eq!(read(json!("README.md")).outcome, Outcome::Allow);
+    assert_eq!(read(Value::Null).outcome, Outcome::Allow);
+}
+
+#[test]
+fn nested_declared_types_are_checked_too() {
+    let g = gate_with(json!({
+        "trust_domains": ["toolgate.test"], "server": "tools",
+        "policies": {"arguments_schema": "namespace Toolgate { type Arguments = { amount?: Long, path?: String, tags?: Set<String>, filter?: { depth: Long } }; }"}
+    }));
+    let read = |arguments: Value| {
+        Req::post(tool_call(json!(1), "read_file", arguments), Some(READER)).decide(&g)
+    };
+    assert_eq!(
+        read(json!({"tags": ["a", "b"], "filter": {"depth": 2, "other": "x"}})).outcome,
+        Outcome::Allow
+    );
+    let bad_set = read(json!({"tags": ["a", 2]}));
+    assert_eq!(
+        bad_set.record["errors"],
+        json!(["argument `tags`[1] must be a string, not an integer"])
+    );
+    let bad_record = read(json!({"filter": {"depth": "deep"}}));
+    assert_eq!(bad_record.reason(), "invalid_arguments");
+    assert_eq!(
+        bad_record.record["errors"],
+        json!(["argument `filter`.depth must be an integer (64-bit), not a string"])
+    );
 }
 
 #[test]
