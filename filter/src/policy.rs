@@ -570,6 +570,14 @@ fn parse_policies(sources: &[Source<'_>]) -> Result<(PolicySet, HashMap<String, 
     for (index, source) in sources.iter().enumerate() {
         let parsed = PolicySet::from_str(source.text)
             .map_err(|e| located(source.name, source.text, &e, "fix the policy syntax"))?;
+        // A template is never linked here, so it would never apply: refuse it rather than drop it.
+        if let Some(template) = parsed.templates().next() {
+            let id = template.annotation("id").unwrap_or("a policy");
+            return Err(format!(
+                "{}: {id:?} is a template (it has ?principal or ?resource); toolgate links no templates, so write it as a static policy",
+                source.name
+            ));
+        }
         for (n, policy) in parsed.policies().enumerate() {
             let id = policy
                 .annotation("id")

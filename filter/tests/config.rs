@@ -154,3 +154,16 @@ fn the_version_names_the_content_not_how_it_was_delivered() {
     let changed = files.concat().replace("\"low\"", "\"medium\"");
     assert_ne!(joined(changed).policy_version(), embedded.policy_version());
 }
+
+#[test]
+fn templates_are_refused_not_dropped() {
+    let error = refused(
+        &json!({"policies": {"cedar": "@id(\"per-agent\") permit (principal == ?principal, action, resource);"}})
+            .to_string(),
+    );
+    assert!(error.contains("\"per-agent\" is a template"), "{error}");
+    assert!(
+        error.contains("plugin configuration `policies.cedar`"),
+        "{error}"
+    );
+}
