@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::approval::{self, ApprovalState};
 use crate::authorize::authorize;
 use crate::call::{self, Call, Calls, Malformed};
-use crate::cedar_request::{self, Facts, Intent};
+use crate::cedar_request::{self, Built, Facts, Intent};
 use crate::config::{Config, Credentials, Enforcement, RouteMode, ServerSource};
 use crate::credential::{Credential, TokenState};
 use crate::enforce::{self, Action, Refusal};
@@ -16,7 +16,7 @@ use crate::http::HttpRequest;
 use crate::identity::{self, ClaimedHeaders, Identity, Peer, Principal};
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
-use crate::record::{ApprovalRecord, CedarRecord, DecisionRecord, TokenRecord};
+use crate::record::{ApprovalRecord, DecisionRecord, TokenRecord};
 use crate::revocation::{self, SharedWrite};
 
 const XFCC: &str = "x-forwarded-client-cert";
@@ -134,8 +134,8 @@ struct Evaluation {
     approval: Option<approval::Needed>,
     /// The approver of an approval-gated call that went through.
     approved_by: Option<String>,
-    /// The deciding call's Cedar request and Cedar's answer.
-    cedar: Option<CedarRecord>,
+    /// The deciding call's Cedar request, and whether Cedar allowed it.
+    cedar: Option<(Built, bool)>,
 }
 
 impl Gate {
@@ -478,20 +478,16 @@ impl Gate {
             let verdict = authorize(&self.authorizer, &self.store, &built);
             eval.errors.extend(verdict.errors);
             // The record carries the deciding call's Cedar request: the first call's
-            // until another is refused.
-            let cedar = || built.record(verdict.denied.is_none(), self.config.log_arguments);
-            if index == 0 {
-                eval.cedar = cedar();
-            }
+            // until another is refused. Kept as built; turned into JSON once, for the record.
             if let Some(reason) = verdict.denied {
                 eval.deciding = index;
-                eval.cedar = cedar();
+                eval.cedar = Some((built, false));
                 eval.policies = verdict.policies;
                 return Err(reason);
             }
             if let Err((reason, error, policies)) = self.check_actors(call, &facts) {
                 eval.deciding = index;
-                eval.cedar = cedar();
+                eval.cedar = Some((built, true));
                 eval.errors.push(error);
                 eval.policies = policies;
                 return Err(reason);
@@ -500,7 +496,7 @@ impl Gate {
                 call.action == "tools/call" && self.store.requires_approval(&call.resource_id);
             if let Some(needed) = approval::needed(gated, call, &facts, &input.approval) {
                 eval.deciding = index;
-                eval.cedar = cedar();
+                eval.cedar = Some((built, true));
                 eval.errors.push(needed.why.clone());
                 eval.policies = verdict.policies;
                 eval.approval = Some(needed);
@@ -516,6 +512,9 @@ impl Gate {
                 if !eval.policies.contains(&policy) {
                     eval.policies.push(policy);
                 }
+            }
+            if index == 0 {
+                eval.cedar = Some((built, true));
             }
         }
         Ok(())
@@ -574,6 +573,10 @@ impl Gate {
         } = applied;
         let call = eval.calls.get(eval.deciding);
         let arguments = call.and_then(|c| c.arguments.as_ref());
+        let cedar = eval
+            .cedar
+            .as_ref()
+            .and_then(|(built, allowed)| built.record(*allowed, self.config.log_arguments));
         let identity = eval.identity.as_ref();
         DecisionRecord {
             decision_id,
@@ -642,7 +645,7 @@ impl Gate {
                 delegation: &t.delegation,
             }),
             arguments: arguments.filter(|_| self.config.log_arguments),
-            cedar: eval.cedar.as_ref(),
+            cedar: cedar.as_ref(),
         }
         .to_json()
     }
