@@ -185,7 +185,7 @@ mod native {
 
             // The same request as a Cedar request, for authorization alone.
             let config = Config::from_json(config_json.as_bytes()).expect("config");
-            let store = PolicyStore::build(&config.policies, false).expect("store");
+            let store = PolicyStore::build(&config.policies, &[]).expect("store");
             let calls = toolgate::call::classify(&input.request, "srv-0", &config).expect("call");
             let identity = identity::resolve(
                 &config,
@@ -209,6 +209,7 @@ mod native {
                 server: "srv-0",
                 http_method: "POST",
                 path: "/mcp",
+                behaviour: &[],
             };
             let built =
                 cedar_request::build(&store, &calls.as_slice()[0], &facts).expect("request");

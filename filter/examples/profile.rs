@@ -37,7 +37,11 @@ fn main() {
     };
     let config = Config::from_json(&config_json).expect("config");
     let gate = Gate::configure(&config_json, 1).expect("gate");
-    let store = PolicyStore::build(&config.policies, config.credentials.is_some()).expect("store");
+    let store = PolicyStore::build(
+        &config.policies,
+        &toolgate::policy::feature_policies(&config),
+    )
+    .expect("store");
     println!("{} policies", store.policy_count());
 
     let content = "The quick brown fox jumps over the lazy dog. ".repeat(16);
@@ -94,6 +98,7 @@ fn main() {
         server: "tools",
         http_method: "POST",
         path: "/mcp",
+        behaviour: &[],
     };
     time("cedar request (uids + context)", || {
         cedar_request::build(&store, call, &facts).unwrap()

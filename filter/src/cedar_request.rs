@@ -26,6 +26,8 @@ pub struct Facts<'a> {
     pub server: &'a str,
     pub http_method: &'a str,
     pub path: &'a str,
+    /// More context: what the agent did before and its live risk (see `behaviour`).
+    pub behaviour: &'a [(String, RestrictedExpression)],
 }
 
 /// A Cedar request and the uids the policy index is keyed by.
@@ -169,7 +171,6 @@ fn context_pairs(
         ("name", call.name.as_deref()),
         ("intent", facts.intent.intent.as_deref()),
         ("task", facts.intent.task.as_deref()),
-        ("session", facts.intent.session.as_deref()),
     ];
     pairs.extend(
         optional
@@ -181,6 +182,7 @@ fn context_pairs(
             pairs.push(("arguments".to_owned(), value));
         }
     }
+    pairs.extend_from_slice(facts.behaviour);
     Ok(pairs)
 }
 

@@ -29,6 +29,10 @@ pub struct Config {
     pub revocation: Option<Revocation>,
     /// Where approvals for `requires_approval` tools arrive.
     pub approvals: Approvals,
+    /// Session history and call rates for `context.session` and `context.rate` (off when absent).
+    pub history: Option<History>,
+    /// The live risk feed for `context.risk` (off when absent).
+    pub risk_feed: Option<RiskFeed>,
     /// Development only: take the SPIFFE ID from this request header when the
     /// connection has no verified peer certificate. Every such decision is logged insecure.
     pub dev_identity_header: Option<String>,
@@ -97,6 +101,66 @@ impl Default for Revocation {
     }
 }
 
+/// Session history and call rates, kept in Envoy's shared data (per Envoy process).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct History {
+    /// A session with no allowed call for this long is forgotten.
+    pub idle_seconds: u64,
+    /// Sessions and rate counters kept in total, split evenly over the shards.
+    pub max_entries: usize,
+    /// Shared-data keys the state is spread over; one agent's state lives in one.
+    pub shards: usize,
+    /// How often expired entries are swept.
+    pub sweep_seconds: u64,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        Self {
+            idle_seconds: 1800,
+            max_entries: 8192,
+            shards: 64,
+            sweep_seconds: 5,
+        }
+    }
+}
+
+impl History {
+    /// Entries one shard holds before the oldest goes.
+    pub fn shard_capacity(&self) -> usize {
+        self.max_entries / self.shards.max(1)
+    }
+}
+
+/// A feed of workload risk scores and flags, polled from an Envoy cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskFeed {
+    /// The Envoy cluster serving the feed.
+    pub cluster: String,
+    pub path: String,
+    /// The `:authority` of the poll.
+    pub authority: String,
+    pub poll_seconds: u64,
+    pub timeout_ms: u64,
+    /// Data older than this counts as stale, as does a failed last poll.
+    pub max_age_seconds: u64,
+}
+
+impl Default for RiskFeed {
+    fn default() -> Self {
+        Self {
+            cluster: "risk_feed".into(),
+            path: "/risk".into(),
+            authority: "risk-feed".into(),
+            poll_seconds: 5,
+            timeout_ms: 2000,
+            max_age_seconds: 30,
+        }
+    }
+}
+
 /// The approval token's header and jwt_authn provider metadata keys.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -143,6 +207,8 @@ impl Default for Config {
             trusted_hops: Vec::new(),
             credentials: None,
             approvals: Approvals::default(),
+            history: None,
+            risk_feed: None,
             revocation: None,
             server: "default".into(),
             server_from: ServerSource::Config,
@@ -302,6 +368,30 @@ impl Config {
         }
         if self.max_body_bytes == 0 {
             return Err("plugin configuration: max_body_bytes must be at least 1".into());
+        }
+        if let Some(history) = &self.history {
+            if history.shards == 0 || history.shards > 65_536 {
+                return Err(
+                    "plugin configuration: history.shards must be between 1 and 65536".into(),
+                );
+            }
+            if history.shard_capacity() == 0 {
+                return Err(format!(
+                    "plugin configuration: history.max_entries ({}) must be at least history.shards ({}); raise max_entries or lower shards",
+                    history.max_entries, history.shards
+                ));
+            }
+            if history.idle_seconds == 0 || history.sweep_seconds == 0 {
+                return Err("plugin configuration: history.idle_seconds and history.sweep_seconds must be at least 1".into());
+            }
+        }
+        if let Some(feed) = &self.risk_feed {
+            if feed.cluster.is_empty() || !feed.path.starts_with('/') {
+                return Err("plugin configuration: risk_feed needs a `cluster` and a `path` starting with '/'".into());
+            }
+            if feed.poll_seconds == 0 || feed.timeout_ms == 0 || feed.max_age_seconds == 0 {
+                return Err("plugin configuration: risk_feed.poll_seconds, timeout_ms and max_age_seconds must be at least 1".into());
+            }
         }
         Ok(())
     }

@@ -38,18 +38,31 @@ pub enum Refusal<'a> {
     Problem { instance: &'a str },
 }
 
-/// `approve`, for `approval_required`: what an orchestrator must get approved before retrying.
+/// What a refused client needs to know to succeed later.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hints<'a> {
+    /// For `approval_required`: what an orchestrator must get approved before retrying.
+    pub approve: Option<&'a Value>,
+    /// For `rate_limited`: seconds to wait, also sent as `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
 pub fn refuse(
     reason: Reason,
     decision_id: &str,
     policies: &[String],
     shape: Refusal<'_>,
-    approve: Option<&Value>,
+    hints: Hints<'_>,
 ) -> Action {
     let mut data =
         json!({ "decision_id": decision_id, "reason": reason.code(), "policies": policies });
-    if let (Some(approve), Some(fields)) = (approve, data.as_object_mut()) {
-        fields.insert("approve".into(), approve.clone());
+    if let Some(fields) = data.as_object_mut() {
+        if let Some(approve) = hints.approve {
+            fields.insert("approve".into(), approve.clone());
+        }
+        if let Some(seconds) = hints.retry_after {
+            fields.insert("retry_after".into(), seconds.into());
+        }
     }
     let message = format!("toolgate: {}", reason.message());
     let (content_type, body) = match shape {
@@ -82,12 +95,16 @@ pub fn refuse(
             }),
         ),
     };
+    let mut headers = vec![
+        ("content-type", content_type.to_owned()),
+        (DECISION_ID, decision_id.to_owned()),
+    ];
+    if let Some(seconds) = hints.retry_after {
+        headers.push(("retry-after", seconds.to_string()));
+    }
     Action::Respond {
         status: reason.http_status(),
-        headers: vec![
-            ("content-type", content_type.to_owned()),
-            (DECISION_ID, decision_id.to_owned()),
-        ],
+        headers,
         body: serde_json::to_vec(&body).unwrap_or_default(),
     }
 }

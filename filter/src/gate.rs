@@ -12,14 +12,21 @@ use crate::cedar_request::{self, Built, Facts, Intent};
 use crate::config::{Config, Credentials, Enforcement, RouteMode, ServerSource};
 use crate::credential::{Credential, TokenState};
 use crate::enforce::{self, Action, Refusal};
+use crate::history::{self, Loaded};
 use crate::http::HttpRequest;
 use crate::identity::{self, ClaimedHeaders, Identity, Peer, Principal};
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
-use crate::record::{ApprovalRecord, DecisionRecord, TokenRecord};
+use crate::record::{ApprovalRecord, DecisionRecord, RiskRecord, TokenRecord};
 use crate::revocation::{self, SharedWrite};
+use crate::risk;
+use crate::shared::SharedData;
 
 const XFCC: &str = "x-forwarded-client-cert";
+
+/// How often a call is decided again because another worker recorded a call of
+/// the same agent in between, before toolgate gives up (and fails closed).
+const MAX_HISTORY_CONFLICTS: u32 = 16;
 
 /// Built once per plugin configuration; decides every request after that.
 pub struct Gate {
@@ -28,6 +35,8 @@ pub struct Gate {
     authorizer: Authorizer,
     id_seed: u64,
     decisions: Cell<u64>,
+    /// This VM's parsed copy of the risk feed.
+    risk: risk::Cache,
 }
 
 /// What the filter saw of one request.
@@ -46,6 +55,8 @@ pub struct Input<'a> {
     pub approval: ApprovalState,
     /// Shared-data entries found for [`Gate::revocation_keys`]: (key, stored value).
     pub revocations: Vec<(String, Vec<u8>)>,
+    /// Envoy's shared data, for session history and the risk feed when configured.
+    pub shared: Option<&'a dyn SharedData>,
     pub unix_nanos: u64,
 }
 
@@ -62,6 +73,7 @@ impl<'a> Input<'a> {
             token: TokenState::Absent,
             approval: ApprovalState::Absent,
             revocations: Vec::new(),
+            shared: None,
             unix_nanos,
         }
     }
@@ -105,6 +117,63 @@ pub struct Verdict {
     pub record: String,
     /// Shared-data writes to perform (a revocation).
     pub writes: Vec<SharedWrite>,
+    /// What the decision did to shared state, for the counters.
+    pub effects: Effects,
+}
+
+/// Side effects of one decision on shared state, for the counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Session history entries evicted to make room.
+    pub evicted: u64,
+    /// Idle entries dropped while recording.
+    pub expired: u64,
+    /// Times the call was decided again after another worker's write.
+    pub conflicts: u64,
+    /// The risk signal was stale.
+    pub risk_stale: bool,
+}
+
+/// The agent's shard of session history while its calls are decided.
+struct Tracked<'a> {
+    config: &'a crate::config::History,
+    agent: &'a str,
+    session: &'a str,
+    loaded: Loaded,
+    /// A call was recorded: the shard must be written back.
+    recorded: bool,
+    removed: history::Removed,
+}
+
+/// What deciding the calls of one request found; made afresh for each attempt.
+#[derive(Default)]
+struct Decided {
+    deciding: usize,
+    denied: Option<Reason>,
+    policies: Vec<String>,
+    errors: Vec<String>,
+    approval: Option<approval::Needed>,
+    approved_by: Option<String>,
+    cedar: Option<(Built, bool)>,
+    retry_after: Option<u64>,
+}
+
+impl Decided {
+    fn denied(mut self, reason: Reason) -> Self {
+        self.denied = Some(reason);
+        self
+    }
+}
+
+/// The shared data a configured feature needs; its absence fails closed.
+fn shared_data<'a>(
+    input: &Input<'a>,
+    errors: &mut Vec<String>,
+) -> Result<&'a dyn SharedData, Reason> {
+    input.shared.ok_or_else(|| {
+        errors.push("no shared data to keep session history and risk in".into());
+        Reason::Internal
+    })
 }
 
 /// How a decision was applied, for the record.
@@ -136,13 +205,19 @@ struct Evaluation {
     approved_by: Option<String>,
     /// The deciding call's Cedar request, and whether Cedar allowed it.
     cedar: Option<(Built, bool)>,
+    /// The workload's risk, when the feed is configured.
+    risk: Option<risk::View>,
+    /// Seconds until a rate-limited call can succeed.
+    retry_after: Option<u64>,
+    effects: Effects,
 }
 
 impl Gate {
     /// Builds the gate from the plugin configuration JSON; errors say what to fix.
     pub fn configure(config_json: &[u8], id_seed: u64) -> Result<Self, String> {
         let config = Config::from_json(config_json)?;
-        let store = PolicyStore::build(&config.policies, config.credentials.is_some())?;
+        let store =
+            PolicyStore::build(&config.policies, &crate::policy::feature_policies(&config))?;
         Ok(Self::with_store(config, store, id_seed))
     }
 
@@ -154,6 +229,7 @@ impl Gate {
             authorizer: Authorizer::new(),
             id_seed,
             decisions: Cell::new(0),
+            risk: risk::Cache::default(),
         }
     }
 
@@ -317,6 +393,7 @@ impl Gate {
             outcome,
             record,
             writes: Vec::new(),
+            effects: eval.effects,
         }
     }
 
@@ -344,7 +421,11 @@ impl Gate {
             }
         };
         let approve = eval.approval.as_ref().map(|needed| &needed.approve);
-        enforce::refuse(reason, decision_id, &eval.policies, shape, approve)
+        let hints = enforce::Hints {
+            approve,
+            retry_after: eval.retry_after,
+        };
+        enforce::refuse(reason, decision_id, &eval.policies, shape, hints)
     }
 
     fn evaluate(&self, input: &Input<'_>, server: &str) -> Evaluation {
@@ -453,6 +534,25 @@ impl Gate {
             return Err(Reason::Revoked);
         }
 
+        let agent = match &identity.principal {
+            Principal::Agent(id) => Some(id.as_str().to_owned()),
+            Principal::Unauthenticated => None,
+        };
+        let mut behaviour = Vec::new();
+        if let Some(feed) = &self.config.risk_feed {
+            let shared = shared_data(input, &mut eval.errors)?;
+            let view = self
+                .risk
+                .view(shared, feed, agent.as_deref(), input.unix_nanos)
+                .and_then(|view| Ok((crate::behaviour::risk(&view)?, view)))
+                .map_err(|e| {
+                    eval.errors.push(e);
+                    Reason::Internal
+                })?;
+            behaviour.push(view.0);
+            eval.effects.risk_stale = view.1.stale;
+            eval.risk = Some(view.1);
+        }
         let facts = Facts {
             identity,
             credential,
@@ -461,63 +561,223 @@ impl Gate {
             server,
             http_method: request.method(),
             path: request.path(),
+            behaviour: &behaviour,
         };
-        for (index, call) in eval.calls.iter().enumerate() {
-            if let Some(arguments) = &call.arguments {
-                self.store.arguments.check(arguments).map_err(|problem| {
-                    eval.errors.push(problem);
-                    eval.deciding = index;
-                    Reason::InvalidArguments
-                })?;
+        let decided = match (&self.config.history, agent.as_deref()) {
+            (Some(config), Some(agent)) => {
+                let shared = shared_data(input, &mut eval.errors)?;
+                // The verified token's task outranks the header the agent declares.
+                let session = credential
+                    .and_then(|c| c.task.as_deref())
+                    .or(eval.intent.session.as_deref())
+                    .unwrap_or(history::NO_SESSION);
+                let mut conflicts = 0;
+                loop {
+                    let loaded = history::load(shared, config, agent).map_err(|e| {
+                        eval.errors.push(e);
+                        Reason::Internal
+                    })?;
+                    let mut tracked = Tracked {
+                        config,
+                        agent,
+                        session,
+                        loaded,
+                        recorded: false,
+                        removed: history::Removed::default(),
+                    };
+                    let decided = self.decide_calls(&eval.calls, &facts, input, Some(&mut tracked));
+                    if decided.denied.is_some() || !tracked.recorded {
+                        break decided;
+                    }
+                    let Loaded { key, shard, cas } = &tracked.loaded;
+                    match shared.set(key, &shard.encode(), *cas) {
+                        Ok(true) => {
+                            eval.effects.expired += tracked.removed.expired;
+                            eval.effects.evicted += tracked.removed.evicted;
+                            break decided;
+                        }
+                        // Another worker recorded a call of this agent first: decide again on what it wrote.
+                        Ok(false) if conflicts < MAX_HISTORY_CONFLICTS => {
+                            conflicts += 1;
+                            eval.effects.conflicts += 1;
+                        }
+                        Ok(false) => {
+                            eval.errors.push(format!(
+                                "the session history stayed contended for {} attempts",
+                                conflicts + 1
+                            ));
+                            return Err(Reason::Internal);
+                        }
+                        Err(e) => {
+                            eval.errors.push(format!(
+                                "cannot record the call in the session history: {e}"
+                            ));
+                            return Err(Reason::Internal);
+                        }
+                    }
+                }
             }
-            let built = cedar_request::build(&self.store, call, &facts).map_err(|e| {
-                eval.errors.push(e.0);
-                eval.deciding = index;
-                Reason::Internal
-            })?;
+            // No identity, no history: nothing is recorded (and nothing is allowed).
+            _ => self.decide_calls(&eval.calls, &facts, input, None),
+        };
+        eval.deciding = decided.deciding;
+        eval.policies = decided.policies;
+        eval.errors.extend(decided.errors);
+        eval.approval = decided.approval;
+        eval.approved_by = decided.approved_by;
+        eval.cedar = decided.cedar;
+        eval.retry_after = decided.retry_after;
+        decided.denied.map_or(Ok(()), Err)
+    }
+
+    /// Decides each call in turn; the first refusal stops them. With `tracked`,
+    /// each allowed call is recorded into the agent's shard before the next is decided.
+    fn decide_calls(
+        &self,
+        calls: &[Call],
+        facts: &Facts<'_>,
+        input: &Input<'_>,
+        mut tracked: Option<&mut Tracked<'_>>,
+    ) -> Decided {
+        let mut decided = Decided::default();
+        let now = facts.now_unix;
+        for (index, call) in calls.iter().enumerate() {
+            decided.deciding = index;
+            if let Some(arguments) = &call.arguments {
+                if let Err(problem) = self.store.arguments.check(arguments) {
+                    decided.errors.push(problem);
+                    return decided.denied(Reason::InvalidArguments);
+                }
+            }
+            let mut behaviour = facts.behaviour.to_vec();
+            if let Some(t) = tracked.as_deref() {
+                let idle = i64::try_from(t.config.idle_seconds).unwrap_or(i64::MAX);
+                let pairs = crate::behaviour::session(
+                    &self.store,
+                    &t.loaded.shard,
+                    t.agent,
+                    t.session,
+                    now,
+                    idle,
+                )
+                .and_then(|session| {
+                    Ok([
+                        session,
+                        crate::behaviour::rate(&t.loaded.shard, t.agent, &call.resource_id, now)?,
+                    ])
+                });
+                match pairs {
+                    Ok(pairs) => behaviour.extend(pairs),
+                    Err(e) => {
+                        decided.errors.push(e);
+                        return decided.denied(Reason::Internal);
+                    }
+                }
+            }
+            let facts = Facts {
+                behaviour: &behaviour,
+                ..*facts
+            };
+            let built = match cedar_request::build(&self.store, call, &facts) {
+                Ok(built) => built,
+                Err(e) => {
+                    decided.errors.push(e.0);
+                    return decided.denied(Reason::Internal);
+                }
+            };
             let verdict = authorize(&self.authorizer, &self.store, &built);
-            eval.errors.extend(verdict.errors);
+            decided.errors.extend(verdict.errors);
             // The record carries the deciding call's Cedar request: the first call's
             // until another is refused. Kept as built; turned into JSON once, for the record.
-            if let Some(reason) = verdict.denied {
-                eval.deciding = index;
-                eval.cedar = Some((built, false));
-                eval.policies = verdict.policies;
-                return Err(reason);
+            if let Some(mut reason) = verdict.denied {
+                if let Some(after) = tracked
+                    .as_deref()
+                    .filter(|_| reason == Reason::Forbidden)
+                    .and_then(|t| self.rate_limited(&verdict.policies, t, call, now))
+                {
+                    reason = Reason::RateLimited;
+                    decided.retry_after = Some(after);
+                }
+                decided.cedar = Some((built, false));
+                decided.policies = verdict.policies;
+                return decided.denied(reason);
             }
             if let Err((reason, error, policies)) = self.check_actors(call, &facts) {
-                eval.deciding = index;
-                eval.cedar = Some((built, true));
-                eval.errors.push(error);
-                eval.policies = policies;
-                return Err(reason);
+                decided.cedar = Some((built, true));
+                decided.errors.push(error);
+                decided.policies = policies;
+                return decided.denied(reason);
             }
             let gated =
                 call.action == "tools/call" && self.store.requires_approval(&call.resource_id);
             if let Some(needed) = approval::needed(gated, call, &facts, &input.approval) {
-                eval.deciding = index;
-                eval.cedar = Some((built, true));
-                eval.errors.push(needed.why.clone());
-                eval.policies = verdict.policies;
-                eval.approval = Some(needed);
-                return Err(Reason::ApprovalRequired);
+                decided.cedar = Some((built, true));
+                decided.errors.push(needed.why.clone());
+                decided.policies = verdict.policies;
+                decided.approval = Some(needed);
+                return decided.denied(Reason::ApprovalRequired);
             }
             if gated {
-                eval.approved_by = match &input.approval {
+                decided.approved_by = match &input.approval {
                     ApprovalState::Verified(approval) => Some(approval.approver.clone()),
                     _ => None,
                 };
             }
             for policy in verdict.policies {
-                if !eval.policies.contains(&policy) {
-                    eval.policies.push(policy);
+                if !decided.policies.contains(&policy) {
+                    decided.policies.push(policy);
                 }
             }
+            if let Some(t) = tracked
+                .as_deref_mut()
+                .filter(|_| crate::behaviour::is_recorded(call.action))
+            {
+                let recorded = history::Recorded {
+                    agent: t.agent,
+                    session: t.session,
+                    resource: &call.resource_id,
+                    tool: (call.action == "tools/call").then_some(call.resource_id.as_str()),
+                    tags: self.store.tags(&built.resource),
+                };
+                let removed = t.loaded.shard.record(&recorded, now, t.config);
+                t.removed.add(removed);
+                t.recorded = true;
+            }
             if index == 0 {
-                eval.cedar = Some((built, true));
+                decided.cedar = Some((built, true));
             }
         }
-        Ok(())
+        decided.deciding = 0;
+        decided
+    }
+
+    /// Seconds until a call refused by rate policies can succeed: when every
+    /// determining forbid reads `context.rate`, the latest time one of the counts
+    /// they read drops. None when any other forbid was among them.
+    fn rate_limited(
+        &self,
+        policies: &[String],
+        tracked: &Tracked<'_>,
+        call: &Call,
+        now: i64,
+    ) -> Option<u64> {
+        let mut drops_at = None;
+        for policy in policies {
+            let fields = self.store.rate_fields(policy)?;
+            let shard = &tracked.loaded.shard;
+            let counts = [
+                fields
+                    .tool
+                    .then(|| shard.count(tracked.agent, Some(&call.resource_id), now)),
+                fields.agent.then(|| shard.count(tracked.agent, None, now)),
+            ];
+            for count in counts.into_iter().flatten() {
+                let at = count.drops_at.unwrap_or(now + history::WINDOW_SECONDS);
+                drops_at = Some(drops_at.map_or(at, |d: i64| d.max(at)));
+            }
+        }
+        let after = drops_at.unwrap_or(now + history::WINDOW_SECONDS) - now;
+        Some(u64::try_from(after.clamp(1, history::WINDOW_SECONDS)).unwrap_or(1))
     }
 
     /// On-behalf-of never widens access: each SPIFFE actor in the delegation chain
@@ -645,6 +905,13 @@ impl Gate {
                 delegation: &t.delegation,
             }),
             arguments: arguments.filter(|_| self.config.log_arguments),
+            risk: eval.risk.as_ref().map(|view| RiskRecord {
+                score: view.signal.score,
+                flags: &view.signal.flags,
+                stale: view.stale,
+                age_seconds: view.age_seconds,
+            }),
+            retry_after: eval.retry_after,
             cedar: cedar.as_ref(),
         }
         .to_json()
@@ -677,11 +944,12 @@ pub fn internal_failure(why: &str, unix_nanos: u64) -> Verdict {
             &decision_id,
             &[],
             Refusal::Problem { instance: "" },
-            None,
+            enforce::Hints::default(),
         ),
         outcome: Outcome::Error,
         record: record.to_string(),
         writes: Vec::new(),
+        effects: Effects::default(),
     }
 }
 

@@ -6,15 +6,15 @@ use std::rc::Rc;
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Entities, EntityId, EntityTypeName, EntityUid, EvalResult, Policy, PolicyId,
-    PolicySet, PrincipalConstraint, ResourceConstraint, Schema, SchemaFragment, ValidationMode,
-    ValidationWarning, Validator,
+    ActionConstraint, Effect, Entities, EntityId, EntityTypeName, EntityUid, EvalResult, Policy,
+    PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema, SchemaFragment,
+    ValidationMode, ValidationWarning, Validator,
 };
 use miette::Diagnostic;
 use sha2::{Digest, Sha256};
 
 use crate::arguments::ArgumentTypes;
-use crate::config::{PolicyMode, PolicySource};
+use crate::config::{Config, PolicyMode, PolicySource};
 
 /// A named source text, so every error can point at a file and line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,31 @@ pub const CREDENTIAL_POLICIES: Source<'static> = Source {
     name: "policies/credentials.cedar",
     text: include_str!("../../policies/credentials.cedar"),
 };
+
+/// Rules on session history and call rates. Embedded only when `history` is
+/// configured: without it `context has session` and `context has rate` are false.
+pub const BEHAVIOUR_POLICIES: Source<'static> = Source {
+    name: "policies/behaviour.cedar",
+    text: include_str!("../../policies/behaviour.cedar"),
+};
+
+/// Rules on live risk. Embedded only when `risk_feed` is configured.
+pub const RISK_POLICIES: Source<'static> = Source {
+    name: "policies/risk.cedar",
+    text: include_str!("../../policies/risk.cedar"),
+};
+
+/// The embedded policy files a configuration's features need, besides [`EMBEDDED_POLICIES`].
+pub fn feature_policies(config: &Config) -> Vec<Source<'static>> {
+    [
+        (config.credentials.is_some(), CREDENTIAL_POLICIES),
+        (config.history.is_some(), BEHAVIOUR_POLICIES),
+        (config.risk_feed.is_some(), RISK_POLICIES),
+    ]
+    .into_iter()
+    .filter_map(|(wanted, source)| wanted.then_some(source))
+    .collect()
+}
 
 /// The policies, schema and entities embedded from `policies/` at build time.
 pub const EMBEDDED_POLICIES: &[Source<'static>] = &[
@@ -122,20 +147,20 @@ pub struct PolicyStore {
     index: PolicyIndex,
     /// Ids of catalog tools tagged `requires_approval: true`.
     approval_required: HashSet<String>,
+    /// Tags and risk of catalog tools and routes, for session history.
+    catalog: HashMap<EntityUid, CatalogEntry>,
+    /// Forbid policies that read `context.rate`, and what of it.
+    rate_policies: HashMap<String, RateFields>,
     /// The types `Toolgate::Arguments` declares, checked on every call.
     pub arguments: ArgumentTypes,
 }
 
 impl PolicyStore {
-    /// Builds the store from the embedded defaults (with the credential rules when
-    /// `with_credentials`) and the configured sources.
-    pub fn build(source: &PolicySource, with_credentials: bool) -> Result<Self, String> {
+    /// Builds the store from the embedded defaults (with `features`, the embedded
+    /// rules of the configured features: see [`feature_policies`]) and the configured sources.
+    pub fn build(source: &PolicySource, features: &[Source<'static>]) -> Result<Self, String> {
         let mut policy_sources: Vec<Source<'_>> = match source.mode {
-            PolicyMode::Extend => EMBEDDED_POLICIES
-                .iter()
-                .chain(with_credentials.then_some(&CREDENTIAL_POLICIES))
-                .copied()
-                .collect(),
+            PolicyMode::Extend => EMBEDDED_POLICIES.iter().chain(features).copied().collect(),
             PolicyMode::Replace => Vec::new(),
         };
         if let Some(text) = &source.cedar {
@@ -217,6 +242,12 @@ impl PolicyStore {
             })
             .map(|entity| entity.uid().id().unescaped().to_owned())
             .collect();
+        let catalog = catalog(&entities, &types);
+        let rate_policies = policies
+            .policies()
+            .filter(|p| p.effect() == Effect::Forbid)
+            .filter_map(|p| Some((p.id().to_string(), rate_fields(p)?)))
+            .collect();
         Ok(Self {
             policies: Rc::new(policies),
             entities,
@@ -225,8 +256,29 @@ impl PolicyStore {
             actions,
             index,
             approval_required,
+            catalog,
+            rate_policies,
             arguments,
         })
+    }
+
+    /// The catalog tags of a tool or route; none for anything else.
+    pub fn tags(&self, resource: &EntityUid) -> &[String] {
+        self.catalog
+            .get(resource)
+            .map_or(&[], |entry| entry.tags.as_slice())
+    }
+
+    /// True for catalog tools whose sensitivity is "high" or "critical".
+    pub fn is_high_risk(&self, resource: &EntityUid) -> bool {
+        self.catalog
+            .get(resource)
+            .is_some_and(|entry| entry.high_risk)
+    }
+
+    /// What a forbid policy reads of `context.rate`; none when it reads none of it.
+    pub fn rate_fields(&self, policy_id: &str) -> Option<RateFields> {
+        self.rate_policies.get(policy_id).copied()
     }
 
     /// The action uid for an MCP method or toolgate action name, if the schema declares it.
@@ -256,6 +308,91 @@ impl PolicyStore {
 
     pub fn policy_count(&self) -> usize {
         self.policies.policies().count()
+    }
+}
+
+/// A catalog tool's or route's facts that session history keeps.
+struct CatalogEntry {
+    tags: Vec<String>,
+    high_risk: bool,
+}
+
+fn catalog(entities: &Entities, types: &EntityTypes) -> HashMap<EntityUid, CatalogEntry> {
+    entities
+        .iter()
+        .filter(|e| [&types.tool, &types.route].contains(&e.uid().type_name()))
+        .filter_map(|entity| {
+            let tags: Vec<String> = match entity.attr("tags") {
+                Some(Ok(EvalResult::Set(set))) => set
+                    .iter()
+                    .filter_map(|tag| match tag {
+                        EvalResult::String(tag) => Some(tag.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let high_risk = matches!(
+                entity.attr("sensitivity"),
+                Some(Ok(EvalResult::String(s))) if s == "high" || s == "critical"
+            );
+            (!tags.is_empty() || high_risk)
+                .then(|| (entity.uid(), CatalogEntry { tags, high_risk }))
+        })
+        .collect()
+}
+
+/// Which counts of `context.rate` a policy reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateFields {
+    pub tool: bool,
+    pub agent: bool,
+}
+
+/// What a policy reads of `context.rate`, from its JSON form; none when it reads
+/// none of it. `context has rate` alone is not a read.
+fn rate_fields(policy: &Policy) -> Option<RateFields> {
+    let json = policy.to_json().ok()?;
+    let mut found = None;
+    find_rate_reads(&json, &mut found);
+    found
+}
+
+fn find_rate_reads(node: &serde_json::Value, found: &mut Option<RateFields>) {
+    use serde_json::Value;
+    let is_context_rate = |v: Option<&Value>| {
+        v.and_then(|v| v.get(".")).is_some_and(|a| {
+            a.get("left") == Some(&serde_json::json!({"Var": "context"}))
+                && a.get("attr") == Some(&Value::from("rate"))
+        })
+    };
+    match node {
+        Value::Object(fields) => {
+            for op in [".", "has"] {
+                if let Some(access) = fields.get(op) {
+                    if is_context_rate(access.get("left")) {
+                        let read = found.get_or_insert_with(RateFields::default);
+                        match access.get("attr").and_then(Value::as_str) {
+                            Some("tool") => read.tool = true,
+                            Some("agent") => read.agent = true,
+                            _ => (read.tool, read.agent) = (true, true),
+                        }
+                        return;
+                    }
+                }
+            }
+            if is_context_rate(Some(node)) {
+                // The whole record, e.g. compared or passed along: it reads both.
+                *found = Some(RateFields {
+                    tool: true,
+                    agent: true,
+                });
+                return;
+            }
+            fields.values().for_each(|v| find_rate_reads(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| find_rate_reads(v, found)),
+        _ => {}
     }
 }
 

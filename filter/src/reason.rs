@@ -10,6 +10,8 @@ pub enum Reason {
     NotPermitted,
     /// A policy could not be evaluated for this request.
     PolicyError,
+    /// Only forbid policies that read `context.rate` matched: try again later.
+    RateLimited,
     UntrustedTrustDomain,
     InvalidSpiffeId,
     MultipleUriSans,
@@ -42,6 +44,7 @@ impl Reason {
             Self::Forbidden => "forbidden_by_policy",
             Self::NotPermitted => "not_permitted",
             Self::PolicyError => "policy_evaluation_error",
+            Self::RateLimited => "rate_limited",
             Self::UntrustedTrustDomain => "untrusted_trust_domain",
             Self::InvalidSpiffeId => "invalid_spiffe_id",
             Self::MultipleUriSans => "multiple_uri_sans",
@@ -73,6 +76,7 @@ impl Reason {
             Self::Forbidden => "the call is forbidden by policy",
             Self::NotPermitted => "no policy permits the call",
             Self::PolicyError => "a policy could not be evaluated for this call",
+            Self::RateLimited => "too many calls: a rate limit in policy refused this one",
             Self::UntrustedTrustDomain => "the client's SPIFFE trust domain is not trusted",
             Self::InvalidSpiffeId => "the client's identity is not a valid SPIFFE ID",
             Self::MultipleUriSans => "the client certificate has more than one URI SAN",
@@ -111,6 +115,7 @@ impl Reason {
             self,
             Self::Forbidden
                 | Self::NotPermitted
+                | Self::RateLimited
                 | Self::UntrustedTrustDomain
                 | Self::InvalidSpiffeId
                 | Self::MultipleUriSans
@@ -135,6 +140,7 @@ impl Reason {
             | Self::MethodOverride => 400,
             Self::TokenMissing | Self::TokenInvalid => 401,
             Self::BodyTooLarge => 413,
+            Self::RateLimited => 429,
             Self::UnsupportedEncoding | Self::UnsupportedCharset => 415,
             _ => 403,
         }
@@ -149,6 +155,7 @@ impl Reason {
             // -32000..-32099 is reserved for implementation-defined server errors.
             Self::Forbidden
             | Self::NotPermitted
+            | Self::RateLimited
             | Self::DelegatedActorNotPermitted
             | Self::ApprovalRequired => -32001,
             _ => -32002,

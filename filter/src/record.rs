@@ -46,6 +46,12 @@ pub struct DecisionRecord<'a> {
     /// Raw arguments, only when the configuration asks for them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<&'a Value>,
+    /// The workload's live risk, when the risk feed is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskRecord<'a>>,
+    /// Seconds until a rate-limited call can succeed, as sent in `Retry-After`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
     /// The Cedar request of the deciding call and Cedar's answer to it: what
     /// `toolgate replay` re-evaluates. `null` when the request was refused before
     /// policy evaluation (identity, malformed input, ...).
@@ -71,6 +77,16 @@ pub struct ApprovalRecord<'a> {
     pub approver: Option<&'a str>,
     /// What to approve (agent, server, tool, args_digest), when it was missing or mismatched.
     pub approve: Option<&'a Value>,
+}
+
+/// The risk signal a decision saw, and how old it was.
+#[derive(Debug, Serialize)]
+pub struct RiskRecord<'a> {
+    pub score: i64,
+    pub flags: &'a [String],
+    pub stale: bool,
+    /// Seconds since the feed was fetched; `null` when it never was.
+    pub age_seconds: Option<i64>,
 }
 
 /// The claims a decision relied on (never the token itself).

@@ -142,6 +142,7 @@ pub fn control(
                 outcome: Outcome::Allow,
                 record: record("allow", None, &[], &targets),
                 writes,
+                effects: Default::default(),
             }
         }
         Err((reason, why)) => {
@@ -154,11 +155,12 @@ pub fn control(
                     Refusal::Problem {
                         instance: request.path(),
                     },
-                    None,
+                    enforce::Hints::default(),
                 ),
                 outcome: Outcome::refused(reason),
                 record: record("deny", Some(reason.code()), &errors, &[]),
                 writes: Vec::new(),
+                effects: Default::default(),
             }
         }
     }

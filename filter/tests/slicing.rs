@@ -21,7 +21,9 @@ use toolgate::call::{Call, ResourceKind, RpcMessage};
 use toolgate::cedar_request::{self, Facts, Intent};
 use toolgate::config::Config;
 use toolgate::identity::{Identity, Principal, SpiffeId};
-use toolgate::policy::{PolicyStore, EMBEDDED_ARGUMENTS_SCHEMA, EMBEDDED_SCHEMA};
+use toolgate::policy::{
+    PolicyStore, CREDENTIAL_POLICIES, EMBEDDED_ARGUMENTS_SCHEMA, EMBEDDED_SCHEMA,
+};
 
 /// Policy sets, and requests per set. Fewer under wasm, where Cedar runs slower.
 #[cfg(not(target_arch = "wasm32"))]
@@ -287,8 +289,15 @@ fn store(rng: &mut Rng, validator: &Validator) -> PolicyStore {
     let config = json!({"trust_domains": ["t.test", "toolgate.test"], "policies": policies});
     let config = Config::from_json(config.to_string().as_bytes()).expect("config");
     let with_credentials = !replace && rng.chance(30);
-    PolicyStore::build(&config.policies, with_credentials)
-        .unwrap_or_else(|e| panic!("store: {e}\n{cedar}"))
+    PolicyStore::build(
+        &config.policies,
+        if with_credentials {
+            &[CREDENTIAL_POLICIES]
+        } else {
+            &[]
+        },
+    )
+    .unwrap_or_else(|e| panic!("store: {e}\n{cedar}"))
 }
 
 fn arguments(rng: &mut Rng) -> Option<Value> {
@@ -413,6 +422,7 @@ fn slices_decide_like_the_whole_policy_set() {
                 server,
                 http_method: "POST",
                 path: "/mcp",
+                behaviour: &[],
             };
             let built = cedar_request::build(&store, &call, &facts).expect("request");
             let slice = store.policies_for(&built.principal, &built.action, &built.resource);
@@ -480,7 +490,7 @@ fn slice_cache_overflow_keeps_slices_right() {
     }
     let config = json!({"policies": {"mode": "replace", "schema": EMBEDDED_SCHEMA.text, "arguments_schema": EMBEDDED_ARGUMENTS_SCHEMA.text, "cedar": cedar}});
     let config = Config::from_json(config.to_string().as_bytes()).expect("config");
-    let store = PolicyStore::build(&config.policies, false).expect("store");
+    let store = PolicyStore::build(&config.policies, &[]).expect("store");
     let action = "Toolgate::Action::\"tools/call\"".parse().expect("action");
     // Twice round: the second pass finds some slices cached and rebuilds the rest.
     for _ in 0..2 {
