@@ -8,6 +8,7 @@ use std::ptr::null_mut;
 
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 
+use crate::shared::SharedData;
 use crate::wire;
 
 #[link(wasm_import_module = "env")]
@@ -74,6 +75,7 @@ extern "C" {
         value_size: *mut usize,
         cas: *mut u32,
     ) -> Status;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> Status;
     fn proxy_set_shared_data(
         key_data: *const u8,
         key_size: usize,
@@ -83,19 +85,46 @@ extern "C" {
     ) -> Status;
 }
 
-/// A value in the Envoy process's shared data (seen by every worker VM); `None` if absent.
-pub fn shared_data(key: &str) -> HostResult<Option<Vec<u8>>> {
+/// A value in the Envoy process's shared data (seen by every worker VM) and its
+/// version; `None` if absent.
+pub fn shared_data(key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
     let (mut data, mut size, mut cas) = (null_mut(), 0, 0);
     match unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) }
     {
-        Status::Ok => Ok(unsafe { take(data, size) }),
+        Status::Ok => Ok(Some((unsafe { take(data, size) }.unwrap_or_default(), cas))),
         Status::NotFound => Ok(None),
         other => Err(other),
     }
 }
 
-pub fn set_shared_data(key: &str, value: &[u8]) -> HostResult<()> {
-    check(unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), 0) })
+/// Stores a shared-data value if it is still at version `cas` (0: unconditionally);
+/// `Ok(false)` when another writer came first.
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> HostResult<bool> {
+    match unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    } {
+        Status::Ok => Ok(true),
+        Status::CasMismatch => Ok(false),
+        other => Err(other),
+    }
+}
+
+/// Envoy's shared data as the core's [`SharedData`].
+pub struct Shared;
+
+impl SharedData for Shared {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, String> {
+        shared_data(key).map_err(|status| format!("reading shared data {key}: {status:?}"))
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<bool, String> {
+        set_shared_data(key, value, cas)
+            .map_err(|status| format!("writing shared data {key}: {status:?}"))
+    }
+}
+
+pub fn set_tick_period(period_ms: u32) -> HostResult<()> {
+    check(unsafe { proxy_set_tick_period_milliseconds(period_ms) })
 }
 
 /// Logs through Envoy; a failed log call is dropped, never fatal.
@@ -123,10 +152,17 @@ unsafe fn take(data: *mut u8, size: usize) -> Option<Vec<u8>> {
 
 /// All request headers, values as raw bytes.
 pub fn request_headers() -> HostResult<Vec<(String, Vec<u8>)>> {
+    header_map(MapType::HttpRequestHeaders)
+}
+
+/// The headers of the answer to a `dispatch_http_call`.
+pub fn http_call_response_headers() -> HostResult<Vec<(String, Vec<u8>)>> {
+    header_map(MapType::HttpCallResponseHeaders)
+}
+
+fn header_map(map: MapType) -> HostResult<Vec<(String, Vec<u8>)>> {
     let (mut data, mut size) = (null_mut(), 0);
-    check(unsafe {
-        proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size)
-    })?;
+    check(unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) })?;
     let bytes = unsafe { take(data, size) }.unwrap_or_default();
     let pairs = wire::decode_pairs(&bytes).ok_or(Status::ParseFailure)?;
     Ok(pairs
@@ -220,8 +256,8 @@ pub fn define_counter(name: &str) -> HostResult<u32> {
     Ok(id)
 }
 
-pub fn increment(metric: u32) -> HostResult<()> {
-    check(unsafe { proxy_increment_metric(metric, 1) })
+pub fn increment(metric: u32, by: i64) -> HostResult<()> {
+    check(unsafe { proxy_increment_metric(metric, by) })
 }
 
 pub fn unix_nanos() -> HostResult<u64> {

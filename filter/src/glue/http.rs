@@ -84,6 +84,7 @@ impl Request {
             token,
             approval: self.approval_state(&gate),
             revocations,
+            shared: Some(&host::Shared),
             unix_nanos: host::unix_nanos().unwrap_or(0),
         };
         let started = Instant::now();
@@ -110,7 +111,7 @@ impl Request {
     ) -> host::HostResult<Vec<(String, Vec<u8>)>> {
         let mut found = Vec::new();
         for key in gate.revocation_keys(&self.headers, token) {
-            if let Some(value) = host::shared_data(&key)? {
+            if let Some((value, _)) = host::shared_data(&key)? {
                 found.push((key, value));
             }
         }
@@ -131,7 +132,7 @@ impl Request {
     /// Counts and logs the verdict, then forwards or refuses as it says.
     fn apply(&mut self, verdict: Verdict) -> Action {
         for write in &verdict.writes {
-            if let Err(status) = host::set_shared_data(&write.key, &write.value) {
+            if let Err(status) = host::set_shared_data(&write.key, &write.value, 0) {
                 return self.fail_closed(&format!("cannot record {}: {status:?}", write.key));
             }
         }
@@ -149,7 +150,7 @@ impl Request {
                 return self.fail_closed(&format!("cannot annotate the request: {status:?}"));
             }
         }
-        self.metrics.count(verdict.outcome);
+        self.metrics.count(verdict.outcome, verdict.effects);
         if let Err(status) = host::set_filter_state(DECISION_LOG_KEY, verdict.record.as_bytes()) {
             host::log(
                 LogLevel::Error,

@@ -8,7 +8,7 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 use super::host;
 use super::http::Request;
 use super::metrics::Metrics;
-use crate::Gate;
+use crate::{history, risk, shared, Gate};
 
 #[derive(Default)]
 pub struct Root {
@@ -16,7 +16,118 @@ pub struct Root {
     metrics: Metrics,
 }
 
-impl Context for Root {}
+/// One worker sweeps the session history per interval: the one whose claim wins.
+const SWEEP_CLAIM_KEY: &str = "toolgate/history/v1/sweep-claim";
+
+/// The timer's period: the sweep and the poll run on whole seconds.
+const TICK_MS: u32 = 1000;
+
+impl Root {
+    /// Creates the session history's shards and starts the timer, when history or
+    /// the risk feed is configured.
+    fn start_timers(&self, gate: &Gate) {
+        let config = gate.config();
+        if let Some(history) = &config.history {
+            if let Err(e) = history::create_shards(&host::Shared, history) {
+                host::log(LogLevel::Error, &format!("toolgate: session history: {e}"));
+            }
+        }
+        if config.history.is_some() || config.risk_feed.is_some() {
+            if let Err(status) = host::set_tick_period(TICK_MS) {
+                host::log(
+                    LogLevel::Error,
+                    &format!(
+                        "toolgate: cannot start the timer ({status:?}): no sweeps, no risk polls"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn sweep(&self, config: &crate::config::History, now_ns: u64) {
+        let now = i64::try_from(now_ns / 1_000_000_000).unwrap_or(i64::MAX);
+        match history::sweep_all(&host::Shared, config, now) {
+            Ok((removed, problems)) => {
+                self.metrics.swept(removed.expired);
+                for problem in problems {
+                    host::log(
+                        LogLevel::Error,
+                        &format!("toolgate: session history: {problem}"),
+                    );
+                }
+            }
+            Err(e) => host::log(
+                LogLevel::Error,
+                &format!("toolgate: session history sweep: {e}"),
+            ),
+        }
+    }
+
+    fn poll(&self, feed: &crate::config::RiskFeed) {
+        let headers = vec![
+            (":method", "GET"),
+            (":path", feed.path.as_str()),
+            (":authority", feed.authority.as_str()),
+            ("accept", "application/json"),
+        ];
+        let timeout = std::time::Duration::from_millis(feed.timeout_ms);
+        if let Err(status) = self.dispatch_http_call(&feed.cluster, headers, None, vec![], timeout)
+        {
+            // No call went out (e.g. no such cluster): the same as an unreachable feed.
+            host::log(
+                LogLevel::Warn,
+                &format!(
+                    "toolgate: cannot poll the risk feed on cluster {:?}: {status:?}",
+                    feed.cluster
+                ),
+            );
+            self.record_poll(None, &[]);
+        }
+    }
+
+    /// Stores a poll's result for every worker, and counts and logs it.
+    fn record_poll(&self, status: Option<u32>, body: &[u8]) {
+        let now = host::unix_nanos().unwrap_or(0);
+        let polled = risk::polled(&host::Shared, &risk::Poll { status, body }, now);
+        for (key, value) in &polled.writes {
+            if let Err(status) = host::set_shared_data(key, value, 0) {
+                host::log(
+                    LogLevel::Error,
+                    &format!("toolgate: cannot store the risk feed ({key}): {status:?}"),
+                );
+            }
+        }
+        self.metrics.polled(polled.error.is_none());
+        if let Some(error) = polled.error {
+            host::log(
+                LogLevel::Warn,
+                &format!(
+                    "toolgate: risk feed poll failed, risk is stale until one succeeds: {error}"
+                ),
+            );
+        }
+    }
+}
+
+impl Context for Root {
+    /// The risk feed answered (or failed: then there is no `:status`).
+    fn on_http_call_response(
+        &mut self,
+        _token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let status = host::http_call_response_headers().ok().and_then(|headers| {
+            headers
+                .iter()
+                .find(|(name, _)| name == ":status")
+                .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok())
+        });
+        let body = host::buffer(BufferType::HttpCallResponseBody, body_size).unwrap_or_default();
+        self.record_poll(status, &body);
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
@@ -53,6 +164,7 @@ impl RootContext for Root {
                         "toolgate: the policy set is empty; every request will be denied",
                     );
                 }
+                self.start_timers(&gate);
                 self.gate = Some(Rc::new(gate));
                 true
             }
@@ -65,6 +177,27 @@ impl RootContext for Root {
                 );
                 self.metrics.config_rejected();
                 false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let Some(gate) = self.gate.clone() else {
+            return;
+        };
+        let Ok(now) = host::unix_nanos() else {
+            return;
+        };
+        if let Some(history) = &gate.config().history {
+            let interval = history.sweep_seconds.saturating_mul(1_000_000_000);
+            if shared::claim(&host::Shared, SWEEP_CLAIM_KEY, now, interval).unwrap_or(false) {
+                self.sweep(history, now);
+            }
+        }
+        if let Some(feed) = &gate.config().risk_feed {
+            let interval = feed.poll_seconds.saturating_mul(1_000_000_000);
+            if shared::claim(&host::Shared, risk::POLL_CLAIM_KEY, now, interval).unwrap_or(false) {
+                self.poll(feed);
             }
         }
     }
