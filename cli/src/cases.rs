@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
+use toolgate::shared::Memory;
 use toolgate::Gate;
 
 use crate::args::Args;
@@ -74,9 +75,11 @@ pub fn run(args: &Args) -> Result<bool, String> {
         let config =
             folder::config(None, cases.config.as_ref()).map_err(|e| format!("{name}: {e}"))?;
         let gate = Gate::with_store(config, folder.store()?, 0);
+        // The cases of one file run in order against one session history.
+        let shared = Memory::new();
         println!("{name}");
         for case in &cases.cases {
-            let problems = match request::decide(&gate, &case.request) {
+            let problems = match request::decide(&gate, &case.request, &shared) {
                 Ok(decided) => differences(&case.expect, &decided),
                 Err(e) => vec![format!("the request cannot be decided: {e}")],
             };

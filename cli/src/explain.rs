@@ -29,7 +29,8 @@ pub fn run(args: &Args) -> Result<bool, String> {
     // Explaining needs the arguments the policies saw.
     config.log_arguments = true;
     let gate = Gate::with_store(config, store, 0);
-    let decided = request::decide(&gate, &request).map_err(|e| format!("{name}: {e}"))?;
+    let decided = request::decide(&gate, &request, &toolgate::shared::Memory::new())
+        .map_err(|e| format!("{name}: {e}"))?;
     if args.json {
         let shown = decided
             .record

@@ -12,6 +12,7 @@ use toolgate::gate::Input;
 use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::Peer;
 use toolgate::record::CedarRecord;
+use toolgate::shared::SharedData;
 use toolgate::Gate;
 
 /// What the core decided, in the terms test cases and `explain` speak.
@@ -35,16 +36,22 @@ const FIXED_TIME_NANOS: u64 = 1_800_000_000_000_000_000;
 
 /// Decides `request`: a Cedar request when it names a `principal` or an
 /// `action`, otherwise an HTTP request (`peer`, `method`, `path`, `headers`, `body`).
-pub fn decide(gate: &Gate, request: &Value) -> Result<Decided, String> {
+/// `shared` stands in for Envoy's shared data: session history carries over
+/// between the HTTP requests decided with the same one.
+pub fn decide(gate: &Gate, request: &Value, shared: &dyn SharedData) -> Result<Decided, String> {
     let fields = request.as_object().ok_or("a request is a JSON object")?;
     if fields.contains_key("principal") || fields.contains_key("action") {
         decide_cedar(gate, fields)
     } else {
-        decide_http(gate, fields)
+        decide_http(gate, fields, shared)
     }
 }
 
-fn decide_http(gate: &Gate, fields: &Map<String, Value>) -> Result<Decided, String> {
+fn decide_http(
+    gate: &Gate,
+    fields: &Map<String, Value>,
+    shared: &dyn SharedData,
+) -> Result<Decided, String> {
     known_fields(
         fields,
         &[
@@ -102,6 +109,7 @@ fn decide_http(gate: &Gate, fields: &Map<String, Value>) -> Result<Decided, Stri
     let input = Input {
         route_name: route,
         cluster_name: cluster,
+        shared: Some(shared),
         ..Input::new(
             HttpRequest {
                 headers: &headers,
