@@ -14,6 +14,7 @@ use toolgate::gate::Input;
 use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::{self, Peer};
 use toolgate::policy::PolicyStore;
+use toolgate::shared::SharedData;
 use toolgate::Gate;
 
 const ROUNDS: u32 = 20_000;
@@ -125,5 +126,52 @@ fn main() {
     let input = Input::new(request, &peer, 1);
     time("whole decision (Gate::decide)", || {
         gate.decide(&input, &|| 0)
+    });
+
+    // The same request with session history, against an in-memory shared data:
+    // one session, then a shard full of other sessions.
+    let mut with_history: Value = serde_json::from_slice(&config_json).expect("config");
+    with_history["history"] = serde_json::json!({});
+    let history_gate = Gate::configure(with_history.to_string().as_bytes(), 1).expect("gate");
+    let shared = toolgate::shared::Memory::new();
+    let input = Input {
+        shared: Some(&shared),
+        ..Input::new(
+            HttpRequest {
+                headers: &headers,
+                body: body.as_bytes(),
+            },
+            &peer,
+            1_800_000_000_000_000_000,
+        )
+    };
+    time("whole decision, session history (1 session)", || {
+        history_gate.decide(&input, &|| 0)
+    });
+    let full = toolgate::config::History::default();
+    let mut loaded =
+        toolgate::history::load(&shared, &full, "spiffe://toolgate.test/agent/reader").unwrap();
+    for n in 0..full.shard_capacity() {
+        let session = format!("other-{n}");
+        let call = toolgate::history::Recorded {
+            agent: "spiffe://toolgate.test/agent/reader",
+            session: &session,
+            resource: "tools/read_file",
+            tool: Some("tools/read_file"),
+            tags: &[],
+        };
+        loaded.shard.record(&call, 1_800_000_000 - 1, &full);
+    }
+    shared.set(&loaded.key, &loaded.shard.encode(), 0).unwrap();
+    println!(
+        "a full shard: {} entries, {} bytes",
+        loaded.shard.len(),
+        loaded.shard.encode().len()
+    );
+    time("shard decode + encode (full)", || {
+        toolgate::history::Shard::decode(&loaded.shard.encode()).unwrap()
+    });
+    time("whole decision, session history (full shard)", || {
+        history_gate.decide(&input, &|| 0)
     });
 }

@@ -15,7 +15,7 @@ use crate::shared::SharedData;
 pub const WINDOW_SECONDS: i64 = 60;
 
 /// Bumped whenever the shard format changes, so an old value is never misread.
-const KEY_PREFIX: &str = "toolgate/history/v1";
+const KEY_PREFIX: &str = "toolgate/history/v2";
 
 /// The agent's calls without a declared session share this session id.
 pub const NO_SESSION: &str = "";
@@ -23,31 +23,22 @@ pub const NO_SESSION: &str = "";
 /// One shard: the sessions and rate counters of the agents hashed to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
-    #[serde(rename = "s", default)]
     pub sessions: Vec<Session>,
-    #[serde(rename = "r", default)]
     pub rates: Vec<Rate>,
 }
 
 /// What one agent did in one session: only calls that were allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    #[serde(rename = "a")]
     pub agent: String,
-    #[serde(rename = "i")]
     pub id: String,
     /// Distinct tools called, by id.
-    #[serde(rename = "t", default)]
     pub tools: Vec<String>,
     /// Distinct tags of the resources called.
-    #[serde(rename = "g", default)]
     pub tags: Vec<String>,
-    #[serde(rename = "n")]
     pub calls: u64,
     /// Unix seconds of the first and the last call.
-    #[serde(rename = "f")]
     pub first: i64,
-    #[serde(rename = "l")]
     pub last: i64,
 }
 
@@ -55,12 +46,9 @@ pub struct Session {
 /// (no resource) to all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rate {
-    #[serde(rename = "a")]
     pub agent: String,
-    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// (Unix second, calls), oldest first.
-    #[serde(rename = "b")]
     pub buckets: Vec<(i64, u32)>,
 }
 
@@ -137,11 +125,11 @@ impl Shard {
         if bytes.is_empty() {
             return Ok(Self::default());
         }
-        serde_json::from_slice(bytes).map_err(|e| format!("session history shard unreadable: {e}"))
+        postcard::from_bytes(bytes).map_err(|e| format!("session history shard unreadable: {e}"))
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        postcard::to_allocvec(self).unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {
