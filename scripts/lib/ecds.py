@@ -18,8 +18,9 @@ what Envoy's `watched_directory` reacts to. With --admin it then waits for Envoy
 or reject the update (its ECDS counters) and says which, with toolgate's refusal from the
 Envoy log when --envoy-log is given.
 
-A policy folder is read as: every *.cedar file in name order (credentials.cedar only when
-the plugin configuration has `credentials`, as with the embedded set), the one
+A policy folder is read as: every *.cedar file in name order (credentials.cedar,
+behaviour.cedar and risk.cedar only when the plugin configuration has `credentials`,
+`history` and `risk_feed` respectively, as with the embedded set), the one
 *.cedarschema, and entities.json plus any *.entities.json.
 """
 import argparse
@@ -39,9 +40,10 @@ STRING_TYPE = "type.googleapis.com/google.protobuf.StringValue"
 NAME = "toolgate"
 # The file in the watched directory that Envoy's path_config_source names.
 RESOURCE_FILE = "toolgate.ecds.json"
-# Only loaded when the plugin configuration has `credentials` (see CREDENTIAL_POLICIES in
-# filter/src/policy.rs): without it no request carries a token and these rules never apply.
-CREDENTIAL_POLICIES = "credentials.cedar"
+# Policy files loaded only when the plugin configuration has their feature (see
+# feature_policies in filter/src/policy.rs): without it their context (a token, the
+# session history, the risk) is never there and these rules never apply.
+FEATURE_POLICIES = {"credentials.cedar": "credentials", "behaviour.cedar": "history", "risk.cedar": "risk_feed"}
 # The schema fragment given as `policies.arguments_schema` (see filter/src/mcp_schema.rs).
 ARGUMENTS_SCHEMA = "arguments.cedarschema"
 
@@ -51,11 +53,13 @@ def read_text(path):
         return f.read()
 
 
-def policy_files(policy_dir, with_credentials):
+def policy_files(policy_dir, plugin_config):
     """The *.cedar files of a policy folder, in name order."""
     files = sorted(glob.glob(os.path.join(policy_dir, "*.cedar")))
-    if not with_credentials:
-        files = [f for f in files if os.path.basename(f) != CREDENTIAL_POLICIES]
+    def wanted(path):
+        feature = FEATURE_POLICIES.get(os.path.basename(path))
+        return feature is None or feature in plugin_config
+    files = [f for f in files if wanted(f)]
     if not files:
         raise ValueError(f"{policy_dir}: no *.cedar files")
     return files
@@ -75,9 +79,9 @@ def concatenate(files):
     return "".join(parts)
 
 
-def read_policies(policy_dir, with_credentials):
+def read_policies(policy_dir, plugin_config):
     """`policies` for the plugin configuration, from a policy folder."""
-    cedar = concatenate(policy_files(policy_dir, with_credentials))
+    cedar = concatenate(policy_files(policy_dir, plugin_config))
     # The model and the `Arguments` fragment `toolgate schema-from-mcp` generates.
     schemas = sorted(glob.glob(os.path.join(policy_dir, "*.cedarschema")))
     arguments = [s for s in schemas if os.path.basename(s) == ARGUMENTS_SCHEMA]
@@ -256,7 +260,7 @@ def main():
             document = load(args.file)
             plugin_config = plugin_config_of(document)
         if args.policies:
-            plugin_config["policies"] = read_policies(args.policies, "credentials" in plugin_config)
+            plugin_config["policies"] = read_policies(args.policies, plugin_config)
         if create:
             document = discovery_response(wasm_filter(plugin_config, args.wasm, args.failure_policy))
         else:
