@@ -42,6 +42,9 @@ def main():
         values["PLUGIN_CONFIG"] = text.strip().replace("\n", "\n" + " " * 20)
     values.setdefault("FAILURE_POLICY", "FAIL_RELOAD")
     values.setdefault("XFCC_MODE", "SANITIZE")
+    # The risk_feed cluster's port: only polled when toolgate's config has a risk_feed
+    # section, so callers without a feed get the discard port, where nothing listens.
+    values.setdefault("RISK_FEED_PORT", "9")
     if "HTTP_FILTERS" in values:
         with open(values["HTTP_FILTERS"], encoding="utf-8") as f:
             values["HTTP_FILTERS"] = string.Template(f.read().rstrip("\n")).safe_substitute(values)

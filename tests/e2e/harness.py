@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -23,6 +24,7 @@ CRASH_WASM = os.environ.get("TOOLGATE_CRASH_WASM",
 TEMPLATE = os.path.join(ROOT, "envoy/envoy.yaml")
 DEFAULT_CONFIG = os.path.join(ROOT, "envoy/toolgate.json")
 ECDS = os.path.join(ROOT, "scripts/lib/ecds.py")
+RISK_FEED = os.path.join(ROOT, "scripts/lib/risk_feed.py")
 ECDS_RESOURCE = "toolgate.ecds.json"
 
 
@@ -47,13 +49,23 @@ class Gateway:
     """One Envoy + sample upstream. Use as a context manager; everything stops on exit."""
 
     def __init__(self, plugin_config=None, failure_policy="FAIL_RELOAD", wasm=None, xfcc_mode="SANITIZE",
-                 workers=1, ecds=None):
+                 workers=1, ecds=None, risk_feed=None):
         """ecds: deliver the filter's config through ECDS (a watched directory) instead of
         inline: True keeps plugin_config's own policies, a policy folder replaces them
-        (scripts/lib/ecds.py); publish() then updates the policies of the running gateway."""
+        (scripts/lib/ecds.py); publish() then updates the policies of the running gateway.
+        risk_feed: True, or the initial feed as a dict, runs scripts/lib/risk_feed.py behind
+        Envoy's risk_feed cluster; set_risk(), fail_risk(), stop_risk() and start_risk()
+        then change what toolgate's polls get."""
         self.workers = workers
         self.dir = tempfile.mkdtemp(prefix="toolgate-e2e-")
         self.admin_port, self.port, self.upstream_port = free_port(), free_port(), free_port()
+        self.risk_feed = None
+        self.risk_feed_port = None
+        if risk_feed:
+            self.risk_feed_port = free_port()
+            self.risk_feed_file = os.path.join(self.dir, "risk.json")
+            with open(self.risk_feed_file, "w", encoding="utf-8") as f:
+                json.dump(risk_feed if isinstance(risk_feed, dict) else {"agents": {}}, f)
         self.log_path = os.path.join(self.dir, "decisions.log")
         self.record_path = os.path.join(self.dir, "upstream.jsonl")
         config_path = os.path.join(self.dir, "toolgate.json")
@@ -77,7 +89,8 @@ class Gateway:
              f"ADMIN_PORT={self.admin_port}", f"LISTEN_PORT={self.port}", f"UPSTREAM_PORT={self.upstream_port}",
              f"CERTS={CERTS}", f"DECISION_LOG={self.log_path}", f"WASM={wasm or WASM}",
              f"PLUGIN_CONFIG={config_path}", f"FAILURE_POLICY={failure_policy}", f"XFCC_MODE={xfcc_mode}",
-             f"JWT_KEYS={JWT_KEYS}"] + ecds_values,
+             f"JWT_KEYS={JWT_KEYS}"] + ecds_values
+            + ([f"RISK_FEED_PORT={self.risk_feed_port}"] if self.risk_feed_port else []),
             check=True)
         self.processes = []
         self.envoy = None
@@ -91,6 +104,8 @@ class Gateway:
         self.stop()
 
     def start(self, wait_ready=True):
+        if self.risk_feed_port and self.risk_feed is None:
+            self.start_risk()
         self.upstream = subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "scripts/lib/sample_mcp_server.py"),
              "--port", str(self.upstream_port), "--record", self.record_path])
@@ -139,6 +154,61 @@ class Gateway:
                     p.kill()
                     p.wait()
         self.processes = []
+        self.risk_feed = None
+
+    # -- the risk feed (Gateway(risk_feed=...)) ------------------------------------
+    def start_risk(self, feed=None, timeout=10):
+        """Starts the risk feed server (again), serving FEED or, by default, the initial feed."""
+        assert self.risk_feed_port, "start_risk() needs Gateway(risk_feed=...)"
+        assert self.risk_feed is None or self.risk_feed.poll() is not None, "the risk feed is running"
+        if feed is not None:
+            with open(self.risk_feed_file, "w", encoding="utf-8") as f:
+                json.dump(feed, f)
+        self.risk_feed = subprocess.Popen([sys.executable, RISK_FEED, "--port", str(self.risk_feed_port),
+                                           "--file", self.risk_feed_file])
+        self.processes.append(self.risk_feed)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.risk_feed.poll() is not None:
+                raise RuntimeError(f"risk_feed.py exited ({self.risk_feed.returncode})")
+            try:
+                self.risk_status()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"risk_feed.py not up on port {self.risk_feed_port} after {timeout}s")
+
+    def stop_risk(self):
+        """Stops the risk feed server: toolgate's polls then fail (connection refused)."""
+        if self.risk_feed is not None:
+            if self.risk_feed.poll() is None:
+                self.risk_feed.terminate()
+                self.risk_feed.wait(timeout=10)
+            self.processes.remove(self.risk_feed)
+            self.risk_feed = None
+
+    def _risk_control(self, method, path, body):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.risk_feed_port}{path}", method=method,
+                                         data=data, headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return json.loads(r.read())
+
+    def set_risk(self, feed):
+        """Replaces the feed toolgate's next poll gets (feed: {"agents": {spiffe_id: {score, flags}}}).
+        Bytes are served verbatim, unchecked: a malformed feed."""
+        if isinstance(feed, bytes):
+            return self._risk_control("PUT", "/risk?unchecked=1", feed)
+        return self._risk_control("PUT", "/risk", feed)
+
+    def fail_risk(self, status):
+        """Makes the feed answer STATUS (e.g. 503) to every poll; None serves the feed again."""
+        return self._risk_control("POST", "/fail", {"status": status})
+
+    def risk_status(self):
+        """{"polls": GET /risk requests the feed has answered, "failing": status or None}."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.risk_feed_port}/status", timeout=2) as r:
+            return json.loads(r.read())
 
     @staticmethod
     def _ecds(args):
@@ -208,6 +278,30 @@ class Gateway:
                     return record
             time.sleep(0.05)
         raise AssertionError(f"no decision log record {decision_id} in {self.log_path}")
+
+    def decision_for_request(self, request_id, timeout=5):
+        """The decision log record of the request sent with this x-request-id (allowed calls
+        carry their decision id only upstream, so this finds them from the client side)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for record in self.decisions():
+                if record.get("request_id") == request_id:
+                    return record
+            time.sleep(0.05)
+        raise AssertionError(f"no decision log record for x-request-id {request_id} in {self.log_path}")
+
+    def worker_connections(self):
+        """Connections each Envoy worker accepted on the agents listener: {"worker_0": n, ...}."""
+        pattern = urllib.parse.quote(r"\.worker_[0-9]+\.downstream_cx_total$")
+        url = f"http://127.0.0.1:{self.admin_port}/stats?filter={pattern}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        counts = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(": ")
+            if name.startswith(f"listener.127.0.0.1_{self.port}."):
+                counts[name.split(".")[-2]] = int(value)
+        return counts
 
     def stats(self):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats/prometheus", timeout=5) as r:
