@@ -77,6 +77,7 @@ start_gateway() {
   local run="$WORK/run"
   mkdir -p "$run"
   GW_PORT=$(free_port); GW_ADMIN=$(free_port); local upstream_port; upstream_port=$(free_port)
+  RISK_FEED_PORT=$(free_port)
   GW_LOG="$run/decisions.log"; GW_RECORD="$run/upstream.jsonl"; GW_ENVOY_LOG="$run/envoy.log"
   : > "$GW_LOG"; : > "$GW_RECORD"
   rm -rf "$run/ecds"; mkdir -p "$run/ecds"
@@ -86,11 +87,15 @@ start_gateway() {
     || die "cannot write the ECDS resource (see above)"
   python3 "$ROOT/scripts/lib/render.py" "$ROOT/envoy/envoy.yaml" "$run/envoy.yaml" \
     "ADMIN_PORT=$GW_ADMIN" "LISTEN_PORT=$GW_PORT" "UPSTREAM_PORT=$upstream_port" "CERTS=$CERTS" \
-    "DECISION_LOG=$GW_LOG" "WASM=$WASM" "ECDS_DIR=$run/ecds" "JWT_KEYS=$JWT_KEYS"
+    "DECISION_LOG=$GW_LOG" "WASM=$WASM" "ECDS_DIR=$run/ecds" "JWT_KEYS=$JWT_KEYS" \
+    "RISK_FEED_PORT=$RISK_FEED_PORT"
   printf 'GW_ADMIN=%s\nGW_ENVOY_LOG=%q\n' "$GW_ADMIN" "$GW_ENVOY_LOG" > "$run/gateway.env"
   say "starting the sample MCP tool server on 127.0.0.1:$upstream_port"
   python3 "$ROOT/scripts/lib/sample_mcp_server.py" --port "$upstream_port" --record "$GW_RECORD" &
   UPSTREAM_PID=$!
+  say "starting the sample risk feed on 127.0.0.1:$RISK_FEED_PORT (scripts/lib/risk_feed.py)"
+  python3 "$ROOT/scripts/lib/risk_feed.py" --port "$RISK_FEED_PORT" &
+  RISK_FEED_PID=$!
   say "starting Envoy with toolgate on https://localhost:$GW_PORT (admin 127.0.0.1:$GW_ADMIN)"
   "$ENVOY" -c "$run/envoy.yaml" --use-dynamic-base-id --concurrency 1 --file-flush-interval-msec 100 \
     -l warning > "$GW_ENVOY_LOG" 2>&1 &
@@ -108,9 +113,9 @@ start_gateway() {
 }
 
 stop_gateway() {
-  for pid in ${ENVOY_PID:-} ${UPSTREAM_PID:-}; do
+  for pid in ${ENVOY_PID:-} ${UPSTREAM_PID:-} ${RISK_FEED_PID:-}; do
     kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   done
-  ENVOY_PID=; UPSTREAM_PID=
+  ENVOY_PID=; UPSTREAM_PID=; RISK_FEED_PID=
   rm -f "$WORK/run/gateway.env"
 }

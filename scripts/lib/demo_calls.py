@@ -5,8 +5,10 @@ import json
 import os
 import ssl
 import sys
+import time
+import urllib.request
 
-port, certs, jwt_keys = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, certs, jwt_keys, risk_port = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 HERE = os.path.dirname(os.path.abspath(__file__))
 IDENTITIES = {name: f"spiffe://toolgate.test/agent/{name}" for name in ("reader", "writer", "payments")}
 IDENTITIES["untrusted"] = "spiffe://evil.test/agent/reader"
@@ -41,6 +43,8 @@ def call(title, cert, body=None, method="POST", path="/mcp", headers=None):
         if isinstance(parsed, dict) and "error" in parsed:
             print(f"  got:  JSON-RPC error {parsed['error']['code']} for id {parsed['id']!r}: "
                   f"{parsed['error']['data']['reason']} {parsed['error']['data']['policies']}")
+            if "retry_after" in parsed["error"]["data"]:
+                print(f"        Retry-After: {resp.getheader('retry-after')} s")
             if "approve" in parsed["error"]["data"]:
                 print(f"        approve: {json.dumps(parsed['error']['data']['approve'])}")
         elif isinstance(parsed, dict) and "reason" in parsed:
@@ -52,10 +56,28 @@ def call(title, cert, body=None, method="POST", path="/mcp", headers=None):
     return parsed if 'parsed' in locals() else None
 
 
+def risk_feed(method, path, body=None):
+    """Talks to the sample risk feed (scripts/lib/risk_feed.py)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{risk_port}{path}", data=data, method=method)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read() or b"null")
+
+
+def next_polls(count=2, timeout=10):
+    """Waits until toolgate has polled the risk feed `count` more times."""
+    start = risk_feed("GET", "/status")["polls"]
+    deadline = time.time() + timeout
+    while risk_feed("GET", "/status")["polls"] < start + count and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.2)
+
+
 def tool(name, arguments, id):
     return {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
 
 
+next_polls(1)  # the first poll of the risk feed: until then risk is stale
 call("a reader lists tools", "reader", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
 call("a reader reads a file (low sensitivity)", "reader", tool("read_file", {"path": "README.md"}, 2))
 call("a writer writes without declaring intent", "writer", tool("write_file", {"path": "notes.md", "content": "hi"}, 3))
@@ -87,3 +109,31 @@ call("the controller revokes task DOCS-12 at task end", "controller", {"task": "
      path="/.toolgate/revoke")
 call("the writer tries to keep working on DOCS-12", "writer", tool("write_file", {"path": "notes.md", "content": "more"}, 13),
      headers={"x-agent-intent": "write", "x-agent-task": "DOCS-12", "x-agent-session": "demo-1"})
+
+print("\n--- behaviour: session history, live risk, rate limits ---")
+secret_session = {"x-agent-session": "demo-2"}
+call("a reader reads a secret in session demo-2", "reader", tool("read_secret", {"name": "db-password"}, 20),
+     headers=secret_session)
+call("then posts to a web hook in the same session (exfiltration)", "reader",
+     tool("post_webhook", {"url": "https://hooks.example", "body": "hello"}, 21), headers=secret_session)
+call("the same post from a session that read no secret", "reader",
+     tool("post_webhook", {"url": "https://hooks.example", "body": "hello"}, 22), headers={"x-agent-session": "demo-3"})
+
+risk_feed("PUT", "/risk", {"agents": {IDENTITIES["payments"]: {"score": 95, "flags": ["compromised"]}}})
+next_polls()
+call("the risk feed flags the payments agent as compromised; it lists tools", "payments",
+     {"jsonrpc": "2.0", "id": 23, "method": "tools/list"})
+risk_feed("PUT", "/risk", {"agents": {}})
+next_polls()
+risk_feed("POST", "/fail", {"status": 503})
+next_polls()
+call("the risk feed is down (stale): a reader reads a file", "reader", tool("read_file", {"path": "README.md"}, 24))
+call("the risk feed is down (stale): payments refunds 10 (high sensitivity)", "payments",
+     tool("refund", {"order_id": "A3", "amount": 10}, 25))
+risk_feed("POST", "/fail", {"status": None})
+next_polls()
+for n in range(4):
+    call(f"the feed is back and clean: refund {n + 2} of 5 this minute", "payments",
+         tool("refund", {"order_id": f"B{n}", "amount": 10}, 30 + n))
+call("a 6th refund within the minute (policy: at most 5)", "payments",
+     tool("refund", {"order_id": "B9", "amount": 10}, 39))
