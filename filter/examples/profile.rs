@@ -149,27 +149,31 @@ fn main() {
         history_gate.decide(&input, &|| 0)
     });
     let full = toolgate::config::History::default();
-    let mut loaded =
+    let loaded =
         toolgate::history::load(&shared, &full, "spiffe://toolgate.test/agent/reader").unwrap();
-    for n in 0..full.shard_capacity() {
-        let session = format!("other-{n}");
+    let mut shard = loaded.shard().unwrap();
+    let sessions: Vec<String> = (0..full.shard_capacity())
+        .map(|n| format!("other-{n}"))
+        .collect();
+    for session in &sessions {
         let call = toolgate::history::Recorded {
             agent: "spiffe://toolgate.test/agent/reader",
-            session: &session,
+            session,
             resource: "tools/read_file",
             tool: Some("tools/read_file"),
             tags: &[],
         };
-        loaded.shard.record(&call, 1_800_000_000 - 1, &full);
+        shard.record(&call, 1_800_000_000 - 1, &full);
     }
-    shared.set(&loaded.key, &loaded.shard.encode(), 0).unwrap();
+    let bytes = shard.encode();
+    shared.set(&loaded.key, &bytes, 0).unwrap();
     println!(
         "a full shard: {} entries, {} bytes",
-        loaded.shard.len(),
-        loaded.shard.encode().len()
+        shard.len(),
+        bytes.len()
     );
     time("shard decode + encode (full)", || {
-        toolgate::history::Shard::decode(&loaded.shard.encode()).unwrap()
+        toolgate::history::Shard::decode(&bytes).unwrap().encode()
     });
     time("whole decision, session history (full shard)", || {
         history_gate.decide(&input, &|| 0)

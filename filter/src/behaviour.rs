@@ -15,15 +15,16 @@ pub fn session(
     now: i64,
     idle_seconds: i64,
 ) -> Result<(String, RestrictedExpression), String> {
-    let entry = shard.session(agent, id, now, idle_seconds);
-    let tools: Vec<_> = entry
-        .map(|s| s.tools.as_slice())
-        .unwrap_or_default()
+    // A session not seen yet (or forgotten) is empty: no calls, first and last 0.
+    let session = shard
+        .session(agent, id, now, idle_seconds)
+        .unwrap_or_default();
+    let tools: Vec<_> = session
+        .tools
         .iter()
         .map(|tool| store.types.uid(&store.types.tool, tool))
         .collect();
     let high_risk = tools.iter().filter(|t| store.is_high_risk(t)).count();
-    let tags = entry.map(|s| s.tags.as_slice()).unwrap_or_default();
     let long = |n: u64| RestrictedExpression::new_long(i64::try_from(n).unwrap_or(i64::MAX));
     let record = RestrictedExpression::new_record([
         (
@@ -39,18 +40,21 @@ pub fn session(
         (
             "tags".to_owned(),
             RestrictedExpression::new_set(
-                tags.iter().cloned().map(RestrictedExpression::new_string),
+                session
+                    .tags
+                    .into_iter()
+                    .map(RestrictedExpression::new_string),
             ),
         ),
-        ("calls".to_owned(), long(entry.map_or(0, |s| s.calls))),
+        ("calls".to_owned(), long(session.calls)),
         ("high_risk_tools".to_owned(), long(high_risk as u64)),
         (
             "first_call".to_owned(),
-            RestrictedExpression::new_long(entry.map_or(0, |s| s.first)),
+            RestrictedExpression::new_long(session.first),
         ),
         (
             "last_call".to_owned(),
-            RestrictedExpression::new_long(entry.map_or(0, |s| s.last)),
+            RestrictedExpression::new_long(session.last),
         ),
     ])
     .map_err(|e| format!("context.session: {e}"))?;

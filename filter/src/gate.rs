@@ -12,7 +12,7 @@ use crate::cedar_request::{self, Built, Facts, Intent};
 use crate::config::{Config, Credentials, Enforcement, RouteMode, ServerSource};
 use crate::credential::{Credential, TokenState};
 use crate::enforce::{self, Action, Refusal};
-use crate::history::{self, Loaded};
+use crate::history::{self, Shard};
 use crate::http::HttpRequest;
 use crate::identity::{self, ClaimedHeaders, Identity, Peer, Principal};
 use crate::policy::PolicyStore;
@@ -139,7 +139,7 @@ struct Tracked<'a> {
     config: &'a crate::config::History,
     agent: &'a str,
     session: &'a str,
-    loaded: Loaded,
+    shard: Shard<'a>,
     /// A call was recorded: the shard must be written back.
     recorded: bool,
     removed: history::Removed,
@@ -577,11 +577,15 @@ impl Gate {
                         eval.errors.push(e);
                         Reason::Internal
                     })?;
+                    let shard = loaded.shard().map_err(|e| {
+                        eval.errors.push(e);
+                        Reason::Internal
+                    })?;
                     let mut tracked = Tracked {
                         config,
                         agent,
                         session,
-                        loaded,
+                        shard,
                         recorded: false,
                         removed: history::Removed::default(),
                     };
@@ -589,8 +593,7 @@ impl Gate {
                     if decided.denied.is_some() || !tracked.recorded {
                         break decided;
                     }
-                    let Loaded { key, shard, cas } = &tracked.loaded;
-                    match shared.set(key, &shard.encode(), *cas) {
+                    match shared.set(&loaded.key, &tracked.shard.encode(), loaded.cas) {
                         Ok(true) => {
                             eval.effects.expired += tracked.removed.expired;
                             eval.effects.evicted += tracked.removed.evicted;
@@ -632,12 +635,12 @@ impl Gate {
 
     /// Decides each call in turn; the first refusal stops them. With `tracked`,
     /// each allowed call is recorded into the agent's shard before the next is decided.
-    fn decide_calls(
-        &self,
-        calls: &[Call],
+    fn decide_calls<'c>(
+        &'c self,
+        calls: &'c [Call],
         facts: &Facts<'_>,
         input: &Input<'_>,
-        mut tracked: Option<&mut Tracked<'_>>,
+        mut tracked: Option<&mut Tracked<'c>>,
     ) -> Decided {
         let mut decided = Decided::default();
         let now = facts.now_unix;
@@ -652,20 +655,14 @@ impl Gate {
             let mut behaviour = facts.behaviour.to_vec();
             if let Some(t) = tracked.as_deref() {
                 let idle = i64::try_from(t.config.idle_seconds).unwrap_or(i64::MAX);
-                let pairs = crate::behaviour::session(
-                    &self.store,
-                    &t.loaded.shard,
-                    t.agent,
-                    t.session,
-                    now,
-                    idle,
-                )
-                .and_then(|session| {
-                    Ok([
-                        session,
-                        crate::behaviour::rate(&t.loaded.shard, t.agent, &call.resource_id, now)?,
-                    ])
-                });
+                let pairs =
+                    crate::behaviour::session(&self.store, &t.shard, t.agent, t.session, now, idle)
+                        .and_then(|session| {
+                            Ok([
+                                session,
+                                crate::behaviour::rate(&t.shard, t.agent, &call.resource_id, now)?,
+                            ])
+                        });
                 match pairs {
                     Ok(pairs) => behaviour.extend(pairs),
                     Err(e) => {
@@ -739,7 +736,7 @@ impl Gate {
                     tool: (call.action == "tools/call").then_some(call.resource_id.as_str()),
                     tags: self.store.tags(&built.resource),
                 };
-                let removed = t.loaded.shard.record(&recorded, now, t.config);
+                let removed = t.shard.record(&recorded, now, t.config);
                 t.removed.add(removed);
                 t.recorded = true;
             }
@@ -764,7 +761,7 @@ impl Gate {
         let mut drops_at = None;
         for policy in policies {
             let fields = self.store.rate_fields(policy)?;
-            let shard = &tracked.loaded.shard;
+            let shard = &tracked.shard;
             let counts = [
                 fields
                     .tool

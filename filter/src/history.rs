@@ -5,6 +5,11 @@
 //! with one compare-and-swap: concurrent calls on other workers cannot slip in
 //! between. The shards are a fixed set of keys, so the state never grows past
 //! `max_entries`, however many agents and sessions come and go.
+//!
+//! A shard is read on every call of every agent hashed to it, so only the
+//! entries a call needs are decoded: each entry is stored as a small header (kind,
+//! agent, session or resource, last use) that is read in place, and a payload
+//! decoded on demand. The rest is written back as it was read.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,23 +20,14 @@ use crate::shared::SharedData;
 pub const WINDOW_SECONDS: i64 = 60;
 
 /// Bumped whenever the shard format changes, so an old value is never misread.
-const KEY_PREFIX: &str = "toolgate/history/v2";
+const KEY_PREFIX: &str = "toolgate/history/v3";
 
 /// The agent's calls without a declared session share this session id.
 pub const NO_SESSION: &str = "";
 
-/// One shard: the sessions and rate counters of the agents hashed to it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    pub sessions: Vec<Session>,
-    pub rates: Vec<Rate>,
-}
-
 /// What one agent did in one session: only calls that were allowed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    pub agent: String,
-    pub id: String,
     /// Distinct tools called, by id.
     pub tools: Vec<String>,
     /// Distinct tags of the resources called.
@@ -42,26 +38,8 @@ pub struct Session {
     pub last: i64,
 }
 
-/// Allowed calls per second over the last minute: an agent's to one resource, or
-/// (no resource) to all.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rate {
-    pub agent: String,
-    pub resource: Option<String>,
-    /// (Unix second, calls), oldest first.
-    pub buckets: Vec<(i64, u32)>,
-}
-
-impl Rate {
-    fn last(&self) -> i64 {
-        self.buckets.last().map_or(i64::MIN, |(second, _)| *second)
-    }
-
-    fn prune(&mut self, now: i64) {
-        self.buckets
-            .retain(|(second, _)| *second > now - WINDOW_SECONDS);
-    }
-}
+/// Allowed calls per second over the last minute, oldest first: (Unix second, calls).
+type Buckets = Vec<(i64, u32)>;
 
 /// Calls in the window, and when the oldest of them leaves it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -100,6 +78,66 @@ impl Removed {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Kind {
+    Session,
+    /// An agent's calls to one resource.
+    ResourceRate,
+    /// An agent's calls to anything.
+    AgentRate,
+}
+
+/// One entry as stored: the header is read in place, the payload (a [`Session`] or
+/// [`Buckets`]) only when the entry is needed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored<'a> {
+    kind: Kind,
+    agent: &'a str,
+    /// The session id, the resource id, or empty for an agent rate.
+    key: &'a str,
+    /// Unix second of the last call it counts.
+    last: i64,
+    payload: &'a [u8],
+}
+
+/// An entry's payload: as read, or decoded (and perhaps changed).
+#[derive(Debug, Clone)]
+enum Payload<'a> {
+    Raw(&'a [u8]),
+    Session(Session),
+    Rate(Buckets),
+}
+
+#[derive(Debug, Clone)]
+struct Entry<'a> {
+    kind: Kind,
+    agent: &'a str,
+    key: &'a str,
+    last: i64,
+    payload: Payload<'a>,
+}
+
+impl Entry<'_> {
+    fn is(&self, kind: Kind, agent: &str, key: &str) -> bool {
+        self.kind == kind && self.agent == agent && self.key == key
+    }
+
+    /// Still worth keeping at `now`: a session not idle too long, a rate with a call in the window.
+    fn live(&self, now: i64, idle_seconds: i64) -> bool {
+        match self.kind {
+            Kind::Session => now - self.last <= idle_seconds,
+            Kind::ResourceRate | Kind::AgentRate => self.last > now - WINDOW_SECONDS,
+        }
+    }
+}
+
+/// One shard: the sessions and rate counters of the agents hashed to it. It
+/// borrows the bytes it was decoded from.
+#[derive(Debug, Clone, Default)]
+pub struct Shard<'a> {
+    entries: Vec<Entry<'a>>,
+}
+
 /// The shared-data key of the shard holding this agent's state.
 pub fn shard_key(config: &History, agent: &str) -> String {
     // FNV-1a: the same agent lands in the same shard on every worker and restart.
@@ -120,45 +158,94 @@ fn shard_key_at(config: &History, n: u64) -> String {
     format!("{KEY_PREFIX}/{}/{n}", config.shards)
 }
 
-impl Shard {
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+impl<'a> Shard<'a> {
+    /// Reads the entries' headers; payloads stay undecoded until needed.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, String> {
         if bytes.is_empty() {
             return Ok(Self::default());
         }
-        postcard::from_bytes(bytes).map_err(|e| format!("session history shard unreadable: {e}"))
+        let stored: Vec<Stored<'a>> = postcard::from_bytes(bytes)
+            .map_err(|e| format!("session history shard unreadable: {e}"))?;
+        let entries = stored
+            .into_iter()
+            .map(|s| Entry {
+                kind: s.kind,
+                agent: s.agent,
+                key: s.key,
+                last: s.last,
+                payload: Payload::Raw(s.payload),
+            })
+            .collect();
+        Ok(Self { entries })
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+        let payloads: Vec<Vec<u8>> = self
+            .entries
+            .iter()
+            .map(|entry| match &entry.payload {
+                Payload::Raw(_) => Vec::new(),
+                Payload::Session(session) => postcard::to_allocvec(session).unwrap_or_default(),
+                Payload::Rate(buckets) => postcard::to_allocvec(buckets).unwrap_or_default(),
+            })
+            .collect();
+        let stored: Vec<Stored<'_>> = self
+            .entries
+            .iter()
+            .zip(&payloads)
+            .map(|(entry, encoded)| Stored {
+                kind: entry.kind,
+                agent: entry.agent,
+                key: entry.key,
+                last: entry.last,
+                payload: match entry.payload {
+                    Payload::Raw(raw) => raw,
+                    _ => encoded,
+                },
+            })
+            .collect();
+        postcard::to_allocvec(&stored).unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {
-        self.sessions.len() + self.rates.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 
     /// The agent's session, unless it has been idle longer than `idle_seconds`.
-    pub fn session(&self, agent: &str, id: &str, now: i64, idle_seconds: i64) -> Option<&Session> {
-        self.sessions
+    pub fn session(&self, agent: &str, id: &str, now: i64, idle_seconds: i64) -> Option<Session> {
+        let entry = self
+            .entries
             .iter()
-            .find(|s| s.agent == agent && s.id == id)
-            .filter(|s| now - s.last <= idle_seconds)
+            .find(|e| e.is(Kind::Session, agent, id) && e.live(now, idle_seconds))?;
+        match &entry.payload {
+            Payload::Session(session) => Some(session.clone()),
+            // An unreadable payload is an empty session: the header said when it was used.
+            Payload::Raw(raw) => Some(postcard::from_bytes(raw).unwrap_or_default()),
+            Payload::Rate(_) => None,
+        }
     }
 
     /// The agent's allowed calls in the last minute, to `resource` or (None) to any.
     pub fn count(&self, agent: &str, resource: Option<&str>, now: i64) -> Count {
-        let Some(rate) = self
-            .rates
-            .iter()
-            .find(|r| r.agent == agent && r.resource.as_deref() == resource)
-        else {
+        let (kind, key) = rate_key(resource);
+        let Some(entry) = self.entries.iter().find(|e| e.is(kind, agent, key)) else {
             return Count::default();
         };
+        let decoded;
+        let buckets = match &entry.payload {
+            Payload::Rate(buckets) => buckets,
+            Payload::Raw(raw) => {
+                decoded = postcard::from_bytes::<Buckets>(raw).unwrap_or_default();
+                &decoded
+            }
+            Payload::Session(_) => return Count::default(),
+        };
         let mut count = Count::default();
-        for (second, calls) in &rate.buckets {
+        for (second, calls) in buckets {
             if *second > now - WINDOW_SECONDS {
                 count.calls += u64::from(*calls);
                 count.drops_at.get_or_insert(second + WINDOW_SECONDS);
@@ -168,113 +255,112 @@ impl Shard {
     }
 
     /// Records an allowed call, making room by evicting the oldest entries.
-    pub fn record(&mut self, call: &Recorded<'_>, now: i64, config: &History) -> Removed {
+    pub fn record(&mut self, call: &Recorded<'a>, now: i64, config: &History) -> Removed {
         let mut removed = Removed {
             expired: self.sweep(now, idle(config)),
             evicted: 0,
         };
-        if !self
-            .sessions
-            .iter()
-            .any(|s| s.agent == call.agent && s.id == call.session)
-        {
-            self.sessions.push(Session {
-                agent: call.agent.to_owned(),
-                id: call.session.to_owned(),
-                tools: Vec::new(),
-                tags: Vec::new(),
-                calls: 0,
-                first: now,
-                last: now,
-            });
-        }
-        if let Some(session) = self
-            .sessions
-            .iter_mut()
-            .find(|s| s.agent == call.agent && s.id == call.session)
-        {
+        let session = self.decoded(Kind::Session, call.agent, call.session, now);
+        if let Some(Payload::Session(session)) = session.map(|e| &mut e.payload) {
             if let Some(tool) = call.tool {
                 add_distinct(&mut session.tools, tool);
             }
             for tag in call.tags {
                 add_distinct(&mut session.tags, tag);
             }
+            if session.calls == 0 {
+                session.first = now;
+            }
             session.calls += 1;
             session.last = session.last.max(now);
         }
         for resource in [None, Some(call.resource)] {
-            self.count_call(call.agent, resource, now);
+            let (kind, key) = rate_key(resource);
+            let rate = self.decoded(kind, call.agent, key, now);
+            if let Some(Payload::Rate(buckets)) = rate.map(|e| &mut e.payload) {
+                match buckets.last_mut() {
+                    Some((second, calls)) if *second == now => *calls = calls.saturating_add(1),
+                    _ => buckets.push((now, 1)),
+                }
+                buckets.retain(|(second, _)| *second > now - WINDOW_SECONDS);
+            }
         }
-        removed.add(self.evict_to(config.shard_capacity(), call));
+        removed.evicted = self.evict_to(config.shard_capacity(), call);
         removed
     }
 
-    fn count_call(&mut self, agent: &str, resource: Option<&str>, now: i64) {
-        let is_it = |r: &Rate| r.agent == agent && r.resource.as_deref() == resource;
-        if !self.rates.iter().any(is_it) {
-            self.rates.push(Rate {
-                agent: agent.to_owned(),
-                resource: resource.map(str::to_owned),
-                buckets: Vec::new(),
+    /// The entry, decoded for change and marked used at `now`; created when missing.
+    fn decoded(
+        &mut self,
+        kind: Kind,
+        agent: &'a str,
+        key: &'a str,
+        now: i64,
+    ) -> Option<&mut Entry<'a>> {
+        if !self.entries.iter().any(|e| e.is(kind, agent, key)) {
+            self.entries.push(Entry {
+                kind,
+                agent,
+                key,
+                last: now,
+                payload: match kind {
+                    Kind::Session => Payload::Session(Session::default()),
+                    Kind::ResourceRate | Kind::AgentRate => Payload::Rate(Buckets::new()),
+                },
             });
         }
-        if let Some(rate) = self.rates.iter_mut().find(|r| is_it(r)) {
-            match rate.buckets.last_mut() {
-                Some((second, calls)) if *second == now => *calls = calls.saturating_add(1),
-                _ => rate.buckets.push((now, 1)),
-            }
-            rate.prune(now);
+        let entry = self.entries.iter_mut().find(|e| e.is(kind, agent, key))?;
+        if let Payload::Raw(raw) = entry.payload {
+            entry.payload = match kind {
+                Kind::Session => Payload::Session(postcard::from_bytes(raw).unwrap_or_default()),
+                Kind::ResourceRate | Kind::AgentRate => {
+                    Payload::Rate(postcard::from_bytes(raw).unwrap_or_default())
+                }
+            };
         }
+        entry.last = entry.last.max(now);
+        Some(entry)
     }
 
     /// Drops idle sessions and counters with no call in the window; returns how many.
     pub fn sweep(&mut self, now: i64, idle_seconds: i64) -> u64 {
-        let before = self.len();
-        self.sessions.retain(|s| now - s.last <= idle_seconds);
-        for rate in &mut self.rates {
-            rate.prune(now);
-        }
-        self.rates.retain(|r| !r.buckets.is_empty());
-        (before - self.len()) as u64
+        let before = self.entries.len();
+        self.entries.retain(|e| e.live(now, idle_seconds));
+        (before - self.entries.len()) as u64
     }
 
     /// Evicts the least recently used entries until at most `capacity` remain,
     /// never the ones `keep` just touched.
-    fn evict_to(&mut self, capacity: usize, keep: &Recorded<'_>) -> Removed {
-        let mut removed = Removed::default();
-        while self.len() > capacity {
-            let session = self
-                .sessions
+    fn evict_to(&mut self, capacity: usize, keep: &Recorded<'_>) -> u64 {
+        let mut evicted = 0;
+        while self.entries.len() > capacity {
+            let kept = |e: &Entry<'_>| {
+                e.agent == keep.agent
+                    && match e.kind {
+                        Kind::Session => e.key == keep.session,
+                        Kind::ResourceRate => e.key == keep.resource,
+                        Kind::AgentRate => true,
+                    }
+            };
+            let oldest = self
+                .entries
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| !(s.agent == keep.agent && s.id == keep.session))
-                .min_by_key(|(_, s)| s.last)
-                .map(|(at, s)| (s.last, at));
-            let rate = self
-                .rates
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| {
-                    !(r.agent == keep.agent
-                        && r.resource.as_deref().is_none_or(|k| k == keep.resource))
-                })
-                .min_by_key(|(_, r)| r.last())
-                .map(|(at, r)| (r.last(), at));
-            match (session, rate) {
-                (Some((s_last, at)), Some((r_last, _))) if s_last <= r_last => {
-                    self.sessions.remove(at);
-                }
-                (Some((_, at)), None) => {
-                    self.sessions.remove(at);
-                }
-                (_, Some((_, at))) => {
-                    self.rates.remove(at);
-                }
-                (None, None) => break,
-            }
-            removed.evicted += 1;
+                .filter(|(_, e)| !kept(e))
+                .min_by_key(|(_, e)| e.last)
+                .map(|(at, _)| at);
+            let Some(at) = oldest else { break };
+            self.entries.remove(at);
+            evicted += 1;
         }
-        removed
+        evicted
+    }
+}
+
+fn rate_key(resource: Option<&str>) -> (Kind, &str) {
+    match resource {
+        Some(resource) => (Kind::ResourceRate, resource),
+        None => (Kind::AgentRate, ""),
     }
 }
 
@@ -288,23 +374,26 @@ fn add_distinct(list: &mut Vec<String>, item: &str) {
     }
 }
 
-/// A shard as read: its value and the version a write must match.
+/// A shard as read: its bytes and the version a write must match.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
     pub key: String,
-    pub shard: Shard,
+    pub bytes: Vec<u8>,
     /// 0 when the key did not exist.
     pub cas: u32,
+}
+
+impl Loaded {
+    pub fn shard(&self) -> Result<Shard<'_>, String> {
+        Shard::decode(&self.bytes)
+    }
 }
 
 /// Reads the agent's shard.
 pub fn load(shared: &dyn SharedData, config: &History, agent: &str) -> Result<Loaded, String> {
     let key = shard_key(config, agent);
-    let (shard, cas) = match shared.get(&key)? {
-        Some((bytes, cas)) => (Shard::decode(&bytes)?, cas),
-        None => (Shard::default(), 0),
-    };
-    Ok(Loaded { key, shard, cas })
+    let (bytes, cas) = shared.get(&key)?.unwrap_or_default();
+    Ok(Loaded { key, bytes, cas })
 }
 
 /// Creates the shards that don't exist yet. Run when the plugin is configured, so

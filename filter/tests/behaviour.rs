@@ -254,9 +254,8 @@ fn at_most_two_distinct_high_risk_tools_per_session() {
     assert_eq!(payments("refund", "t-1", T0).outcome, Outcome::Allow);
     // A high-risk tool already used does not count again.
     assert_eq!(payments("refund", "t-1", T0 + 1).outcome, Outcome::Allow);
-    let shard = history::load(&shared, &History::default(), PAYMENTS)
-        .unwrap()
-        .shard;
+    let loaded = history::load(&shared, &History::default(), PAYMENTS).unwrap();
+    let shard = loaded.shard().unwrap();
     assert_eq!(
         shard
             .session(PAYMENTS, "t-1", T0 as i64 + 1, 600)
@@ -265,7 +264,8 @@ fn at_most_two_distinct_high_risk_tools_per_session() {
         ["tools/refund"]
     );
     // Record a second high-risk tool directly (its own policy needs an approval).
-    let mut loaded = history::load(&shared, &History::default(), PAYMENTS).unwrap();
+    let loaded = history::load(&shared, &History::default(), PAYMENTS).unwrap();
+    let mut shard = loaded.shard().unwrap();
     let recorded = Recorded {
         agent: PAYMENTS,
         session: "t-1",
@@ -273,11 +273,9 @@ fn at_most_two_distinct_high_risk_tools_per_session() {
         tool: Some("tools/wire_transfer"),
         tags: &[],
     };
-    loaded
-        .shard
-        .record(&recorded, T0 as i64 + 2, &History::default());
+    shard.record(&recorded, T0 as i64 + 2, &History::default());
     assert!(shared
-        .set(&loaded.key, &loaded.shard.encode(), loaded.cas)
+        .set(&loaded.key, &shard.encode(), loaded.cas)
         .unwrap());
     let third = call(
         &gate,
@@ -389,9 +387,8 @@ fn a_concurrent_call_is_never_lost_and_never_lets_a_limit_through() {
         "rate_limited",
         "decided again on the competitor's write"
     );
-    let shard = history::load(&shared, &History::default(), PAYMENTS)
-        .unwrap()
-        .shard;
+    let loaded = history::load(&shared, &History::default(), PAYMENTS).unwrap();
+    let shard = loaded.shard().unwrap();
     assert_eq!(
         shard
             .count(PAYMENTS, Some("tools/refund"), T0 as i64 + 5)
@@ -431,13 +428,13 @@ fn without_shared_data_history_fails_closed() {
 
 #[test]
 fn a_full_shard_evicts_the_least_recently_used_entries_first() {
-    let config = History {
-        shards: 1,
-        max_entries: 6,
-        ..History::default()
-    };
     let mut shard = Shard::default();
-    let record = |shard: &mut Shard, session: &str, tool: &str, at: i64| {
+    fn record(
+        shard: &mut Shard<'static>,
+        session: &'static str,
+        tool: &'static str,
+        at: i64,
+    ) -> history::Removed {
         let call = Recorded {
             agent: READER,
             session,
@@ -445,8 +442,13 @@ fn a_full_shard_evicts_the_least_recently_used_entries_first() {
             tool: Some(tool),
             tags: &[],
         };
+        let config = History {
+            shards: 1,
+            max_entries: 6,
+            ..History::default()
+        };
         shard.record(&call, at, &config)
-    };
+    }
     // Session a, the agent's counter and its read_file counter: 3 entries.
     assert_eq!(record(&mut shard, "a", "tools/read_file", 100).evicted, 0);
     // Sessions b and c: 5 entries.
@@ -479,8 +481,9 @@ fn a_sweep_drops_idle_sessions_and_empty_counters_and_survives_a_broken_shard() 
         0,
         "created twice"
     );
-    let mut loaded = history::load(&shared, &config, READER).unwrap();
+    let loaded = history::load(&shared, &config, READER).unwrap();
     assert_ne!(loaded.cas, 0, "the shard exists before the first call");
+    let mut shard = loaded.shard().unwrap();
     let call = Recorded {
         agent: READER,
         session: "s",
@@ -488,9 +491,9 @@ fn a_sweep_drops_idle_sessions_and_empty_counters_and_survives_a_broken_shard() 
         tool: None,
         tags: &[],
     };
-    loaded.shard.record(&call, 100, &config);
+    shard.record(&call, 100, &config);
     assert!(shared
-        .set(&loaded.key, &loaded.shard.encode(), loaded.cas)
+        .set(&loaded.key, &shard.encode(), loaded.cas)
         .unwrap());
     let (removed, problems) = history::sweep_all(&shared, &config, 105).unwrap();
     assert_eq!((removed.expired, problems.len()), (0, 0));
@@ -499,7 +502,8 @@ fn a_sweep_drops_idle_sessions_and_empty_counters_and_survives_a_broken_shard() 
     assert_eq!(removed.expired, 3);
     assert!(history::load(&shared, &config, READER)
         .unwrap()
-        .shard
+        .shard()
+        .unwrap()
         .is_empty());
     // A shard that cannot be read is reset by the sweep (and refuses calls until then).
     let other = history::shard_keys(&config)
