@@ -239,6 +239,63 @@ class RateLimit(BehaviourTestCase):
                   f"connections per worker {gw.worker_connections()}; CAS conflicts {counter(gw, 'history_conflicts')}")
 
 
+class NoLostUpdates(BehaviourTestCase):
+    CALLS, THREADS = 240, 16
+
+    def test_concurrent_calls_on_both_workers_are_all_recorded(self):
+        """Every allowed call is recorded exactly once, whichever worker decided it and
+        however the two workers' compare-and-swap writes interleaved."""
+        with Gateway(BASE, workers=WORKERS) as gw:
+            session = unique("busy")
+            work = queue.Queue()
+            for n in range(self.CALLS):
+                work.put(n)
+            statuses, lock = [], threading.Lock()
+            start = threading.Barrier(self.THREADS)
+
+            def client():
+                conn = http.client.HTTPSConnection("localhost", gw.port, context=gw.ssl_context("reader"),
+                                                   timeout=10)
+                try:
+                    start.wait()
+                    while True:
+                        try:
+                            n = work.get_nowait()
+                        except queue.Empty:
+                            return
+                        body = json.dumps({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                                           "params": {"name": "read_file", "arguments": {"path": f"f-{n}"}}})
+                        conn.request("POST", "/mcp", body,
+                                     {"content-type": "application/json", "x-agent-session": session})
+                        resp = conn.getresponse()
+                        resp.read()
+                        with lock:
+                            statuses.append(resp.status)
+                finally:
+                    conn.close()
+
+            threads = [threading.Thread(target=client) for _ in range(self.THREADS)]
+            started = time.time()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            took = time.time() - started
+            self.assertEqual(statuses, [200] * self.CALLS)
+            workers = gw.worker_connections()
+            # The next call sees all of them: in the session, and in the last minute's rates.
+            after = Call(gw, "read_file", {"path": "after"}, session=session)
+            self.assert_allowed(after)
+            context = after.record["cedar"]["context"]
+            self.assertEqual(context["session"]["calls"], self.CALLS, "lost or doubled updates")
+            self.assertLess(took, 55, "the burst must fit in the rate window for the next check")
+            self.assertEqual(context["rate"]["tool"], self.CALLS)
+            self.assertEqual(context["rate"]["agent"], self.CALLS)
+            self.assertEqual(counter(gw, "decisions_error"), 0)
+            print(f"\n  {self.CALLS} calls from {self.THREADS} connections in {took:.1f} s, connections per "
+                  f"worker {workers}; CAS conflicts decided again: {counter(gw, 'history_conflicts')}")
+
+
 class Expiry(BehaviourTestCase):
     def test_an_idle_session_is_forgotten(self):
         config = {**BASE, "history": {**HISTORY, "idle_seconds": 2, "sweep_seconds": 1}}
