@@ -33,6 +33,48 @@ def counter(gw, name):
     return 0
 
 
+def burst(gw, cert, messages, threads, headers=None):
+    """Sends the JSON-RPC messages from `threads` clients at once, each on its own kept-alive
+    connection, and returns (index, status or error, response headers, body) for each."""
+    work = queue.Queue()
+    for n, message in enumerate(messages):
+        work.put((n, message))
+    results, lock = [], threading.Lock()
+    start = threading.Barrier(threads)
+
+    def client():
+        def connect():
+            return http.client.HTTPSConnection("localhost", gw.port, context=gw.ssl_context(cert), timeout=10)
+        conn = connect()
+        try:
+            start.wait()
+            while True:
+                try:
+                    n, message = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    conn.request("POST", "/mcp", json.dumps(message),
+                                 {"content-type": "application/json", **(headers or {})})
+                    resp = conn.getresponse()
+                    outcome = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+                except (OSError, http.client.HTTPException) as e:
+                    outcome = (f"{type(e).__name__}: {e}", {}, b"")
+                    conn.close()
+                    conn = connect()
+                with lock:
+                    results.append((n,) + outcome)
+        finally:
+            conn.close()
+
+    clients = [threading.Thread(target=client) for _ in range(threads)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join(timeout=60)
+    return results
+
+
 class Call:
     """One request on a fresh TLS connection, with its response and its decision log record."""
 
@@ -161,45 +203,10 @@ class RateLimit(BehaviourTestCase):
     def test_a_concurrent_burst_of_refunds_gets_exactly_five_through(self):
         with Gateway(BASE, workers=WORKERS) as gw:
             batch = unique("burst")
-            work = queue.Queue()
-            for n in range(self.CALLS):
-                work.put(n)
-            results, lock = [], threading.Lock()
-            start = threading.Barrier(self.THREADS)
-
-            def client():
-                # One connection per thread, reused for its share of the burst.
-                conn = http.client.HTTPSConnection("localhost", gw.port, context=gw.ssl_context("payments"),
-                                                   timeout=10)
-                try:
-                    start.wait()
-                    while True:
-                        try:
-                            n = work.get_nowait()
-                        except queue.Empty:
-                            return
-                        body = json.dumps({"jsonrpc": "2.0", "id": n, "method": "tools/call",
-                                           "params": {"name": "refund",
-                                                      "arguments": {"order_id": f"{batch}-{n}", "amount": 10}}})
-                        try:
-                            conn.request("POST", "/mcp", body, {"content-type": "application/json"})
-                            resp = conn.getresponse()
-                            outcome = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-                        except (OSError, http.client.HTTPException) as e:
-                            outcome = (f"{type(e).__name__}: {e}", {}, b"")
-                            conn.close()
-                            conn = http.client.HTTPSConnection("localhost", gw.port,
-                                                               context=gw.ssl_context("payments"), timeout=10)
-                        with lock:
-                            results.append((n,) + outcome)
-                finally:
-                    conn.close()
-
-            threads = [threading.Thread(target=client) for _ in range(self.THREADS)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=60)
+            refunds = [{"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                        "params": {"name": "refund", "arguments": {"order_id": f"{batch}-{n}", "amount": 10}}}
+                       for n in range(self.CALLS)]
+            results = burst(gw, "payments", refunds, self.THREADS)
             self.assertEqual(len(results), self.CALLS)
 
             allowed = [r for r in results if r[1] == 200]
@@ -247,40 +254,13 @@ class NoLostUpdates(BehaviourTestCase):
         however the two workers' compare-and-swap writes interleaved."""
         with Gateway(BASE, workers=WORKERS) as gw:
             session = unique("busy")
-            work = queue.Queue()
-            for n in range(self.CALLS):
-                work.put(n)
-            statuses, lock = [], threading.Lock()
-            start = threading.Barrier(self.THREADS)
-
-            def client():
-                conn = http.client.HTTPSConnection("localhost", gw.port, context=gw.ssl_context("reader"),
-                                                   timeout=10)
-                try:
-                    start.wait()
-                    while True:
-                        try:
-                            n = work.get_nowait()
-                        except queue.Empty:
-                            return
-                        body = json.dumps({"jsonrpc": "2.0", "id": n, "method": "tools/call",
-                                           "params": {"name": "read_file", "arguments": {"path": f"f-{n}"}}})
-                        conn.request("POST", "/mcp", body,
-                                     {"content-type": "application/json", "x-agent-session": session})
-                        resp = conn.getresponse()
-                        resp.read()
-                        with lock:
-                            statuses.append(resp.status)
-                finally:
-                    conn.close()
-
-            threads = [threading.Thread(target=client) for _ in range(self.THREADS)]
+            reads = [{"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                      "params": {"name": "read_file", "arguments": {"path": f"f-{n}"}}}
+                     for n in range(self.CALLS)]
             started = time.time()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=60)
+            results = burst(gw, "reader", reads, self.THREADS, headers={"x-agent-session": session})
             took = time.time() - started
+            statuses = [status for _, status, _, _ in results]
             self.assertEqual(statuses, [200] * self.CALLS)
             workers = gw.worker_connections()
             # The next call sees all of them: in the session, and in the last minute's rates.
