@@ -165,6 +165,14 @@ impl Decided {
     }
 }
 
+/// Turns a failure of toolgate's own state into a refusal that says why (fails closed).
+fn internal(errors: &mut Vec<String>) -> impl FnOnce(String) -> Reason + '_ {
+    |error| {
+        errors.push(error);
+        Reason::Internal
+    }
+}
+
 /// The shared data a configured feature needs; its absence fails closed.
 fn shared_data<'a>(
     input: &Input<'a>,
@@ -545,10 +553,7 @@ impl Gate {
                 .risk
                 .view(shared, feed, agent.as_deref(), input.unix_nanos)
                 .and_then(|view| Ok((crate::behaviour::risk(&view)?, view)))
-                .map_err(|e| {
-                    eval.errors.push(e);
-                    Reason::Internal
-                })?;
+                .map_err(internal(&mut eval.errors))?;
             behaviour.push(view.0);
             eval.effects.risk_stale = view.1.stale;
             eval.risk = Some(view.1);
@@ -573,14 +578,9 @@ impl Gate {
                     .unwrap_or(history::NO_SESSION);
                 let mut conflicts = 0;
                 loop {
-                    let loaded = history::load(shared, config, agent).map_err(|e| {
-                        eval.errors.push(e);
-                        Reason::Internal
-                    })?;
-                    let shard = loaded.shard().map_err(|e| {
-                        eval.errors.push(e);
-                        Reason::Internal
-                    })?;
+                    let loaded =
+                        history::load(shared, config, agent).map_err(internal(&mut eval.errors))?;
+                    let shard = loaded.shard().map_err(internal(&mut eval.errors))?;
                     let mut tracked = Tracked {
                         config,
                         agent,

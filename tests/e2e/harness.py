@@ -271,24 +271,21 @@ class Gateway:
 
     def decision(self, decision_id, timeout=5):
         """The decision log record with this id, waiting for the access log to flush."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for record in self.decisions():
-                if record.get("decision_id") == decision_id:
-                    return record
-            time.sleep(0.05)
-        raise AssertionError(f"no decision log record {decision_id} in {self.log_path}")
+        return self._decision_where("decision_id", decision_id, timeout)
 
     def decision_for_request(self, request_id, timeout=5):
         """The decision log record of the request sent with this x-request-id (allowed calls
         carry their decision id only upstream, so this finds them from the client side)."""
+        return self._decision_where("request_id", request_id, timeout)
+
+    def _decision_where(self, field, value, timeout):
         deadline = time.time() + timeout
         while time.time() < deadline:
             for record in self.decisions():
-                if record.get("request_id") == request_id:
+                if record.get(field) == value:
                     return record
             time.sleep(0.05)
-        raise AssertionError(f"no decision log record for x-request-id {request_id} in {self.log_path}")
+        raise AssertionError(f"no decision log record with {field} {value} in {self.log_path}")
 
     def worker_connections(self):
         """Connections each Envoy worker accepted on the agents listener: {"worker_0": n, ...}."""
