@@ -17,13 +17,49 @@ die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 ensure_rust() {
   command -v rustup >/dev/null || die "rustup is not installed; install it from https://rustup.rs and re-run"
   say "installing the pinned Rust toolchain and wasm targets (rust-toolchain.toml)"
-  (cd "$ROOT" && rustup toolchain install >/dev/null 2>&1 || true)
+  mkdir -p "$WORK"
+  local log="$WORK/rustup.log"
+  (cd "$ROOT" && rustup toolchain install) >"$log" 2>&1 || {
+    cat "$log" >&2
+    die "rustup could not install the toolchain that rust-toolchain.toml pins; see its output above (also in $log)"
+  }
   local installed
-  installed=$(cd "$ROOT" && rustup target list --installed 2>/dev/null)
+  installed=$(cd "$ROOT" && rustup target list --installed) \
+    || die "rustup cannot list the installed targets of the pinned toolchain (rust-toolchain.toml)"
   for target in wasm32-wasip1 wasm32-unknown-unknown; do
     grep -qx "$target" <<<"$installed" || (cd "$ROOT" && rustup target add "$target" >/dev/null) \
       || die "cannot add Rust target $target; run 'rustup target add $target' in $ROOT"
   done
+}
+
+# Cargo-installed tools live in the project ($TOOLS), never in the machine's CARGO_HOME, so
+# what a machine happens to have installed neither helps nor breaks a run.
+TOOLS="$WORK/tools"
+export PATH="$TOOLS/bin:$PATH"
+
+# install_cargo_tool CRATE VERSION: installs CRATE at exactly VERSION into $TOOLS.
+# The crate's own Cargo.lock is tried first (reproducible). A registry snapshot may lack a
+# version that lock names (wasm-bindgen-cli 0.2.130 locks webpki-roots 1.0.11, which some
+# mirrors don't have yet), so when the locked set does not resolve, the install resolves
+# again against what the registry has, within the crate's semver ranges and skipping
+# versions whose rust-version is newer than the pinned toolchain.
+install_cargo_tool() {
+  local crate=$1 version=$2 log="$WORK/install-$1.log"
+  mkdir -p "$TOOLS"
+  say "installing $crate $version into $TOOLS (once; takes a few minutes)"
+  if (cd "$ROOT" && cargo install -q --root "$TOOLS" --locked "$crate" --version "=$version") >"$log" 2>&1; then
+    return
+  fi
+  if ! grep -q "failed to select a version\|failed to load source\|no matching package" "$log"; then
+    cat "$log" >&2
+    die "cargo install $crate $version failed; see the output above (also in $log)"
+  fi
+  say "the locked dependencies of $crate $version are not all in this registry ($(grep -m1 'failed to select\|no matching package' "$log" | sed 's/^ *//')); resolving against the registry's versions"
+  (cd "$ROOT" && CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback \
+    cargo install -q --root "$TOOLS" "$crate" --version "=$version") >"$log" 2>&1 || {
+    cat "$log" >&2
+    die "cargo install $crate $version failed with the registry's versions too; see the output above (also in $log)"
+  }
 }
 
 ensure_envoy() {
@@ -61,11 +97,11 @@ ensure_wasm_bindgen_runner() {
   local version
   version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3}' "$ROOT/Cargo.lock")
   [ -n "$version" ] || die "Cargo.lock has no wasm-bindgen entry; run 'cargo generate-lockfile'"
-  if ! wasm-bindgen-test-runner --version 2>/dev/null | grep -q " $version\$"; then
-    say "installing wasm-bindgen-cli $version (matches Cargo.lock; takes a few minutes once)"
-    cargo install -q --locked wasm-bindgen-cli --version "$version" \
-      || die "cargo install wasm-bindgen-cli --version $version failed; see the output above"
-  fi
+  # The runner must match the wasm-bindgen in Cargo.lock exactly, or it refuses the test binary.
+  "$TOOLS/bin/wasm-bindgen-test-runner" --version 2>/dev/null | grep -q " $version\$" \
+    || install_cargo_tool wasm-bindgen-cli "$version"
+  "$TOOLS/bin/wasm-bindgen-test-runner" --version >/dev/null \
+    || die "$TOOLS/bin/wasm-bindgen-test-runner does not run after its install; remove $TOOLS and re-run"
 }
 
 # Starts the sample upstream and Envoy with toolgate; stop_gateway (or the EXIT trap) stops them.
