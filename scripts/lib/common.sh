@@ -16,13 +16,21 @@ die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 ensure_rust() {
   command -v rustup >/dev/null || die "rustup is not installed; install it from https://rustup.rs and re-run"
-  say "installing the pinned Rust toolchain and wasm targets (rust-toolchain.toml)"
   mkdir -p "$WORK"
-  local log="$WORK/rustup.log"
-  (cd "$ROOT" && rustup toolchain install) >"$log" 2>&1 || {
-    cat "$log" >&2
-    die "rustup could not install the toolchain that rust-toolchain.toml pins; see its output above (also in $log)"
-  }
+  local channel log="$WORK/rustup.log"
+  channel=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$ROOT/rust-toolchain.toml")
+  [ -n "$channel" ] || die "rust-toolchain.toml has no channel line; it must pin one, e.g. channel = \"1.95.0\""
+  # An installed toolchain is used as it is: 'rustup toolchain install' would sync it with
+  # the newest manifest of its channel, a download that can fail where the toolchain works.
+  if rustup toolchain list | grep -q "^$channel-"; then
+    say "Rust $channel (rust-toolchain.toml) is installed; checking its wasm targets"
+  else
+    say "installing Rust $channel with its wasm targets (rust-toolchain.toml)"
+    (cd "$ROOT" && rustup toolchain install) >"$log" 2>&1 || {
+      cat "$log" >&2
+      die "rustup could not install Rust $channel, which rust-toolchain.toml pins; see its output above (also in $log)"
+    }
+  fi
   local installed
   installed=$(cd "$ROOT" && rustup target list --installed) \
     || die "rustup cannot list the installed targets of the pinned toolchain (rust-toolchain.toml)"
