@@ -14,6 +14,16 @@ export TOOLGATE_ENVOY="$ENVOY" TOOLGATE_WASM="$WASM" TOOLGATE_CERTS="$CERTS" TOO
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# run_logged LOG WHAT CMD...: runs CMD with its output in LOG; on failure shows LOG and stops,
+# saying WHAT failed. Installs are quiet when they work and complete when they don't.
+run_logged() {
+  local log=$1 what=$2
+  shift 2
+  "$@" >"$log" 2>&1 && return
+  cat "$log" >&2
+  die "$what; see the output above (also in $log)"
+}
+
 ensure_rust() {
   command -v rustup >/dev/null || die "rustup is not installed; install it from https://rustup.rs and re-run"
   mkdir -p "$WORK"
@@ -26,10 +36,8 @@ ensure_rust() {
     say "Rust $channel (rust-toolchain.toml) is installed; checking its wasm targets"
   else
     say "installing Rust $channel with its wasm targets (rust-toolchain.toml)"
-    (cd "$ROOT" && rustup toolchain install) >"$log" 2>&1 || {
-      cat "$log" >&2
-      die "rustup could not install Rust $channel, which rust-toolchain.toml pins; see its output above (also in $log)"
-    }
+    (cd "$ROOT" && run_logged "$log" "rustup could not install Rust $channel, which rust-toolchain.toml pins" \
+      rustup toolchain install)
   fi
   local installed
   installed=$(cd "$ROOT" && rustup target list --installed) \
@@ -45,29 +53,30 @@ ensure_rust() {
 TOOLS="$WORK/tools"
 export PATH="$TOOLS/bin:$PATH"
 
-# install_cargo_tool CRATE VERSION: installs CRATE at exactly VERSION into $TOOLS.
+# ensure_cargo_tool CRATE VERSION BIN: makes $TOOLS/bin/BIN the one from CRATE at exactly VERSION.
 # The crate's own Cargo.lock is tried first (reproducible). A registry snapshot may lack a
 # version that lock names (wasm-bindgen-cli 0.2.130 locks webpki-roots 1.0.11, which some
 # mirrors don't have yet), so when the locked set does not resolve, the install resolves
 # again against what the registry has, within the crate's semver ranges and skipping
 # versions whose rust-version is newer than the pinned toolchain.
-install_cargo_tool() {
-  local crate=$1 version=$2 log="$WORK/install-$1.log"
+ensure_cargo_tool() {
+  local crate=$1 version=$2 bin="$TOOLS/bin/$3" log="$WORK/install-$1.log"
+  "$bin" --version 2>/dev/null | grep -q " $version\$" && return
   mkdir -p "$TOOLS"
   say "installing $crate $version into $TOOLS (once; takes a few minutes)"
-  if (cd "$ROOT" && cargo install -q --root "$TOOLS" --locked "$crate" --version "=$version") >"$log" 2>&1; then
-    return
+  if ! (cd "$ROOT" && cargo install -q --root "$TOOLS" --locked "$crate" --version "=$version") >"$log" 2>&1; then
+    local unresolved
+    unresolved=$(grep -m1 "failed to select a version\|failed to load source\|no matching package" "$log") || {
+      cat "$log" >&2
+      die "cargo install $crate $version failed; see the output above (also in $log)"
+    }
+    say "the locked dependencies of $crate $version are not all in this registry (${unresolved#"${unresolved%%[![:space:]]*}"}); resolving against the registry's versions"
+    (cd "$ROOT" && CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback run_logged "$log" \
+      "cargo install $crate $version failed with the registry's versions too" \
+      cargo install -q --root "$TOOLS" "$crate" --version "=$version")
   fi
-  if ! grep -q "failed to select a version\|failed to load source\|no matching package" "$log"; then
-    cat "$log" >&2
-    die "cargo install $crate $version failed; see the output above (also in $log)"
-  fi
-  say "the locked dependencies of $crate $version are not all in this registry ($(grep -m1 'failed to select\|no matching package' "$log" | sed 's/^ *//')); resolving against the registry's versions"
-  (cd "$ROOT" && CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback \
-    cargo install -q --root "$TOOLS" "$crate" --version "=$version") >"$log" 2>&1 || {
-    cat "$log" >&2
-    die "cargo install $crate $version failed with the registry's versions too; see the output above (also in $log)"
-  }
+  "$bin" --version 2>/dev/null | grep -q " $version\$" \
+    || die "$bin is not $crate $version after its install; remove $TOOLS and re-run"
 }
 
 ensure_envoy() {
@@ -106,10 +115,7 @@ ensure_wasm_bindgen_runner() {
   version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3}' "$ROOT/Cargo.lock")
   [ -n "$version" ] || die "Cargo.lock has no wasm-bindgen entry; run 'cargo generate-lockfile'"
   # The runner must match the wasm-bindgen in Cargo.lock exactly, or it refuses the test binary.
-  "$TOOLS/bin/wasm-bindgen-test-runner" --version 2>/dev/null | grep -q " $version\$" \
-    || install_cargo_tool wasm-bindgen-cli "$version"
-  "$TOOLS/bin/wasm-bindgen-test-runner" --version >/dev/null \
-    || die "$TOOLS/bin/wasm-bindgen-test-runner does not run after its install; remove $TOOLS and re-run"
+  ensure_cargo_tool wasm-bindgen-cli "$version" wasm-bindgen-test-runner
 }
 
 # Starts the sample upstream and Envoy with toolgate; stop_gateway (or the EXIT trap) stops them.
