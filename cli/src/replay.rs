@@ -4,8 +4,8 @@ use cedar_policy::Authorizer;
 use serde_json::{json, Value};
 use toolgate::authorize::authorize;
 use toolgate::cedar_request::from_record;
-use toolgate::policy::PolicyStore;
-use toolgate::record::CedarRecord;
+use toolgate::policy::{reads_context, PolicyStore};
+use toolgate::record::{Decision, DecisionRecord};
 
 use crate::args::Args;
 use crate::folder::{self, Folder};
@@ -48,7 +48,7 @@ pub fn run(args: &Args) -> Result<bool, String> {
         if matches!(line.trim(), "" | "-") {
             continue;
         }
-        let record: Value = match serde_json::from_str(line) {
+        let record: DecisionRecord = match serde_json::from_str(line) {
             Ok(record) => record,
             Err(e) => {
                 tally
@@ -114,53 +114,59 @@ const BEFORE_POLICY: &str = "refused before policy evaluation";
 fn replay(
     authorizer: &Authorizer,
     store: &PolicyStore,
-    record: &Value,
+    record: &DecisionRecord,
 ) -> Result<Replayed, String> {
-    let Some(cedar) = record.get("cedar").filter(|c| !c.is_null()) else {
+    let Some(cedar) = &record.cedar else {
         return Ok(Replayed::Unknown(BEFORE_POLICY.into()));
     };
-    let cedar: CedarRecord =
-        serde_json::from_value(cedar.clone()).map_err(|e| format!("\"cedar\": {e}"))?;
-    let built = from_record(&cedar).map_err(|e| e.0)?;
+    let built = from_record(cedar).map_err(|e| e.0)?;
     // Arguments are logged only as a digest unless log_arguments is on: a policy
-    // that reads them cannot be replayed honestly.
+    // that reads `context.arguments` cannot be replayed honestly.
     let arguments_missing =
-        !record["arguments_digest"].is_null() && cedar.context.get("arguments").is_none();
+        record.arguments_digest.is_some() && cedar.context.get("arguments").is_none();
     if arguments_missing
         && store
             .policies_for(&built.principal, &built.action, &built.resource)
             .policies()
-            .any(|policy| policy.to_string().contains("arguments"))
+            .any(|policy| reads_context(policy, "arguments"))
     {
         return Ok(Replayed::Unknown("arguments not logged".into()));
     }
     let verdict = authorize(authorizer, store, &built);
-    let now = if verdict.denied.is_none() {
-        "allow"
-    } else {
-        "deny"
+    let now = match verdict.denied {
+        None => Decision::Allow,
+        Some(_) => Decision::Deny,
     };
     Ok(if now == cedar.decision {
         Replayed::Same
     } else {
         Replayed::Changed {
-            now: now.to_owned(),
+            now: match now {
+                Decision::Allow => "allow",
+                Decision::Deny => "deny",
+            }
+            .to_owned(),
             reason: verdict.denied.map(|r| r.code().to_owned()),
             policies: verdict.policies,
         }
     })
 }
 
-fn change(record: &Value, now: &str, reason: Option<String>, policies: Vec<String>) -> Value {
+fn change(
+    record: &DecisionRecord,
+    now: &str,
+    reason: Option<String>,
+    policies: Vec<String>,
+) -> Value {
     json!({
-        "decision_id": record["decision_id"],
-        "timestamp": record["timestamp"],
-        "principal": record["principal"],
-        "action": record["action"],
-        "resource": record["resource"],
+        "decision_id": record.decision_id,
+        "timestamp": record.timestamp,
+        "principal": record.principal,
+        "action": record.action,
+        "resource": record.resource,
         "was": if now == "allow" { "deny" } else { "allow" },
-        "was_policies": record["policies"],
-        "was_version": record["policy_version"],
+        "was_policies": record.policies,
+        "was_version": record.policy_version,
         "now": now,
         "now_reason": reason,
         "now_policies": policies,

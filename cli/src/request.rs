@@ -11,7 +11,7 @@ use toolgate::enforce::Action;
 use toolgate::gate::Input;
 use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::Peer;
-use toolgate::record::CedarRecord;
+use toolgate::record::{CedarRecord, Decision};
 use toolgate::shared::SharedData;
 use toolgate::Gate;
 
@@ -120,19 +120,7 @@ fn decide_http(
         )
     };
     let verdict = gate.decide(&input, &|| 0);
-    let record: Value = serde_json::from_str(&verdict.record)
-        .map_err(|e| format!("the filter's decision record is not JSON: {e}"))?;
-    let strings = |key: &str| -> Vec<String> {
-        record[key]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let record = verdict.record;
     let (response, annotations) = match verdict.action {
         Action::Respond { status, body, .. } => (
             Some((status, String::from_utf8_lossy(&body).into_owned())),
@@ -146,14 +134,17 @@ fn decide_http(
         ),
     };
     Ok(Decided {
-        decision: record["decision"].as_str().unwrap_or("deny").to_owned(),
-        reason: record["reason"].as_str().map(str::to_owned),
-        policies: strings("policies"),
-        errors: strings("errors"),
-        cedar: Some(record["cedar"].clone()).filter(|c| !c.is_null()),
+        decision: decision_name(record.decision).to_owned(),
+        reason: record.reason.map(|r| r.code().to_owned()),
+        policies: record.policies.clone(),
+        errors: record.errors.clone(),
+        cedar: record
+            .cedar
+            .as_ref()
+            .and_then(|c| serde_json::to_value(c).ok()),
         response,
         annotations,
-        record: Some(record),
+        record: serde_json::to_value(&record).ok(),
     })
 }
 
@@ -184,23 +175,17 @@ fn decide_cedar(gate: &Gate, fields: &Map<String, Value>) -> Result<Decided, Str
         action: entity("action", "Toolgate::Action")?,
         resource: entity("resource", "Toolgate::Tool")?,
         context: fields.get("context").cloned().unwrap_or_else(|| json!({})),
-        decision: String::new(),
+        decision: Decision::Deny,
     };
     let built = from_record(&record).map_err(|e| e.0)?;
     let verdict = authorize(&Authorizer::new(), store, &built);
-    let decision = if verdict.denied.is_none() {
-        "allow"
-    } else {
-        "deny"
-    }
-    .to_owned();
-    let cedar = serde_json::to_value(CedarRecord {
-        decision: decision.clone(),
-        ..record
-    })
-    .ok();
+    let decision = match verdict.denied {
+        None => Decision::Allow,
+        Some(_) => Decision::Deny,
+    };
+    let cedar = serde_json::to_value(CedarRecord { decision, ..record }).ok();
     Ok(Decided {
-        decision,
+        decision: decision_name(decision).to_owned(),
         reason: verdict.denied.map(|r| r.code().to_owned()),
         policies: verdict.policies,
         errors: verdict.errors,
@@ -218,5 +203,12 @@ fn known_fields(fields: &Map<String, Value>, known: &[&str]) -> Result<(), Strin
             "unknown request field {key:?}; a request has {}",
             known.join(", ")
         )),
+    }
+}
+
+fn decision_name(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Allow => "allow",
+        Decision::Deny => "deny",
     }
 }

@@ -243,7 +243,7 @@ fn decision_log(log_arguments: bool) -> String {
             &peer,
             0,
         );
-        log.push_str(&gate.decide(&input, &|| 0).record);
+        log.push_str(&gate.decide(&input, &|| 0).record.to_json());
         log.push('\n');
     }
     log

@@ -181,12 +181,13 @@ mod native {
             let config_json = catalog(n).to_string();
             let gate = Gate::configure(config_json.as_bytes(), 1).expect("gate");
             let verdict = gate.decide(&input, &|| 0);
-            assert_eq!(verdict.outcome, Outcome::Allow, "{}", verdict.record);
+            assert_eq!(verdict.outcome, Outcome::Allow, "{:?}", verdict.record);
 
             // The same request as a Cedar request, for authorization alone.
             let config = Config::from_json(config_json.as_bytes()).expect("config");
             let store = PolicyStore::build(&config.policies, &[]).expect("store");
-            let calls = toolgate::call::classify(&input.request, "srv-0", &config).expect("call");
+            let calls =
+                toolgate::protocol::classify(&input.request, "srv-0", &config).expect("call");
             let identity = identity::resolve(
                 &config,
                 &request.peer,
@@ -221,7 +222,7 @@ mod native {
             );
 
             c.bench_with_input(BenchmarkId::new("decide", n), &input, |b, input| {
-                b.iter(|| gate.decide(black_box(input), &|| 0))
+                b.iter(|| gate.decide(black_box(input), &|| 0).record.to_json())
             });
             let mut group = c.benchmark_group("authorize");
             if n >= 10_000 {

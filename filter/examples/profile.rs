@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use cedar_policy::Authorizer;
 use serde_json::Value;
-use toolgate::call::classify;
 use toolgate::cedar_request::{self, Facts, Intent};
 use toolgate::config::Config;
 use toolgate::gate::Input;
 use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::{self, Peer};
 use toolgate::policy::PolicyStore;
+use toolgate::protocol::classify;
 use toolgate::shared::SharedData;
 use toolgate::Gate;
 

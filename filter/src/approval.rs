@@ -131,3 +131,25 @@ pub fn needed(
         why,
     })
 }
+
+/// The approval stage of one call Cedar allowed: the approver when the call is
+/// approval-gated and approved, a refusal when it is gated and not, `None` otherwise.
+pub fn check(
+    store: &crate::policy::PolicyStore,
+    call: &Call,
+    facts: &Facts<'_>,
+    state: &ApprovalState,
+) -> Result<Option<String>, crate::decision::Refusal> {
+    let gated = call.action.needs_approval() && store.requires_approval(&call.resource_id);
+    if let Some(needed) = needed(gated, call, facts, state) {
+        return Err(crate::decision::Refusal {
+            errors: vec![needed.why.clone()],
+            approval: Some(Box::new(needed)),
+            ..crate::decision::Refusal::new(crate::reason::Reason::ApprovalRequired)
+        });
+    }
+    Ok(match state {
+        ApprovalState::Verified(approval) if gated => Some(approval.approver.clone()),
+        _ => None,
+    })
+}

@@ -107,12 +107,3 @@ pub fn risk(view: &risk::View) -> Result<(String, RestrictedExpression), String>
     .map_err(|e| format!("context.risk: {e}"))?;
     Ok(("risk".to_owned(), record))
 }
-
-/// Which actions a session records and rates count: calls that do something,
-/// not the protocol's own traffic (initialize, lists, pings).
-pub fn is_recorded(action: &str) -> bool {
-    matches!(
-        action,
-        "tools/call" | "prompts/get" | "resources/read" | "http"
-    )
-}

@@ -7,7 +7,7 @@ use crate::call::{Call, ResourceKind};
 use crate::credential::Credential;
 use crate::identity::{Identity, Principal};
 use crate::policy::PolicyStore;
-use crate::record::CedarRecord;
+use crate::record::{CedarRecord, Decision};
 
 /// The agent's declared intent, from request headers; absent stays absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,7 +80,11 @@ impl Built {
             action: uid(&self.action)?,
             resource: uid(&self.resource)?,
             context,
-            decision: if allowed { "allow" } else { "deny" }.to_owned(),
+            decision: if allowed {
+                Decision::Allow
+            } else {
+                Decision::Deny
+            },
         })
     }
 }
@@ -124,10 +128,12 @@ pub fn build_as(
     facts: &Facts<'_>,
 ) -> Result<Built, BuildError> {
     let types = &store.types;
-    let action = store
-        .action(call.action)
-        .cloned()
-        .ok_or_else(|| BuildError(format!("the schema declares no action {:?}", call.action)))?;
+    let action = store.action(call.action.id()).cloned().ok_or_else(|| {
+        BuildError(format!(
+            "the schema declares no action {:?}",
+            call.action.id()
+        ))
+    })?;
     let resource_type = match call.resource_kind {
         ResourceKind::Server => &types.server,
         ResourceKind::Tool => &types.tool,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::identity::SpiffeId;
+use crate::spiffe::SpiffeId;
 
 /// Everything an operator can set, with the defaults a fresh deployment gets.
 #[derive(Debug, Clone, Deserialize)]
@@ -190,7 +190,7 @@ pub struct RouteMode {
     pub fail_open: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Enforcement {
     /// Denials block the call.

@@ -159,3 +159,29 @@ fn actors(value: &[u8], depth: usize) -> Option<Vec<String>> {
     chain.extend(rest);
     Some(chain)
 }
+
+/// The credential stage: the verified token when there is one, or a refusal when
+/// the configuration requires one and it is missing or did not verify.
+pub fn required<'t>(
+    token: &'t TokenState,
+    config: Option<&crate::config::Credentials>,
+) -> Result<Option<&'t Credential>, crate::decision::Refusal> {
+    use crate::decision::Refusal;
+    use crate::reason::Reason;
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    match token {
+        TokenState::Verified(credential) => Ok(Some(credential)),
+        TokenState::Absent if !config.required => Ok(None),
+        TokenState::Absent => Err(Refusal::new(Reason::TokenMissing)),
+        TokenState::Failed(message) => Err(Refusal::because(
+            Reason::TokenInvalid,
+            format!("jwt_authn: {message}"),
+        )),
+        TokenState::Unreadable => Err(Refusal::because(
+            Reason::TokenInvalid,
+            "jwt_authn metadata could not be read",
+        )),
+    }
+}

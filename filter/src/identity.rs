@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::reason::Reason;
+pub use crate::spiffe::SpiffeId;
 
 /// What Envoy knows of the downstream connection's peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,51 +55,6 @@ pub struct Identity {
     pub via: Option<String>,
 }
 
-/// A SPIFFE ID checked against the SPIFFE specification's syntax.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpiffeId {
-    id: String,
-    trust_domain_len: usize,
-}
-
-impl SpiffeId {
-    const SCHEME: &'static str = "spiffe://";
-
-    pub fn parse(uri: &str) -> Option<Self> {
-        let rest = uri.strip_prefix(Self::SCHEME)?;
-        let (domain, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let domain_ok = !domain.is_empty()
-            && domain
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b));
-        // Path segments: non-empty, no "." or "..", characters from the spec's set.
-        let path_ok = path.is_empty()
-            || path.split('/').skip(1).all(|segment| {
-                !segment.is_empty()
-                    && segment != "."
-                    && segment != ".."
-                    && segment
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-            });
-        (domain_ok && path_ok).then(|| Self {
-            id: uri.to_owned(),
-            trust_domain_len: domain.len(),
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.id
-    }
-
-    pub fn trust_domain(&self) -> &str {
-        let start = Self::SCHEME.len();
-        self.id
-            .get(start..start + self.trust_domain_len)
-            .unwrap_or("")
-    }
-}
-
 impl Identity {
     pub fn trust_domain(&self) -> Option<&str> {
         match &self.principal {
@@ -122,6 +78,35 @@ pub struct ClaimedHeaders<'a> {
     pub xfcc: Option<&'a str>,
     /// The development identity header, honoured only when configured and without a certificate.
     pub dev: Option<&'a str>,
+}
+
+impl Identity {
+    /// The agent's SPIFFE ID, when the caller is one.
+    pub fn agent(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Agent(id) => Some(id.as_str()),
+            Principal::Unauthenticated => None,
+        }
+    }
+}
+
+/// The header a trusted hop forwards the client's certificate in.
+pub const XFCC: &str = "x-forwarded-client-cert";
+
+impl<'a> ClaimedHeaders<'a> {
+    /// The identity headers this configuration reads, and only those.
+    pub fn of(config: &Config, request: &crate::http::HttpRequest<'a>) -> Result<Self, Reason> {
+        Ok(Self {
+            xfcc: match config.trusted_hops.is_empty() {
+                true => None,
+                false => request.text(XFCC)?,
+            },
+            dev: match &config.dev_identity_header {
+                Some(name) => request.text(name)?,
+                None => None,
+            },
+        })
+    }
 }
 
 /// Resolves the principal from the verified peer certificate, or from the XFCC

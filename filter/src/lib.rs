@@ -20,14 +20,19 @@
     clippy::unimplemented
 )]
 
+pub mod action;
 pub mod approval;
 pub mod arguments;
 pub mod authorize;
 pub mod behaviour;
 pub mod call;
 pub mod cedar_request;
+pub mod conclude;
 pub mod config;
+pub mod control;
 pub mod credential;
+pub mod decision;
+pub mod delegation;
 pub mod digest;
 pub mod enforce;
 pub mod gate;
@@ -36,14 +41,18 @@ pub mod http;
 pub mod identity;
 pub mod json;
 pub mod jsonrpc;
+pub mod mcp;
 pub mod mcp_schema;
 pub mod policy;
+pub mod protocol;
+pub mod rate;
 pub mod reason;
 pub mod record;
 pub mod rest;
 pub mod revocation;
 pub mod risk;
 pub mod shared;
+pub mod spiffe;
 pub mod time;
 pub mod wire;
 pub mod x509;

@@ -243,11 +243,7 @@ impl PolicyStore {
             .map(|entity| entity.uid().id().unescaped().to_owned())
             .collect();
         let catalog = catalog(&entities, &types);
-        let rate_policies = policies
-            .policies()
-            .filter(|p| p.effect() == Effect::Forbid)
-            .filter_map(|p| Some((p.id().to_string(), rate_fields(p)?)))
-            .collect();
+        let rate_policies = rate_policies(&policies, policy_sources, &origin)?;
         Ok(Self {
             policies: Rc::new(policies),
             entities,
@@ -276,7 +272,9 @@ impl PolicyStore {
             .is_some_and(|entry| entry.high_risk)
     }
 
-    /// What a forbid policy reads of `context.rate`; none when it reads none of it.
+    /// For a forbid annotated `@refusal("rate_limited")`: which counts of
+    /// `context.rate` it reads (both when it reads neither), to tell when it lapses.
+    /// `None` for every other policy.
     pub fn rate_fields(&self, policy_id: &str) -> Option<RateFields> {
         self.rate_policies.get(policy_id).copied()
     }
@@ -347,6 +345,65 @@ fn catalog(entities: &Entities, types: &EntityTypes) -> HashMap<EntityUid, Catal
 pub struct RateFields {
     pub tool: bool,
     pub agent: bool,
+}
+
+/// True when the policy reads `context.<attr>` (an attribute access or a `has`
+/// test on it), judged from its structure, not its text.
+pub fn reads_context(policy: &Policy, attr: &str) -> bool {
+    fn walk(node: &serde_json::Value, attr: &str) -> bool {
+        use serde_json::Value;
+        match node {
+            Value::Object(fields) => {
+                let reads = [".", "has"].iter().any(|op| {
+                    fields.get(*op).is_some_and(|access| {
+                        access.get("left") == Some(&serde_json::json!({"Var": "context"}))
+                            && access.get("attr") == Some(&Value::from(attr))
+                    })
+                });
+                reads || fields.values().any(|v| walk(v, attr))
+            }
+            Value::Array(items) => items.iter().any(|v| walk(v, attr)),
+            _ => false,
+        }
+    }
+    // A policy without a JSON form cannot be judged: say it reads everything.
+    policy.to_json().map_or(true, |json| walk(&json, attr))
+}
+
+/// The annotation that says what kind of refusal a forbid is.
+pub const REFUSAL_ANNOTATION: &str = "refusal";
+
+/// The forbids that say they are rate limits, with what they read of `context.rate`.
+/// A `@refusal` with any other value, or on a permit, is a configuration error.
+fn rate_policies(
+    policies: &PolicySet,
+    sources: &[Source<'_>],
+    origin: &HashMap<String, usize>,
+) -> Result<HashMap<String, RateFields>, String> {
+    let rate_limited = crate::reason::Reason::RateLimited.code();
+    let mut found = HashMap::new();
+    for policy in policies.policies() {
+        let Some(refusal) = policy.annotation(REFUSAL_ANNOTATION) else {
+            continue;
+        };
+        let id = policy.id().to_string();
+        let file = origin
+            .get(&id)
+            .and_then(|&at| sources.get(at))
+            .map_or("policies", |s| s.name);
+        if refusal != rate_limited || policy.effect() != Effect::Forbid {
+            return Err(format!(
+                "{file}: policy `{id}`: @{REFUSAL_ANNOTATION}(\"{refusal}\") is not a refusal a policy can declare; \
+                 the only one is @{REFUSAL_ANNOTATION}(\"{rate_limited}\"), on a forbid (remove the annotation, or make the policy a forbid)"
+            ));
+        }
+        let read = rate_fields(policy).unwrap_or(RateFields {
+            tool: true,
+            agent: true,
+        });
+        found.insert(id, read);
+    }
+    Ok(found)
 }
 
 /// What a policy reads of `context.rate`, from its JSON form; none when it reads

@@ -1,164 +1,141 @@
-//! Why a request was refused: one code per cause, shared by the response, the log and the counters.
+//! Why a request was refused: one table row per cause, shared by the response, the log and the counters.
 
-/// A refusal's cause. Policy denials are ordinary outcomes; every other variant is
-/// an input or internal error that toolgate fails closed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// A forbid policy matched.
-    Forbidden,
-    /// No permit policy matched.
-    NotPermitted,
-    /// A policy could not be evaluated for this request.
-    PolicyError,
-    /// Only forbid policies that read `context.rate` matched: try again later.
-    RateLimited,
-    UntrustedTrustDomain,
-    InvalidSpiffeId,
-    MultipleUriSans,
-    TokenMissing,
-    TokenInvalid,
-    DelegatedActorNotPermitted,
-    ApprovalRequired,
-    Revoked,
-    NotAController,
-    InvalidHeader,
-    InvalidJson,
-    DuplicateJsonKey,
-    UnsupportedCharset,
-    InvalidJsonRpc,
-    InvalidName,
-    MethodOverride,
-    InvalidParams,
-    /// A declared argument does not have its declared type.
-    InvalidArguments,
-    BatchRejected,
-    BodyTooLarge,
-    UnsupportedEncoding,
-    /// The filter could not build an authorization request.
+/// What kind of no a refusal is. It decides the counter, and whether a fail-open
+/// route may let the request through (only `Protocol` and `Internal` ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// A policy's verdict.
+    Policy,
+    /// The caller's identity or credential was refused.
+    Identity,
+    /// The request could not be read as toolgate reads it.
+    Protocol,
+    /// toolgate could not evaluate the request.
     Internal,
 }
 
-impl Reason {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Forbidden => "forbidden_by_policy",
-            Self::NotPermitted => "not_permitted",
-            Self::PolicyError => "policy_evaluation_error",
-            Self::RateLimited => "rate_limited",
-            Self::UntrustedTrustDomain => "untrusted_trust_domain",
-            Self::InvalidSpiffeId => "invalid_spiffe_id",
-            Self::MultipleUriSans => "multiple_uri_sans",
-            Self::TokenMissing => "token_missing",
-            Self::TokenInvalid => "token_invalid",
-            Self::DelegatedActorNotPermitted => "delegated_actor_not_permitted",
-            Self::ApprovalRequired => "approval_required",
-            Self::Revoked => "revoked",
-            Self::NotAController => "not_a_controller",
-            Self::InvalidHeader => "invalid_header",
-            Self::InvalidJson => "invalid_json",
-            Self::DuplicateJsonKey => "duplicate_json_key",
-            Self::UnsupportedCharset => "unsupported_charset",
-            Self::InvalidName => "invalid_name",
-            Self::MethodOverride => "method_override",
-            Self::InvalidJsonRpc => "invalid_jsonrpc",
-            Self::InvalidParams => "invalid_params",
-            Self::InvalidArguments => "invalid_arguments",
-            Self::BatchRejected => "batch_rejected",
-            Self::BodyTooLarge => "body_too_large",
-            Self::UnsupportedEncoding => "unsupported_content_encoding",
-            Self::Internal => "internal_error",
+/// Declares [`Reason`] and its table: every property of every reason in one row,
+/// so a new reason cannot compile without all of them.
+macro_rules! reasons {
+    ($( $(#[$doc:meta])* $variant:ident => ($code:literal, $http:literal, $rpc:literal, $class:ident, $message:literal), )+) => {
+        /// A refusal's cause. See [`Reason::ALL`] for the table.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $( $(#[$doc])* $variant, )+
         }
+
+        impl Reason {
+            /// Every reason, in table order.
+            pub const ALL: &'static [Reason] = &[ $( Reason::$variant, )+ ];
+
+            fn row(self) -> Row {
+                match self {
+                    $( Self::$variant => Row {
+                        code: $code,
+                        http_status: $http,
+                        jsonrpc_code: $rpc,
+                        class: Class::$class,
+                        message: $message,
+                    }, )+
+                }
+            }
+        }
+    };
+}
+
+struct Row {
+    code: &'static str,
+    http_status: u32,
+    jsonrpc_code: i64,
+    class: Class,
+    message: &'static str,
+}
+
+// JSON-RPC codes: -32700 parse error, -32600 invalid request, -32602 invalid params;
+// -32001 and -32002 are toolgate's own, in the range reserved for implementation-defined
+// server errors (-32001 a policy's no, -32002 the request could not be let through).
+reasons! {
+    /// A forbid policy matched.
+    Forbidden => ("forbidden_by_policy", 403, -32001, Policy, "the call is forbidden by policy"),
+    /// No permit policy matched.
+    NotPermitted => ("not_permitted", 403, -32001, Policy, "no policy permits the call"),
+    /// A policy could not be evaluated for this request; fails closed.
+    PolicyError => ("policy_evaluation_error", 403, -32002, Internal, "a policy could not be evaluated for this call"),
+    /// Every determining forbid is annotated `@refusal("rate_limited")`: try again later.
+    RateLimited => ("rate_limited", 429, -32001, Policy, "too many calls: a rate limit in policy refused this one"),
+    DelegatedActorNotPermitted => ("delegated_actor_not_permitted", 403, -32001, Policy, "an actor in the token's delegation chain may not make this call"),
+    ApprovalRequired => ("approval_required", 403, -32001, Policy, "this call needs a human approval bound to it"),
+    UntrustedTrustDomain => ("untrusted_trust_domain", 403, -32002, Identity, "the client's SPIFFE trust domain is not trusted"),
+    InvalidSpiffeId => ("invalid_spiffe_id", 403, -32002, Identity, "the client's identity is not a valid SPIFFE ID"),
+    MultipleUriSans => ("multiple_uri_sans", 403, -32002, Identity, "the client certificate has more than one URI SAN"),
+    TokenMissing => ("token_missing", 401, -32002, Identity, "a verified bearer token is required"),
+    TokenInvalid => ("token_invalid", 401, -32002, Identity, "the bearer token did not verify"),
+    Revoked => ("revoked", 403, -32002, Identity, "the task or token was revoked"),
+    NotAController => ("not_a_controller", 403, -32002, Identity, "only a configured controller may revoke"),
+    InvalidHeader => ("invalid_header", 400, -32002, Protocol, "a request header toolgate reads is not valid UTF-8"),
+    InvalidJson => ("invalid_json", 400, -32700, Protocol, "the request body is not valid JSON"),
+    DuplicateJsonKey => ("duplicate_json_key", 400, -32700, Protocol, "the request body repeats a JSON object key"),
+    UnsupportedCharset => ("unsupported_charset", 415, -32700, Protocol, "the request body must be UTF-8 without a byte order mark"),
+    InvalidJsonRpc => ("invalid_jsonrpc", 400, -32600, Protocol, "the request body is not a valid JSON-RPC 2.0 message"),
+    InvalidName => ("invalid_name", 400, -32602, Protocol, "the tool, prompt or resource name has characters toolgate does not accept"),
+    MethodOverride => ("method_override", 400, -32600, Protocol, "HTTP method override headers are not accepted"),
+    InvalidParams => ("invalid_params", 400, -32602, Protocol, "the JSON-RPC params are missing or malformed for this method"),
+    /// A declared argument does not have its declared type.
+    InvalidArguments => ("invalid_arguments", 400, -32602, Protocol, "an argument does not have the type the tool catalog declares"),
+    BatchRejected => ("batch_rejected", 400, -32600, Protocol, "JSON-RPC batches are not accepted"),
+    BodyTooLarge => ("body_too_large", 413, -32002, Protocol, "the request body is larger than toolgate evaluates"),
+    UnsupportedEncoding => ("unsupported_content_encoding", 415, -32002, Protocol, "compressed request bodies are not evaluated"),
+    /// The filter could not build or finish an authorization request; fails closed.
+    Internal => ("internal_error", 403, -32002, Internal, "toolgate could not evaluate the call"),
+}
+
+impl Reason {
+    /// The stable code, in responses, records, counters and policy annotations.
+    pub fn code(self) -> &'static str {
+        self.row().code
     }
 
     /// A short sentence for the agent that was refused.
     pub fn message(self) -> &'static str {
-        match self {
-            Self::Forbidden => "the call is forbidden by policy",
-            Self::NotPermitted => "no policy permits the call",
-            Self::PolicyError => "a policy could not be evaluated for this call",
-            Self::RateLimited => "too many calls: a rate limit in policy refused this one",
-            Self::UntrustedTrustDomain => "the client's SPIFFE trust domain is not trusted",
-            Self::InvalidSpiffeId => "the client's identity is not a valid SPIFFE ID",
-            Self::MultipleUriSans => "the client certificate has more than one URI SAN",
-            Self::TokenMissing => "a verified bearer token is required",
-            Self::ApprovalRequired => "this call needs a human approval bound to it",
-            Self::Revoked => "the task or token was revoked",
-            Self::NotAController => "only a configured controller may revoke",
-            Self::TokenInvalid => "the bearer token did not verify",
-            Self::DelegatedActorNotPermitted => {
-                "an actor in the token's delegation chain may not make this call"
-            }
-            Self::InvalidHeader => "a request header toolgate reads is not valid UTF-8",
-            Self::InvalidJson => "the request body is not valid JSON",
-            Self::DuplicateJsonKey => "the request body repeats a JSON object key",
-            Self::UnsupportedCharset => "the request body must be UTF-8 without a byte order mark",
-            Self::InvalidName => {
-                "the tool, prompt or resource name has characters toolgate does not accept"
-            }
-            Self::MethodOverride => "HTTP method override headers are not accepted",
-            Self::InvalidJsonRpc => "the request body is not a valid JSON-RPC 2.0 message",
-            Self::InvalidParams => "the JSON-RPC params are missing or malformed for this method",
-            Self::InvalidArguments => {
-                "an argument does not have the type the tool catalog declares"
-            }
-            Self::BatchRejected => "JSON-RPC batches are not accepted",
-            Self::BodyTooLarge => "the request body is larger than toolgate evaluates",
-            Self::UnsupportedEncoding => "compressed request bodies are not evaluated",
-            Self::Internal => "toolgate could not evaluate the call",
-        }
+        self.row().message
+    }
+
+    pub fn http_status(self) -> u32 {
+        self.row().http_status
+    }
+
+    /// The JSON-RPC error code for an MCP client.
+    pub fn jsonrpc_code(self) -> i64 {
+        self.row().jsonrpc_code
+    }
+
+    pub fn class(self) -> Class {
+        self.row().class
     }
 
     /// True for the policy's own verdicts and refused identities; false for the
     /// errors toolgate failed closed on (the only ones a fail-open route lets through).
     pub fn is_policy_decision(self) -> bool {
-        matches!(
-            self,
-            Self::Forbidden
-                | Self::NotPermitted
-                | Self::RateLimited
-                | Self::UntrustedTrustDomain
-                | Self::InvalidSpiffeId
-                | Self::MultipleUriSans
-                | Self::TokenMissing
-                | Self::TokenInvalid
-                | Self::DelegatedActorNotPermitted
-                | Self::ApprovalRequired
-                | Self::Revoked
-                | Self::NotAController
-        )
+        matches!(self.class(), Class::Policy | Class::Identity)
     }
 
-    pub fn http_status(self) -> u32 {
-        match self {
-            Self::InvalidJson
-            | Self::DuplicateJsonKey
-            | Self::InvalidJsonRpc
-            | Self::InvalidParams
-            | Self::InvalidArguments
-            | Self::InvalidName
-            | Self::InvalidHeader
-            | Self::MethodOverride => 400,
-            Self::TokenMissing | Self::TokenInvalid => 401,
-            Self::BodyTooLarge => 413,
-            Self::RateLimited => 429,
-            Self::UnsupportedEncoding | Self::UnsupportedCharset => 415,
-            _ => 403,
-        }
+    /// The reason with this code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|r| r.code() == code)
     }
+}
 
-    /// The JSON-RPC error code for an MCP client.
-    pub fn jsonrpc_code(self) -> i64 {
-        match self {
-            Self::InvalidJson | Self::DuplicateJsonKey | Self::UnsupportedCharset => -32700,
-            Self::InvalidJsonRpc | Self::BatchRejected | Self::MethodOverride => -32600,
-            Self::InvalidParams | Self::InvalidArguments | Self::InvalidName => -32602,
-            // -32000..-32099 is reserved for implementation-defined server errors.
-            Self::Forbidden
-            | Self::NotPermitted
-            | Self::RateLimited
-            | Self::DelegatedActorNotPermitted
-            | Self::ApprovalRequired => -32001,
-            _ => -32002,
-        }
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown refusal reason `{code}`")))
     }
 }

@@ -1,112 +1,160 @@
-//! The decision record: one JSON line per decision, for Envoy's access log.
+//! The decision record: one typed record per decision, one JSON line in Envoy's access log.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Everything needed to reconstruct a decision later. Absent facts are `null`,
-/// so every line has the same fields.
-#[derive(Debug, Serialize)]
-pub struct DecisionRecord<'a> {
-    pub decision_id: &'a str,
+use crate::config::Enforcement;
+use crate::reason::Reason;
+
+/// Everything needed to reconstruct a decision later, on every path: a normal
+/// decision, a refusal before identity is known, a revocation control request, and
+/// toolgate's own failure. Every field is on every line; an absent fact is `null`
+/// (an empty list for `policies` and `errors`). Lines written by older versions
+/// read back with the missing fields as their defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DecisionRecord {
+    pub decision_id: String,
     pub timestamp: String,
-    pub request_id: Option<&'a str>,
-    pub principal: Option<&'a str>,
-    pub trust_domain: Option<&'a str>,
+    pub request_id: Option<String>,
+    pub principal: Option<String>,
+    pub trust_domain: Option<String>,
     pub authenticated: bool,
     pub insecure_identity: bool,
     /// The trusted hop that vouched for the principal through `x-forwarded-client-cert`.
-    pub via: Option<&'a str>,
-    pub server: &'a str,
-    pub http_method: &'a str,
-    pub path: &'a str,
-    pub action: Option<&'a str>,
-    pub resource: Option<&'a str>,
-    pub rpc_method: Option<&'a str>,
-    pub rpc_id: Option<&'a Value>,
+    pub via: Option<String>,
+    /// `null` only when toolgate failed before it could read the request.
+    pub server: Option<String>,
+    pub http_method: Option<String>,
+    pub path: Option<String>,
+    /// The Cedar action id (`revoke` for a revocation control request).
+    pub action: Option<String>,
+    pub resource: Option<String>,
+    pub rpc_method: Option<String>,
+    pub rpc_id: Option<Value>,
+    /// Calls in the request: more than one for a JSON-RPC batch, none when it was
+    /// refused before its calls were read.
     pub batch_size: usize,
-    pub intent: Option<&'a str>,
-    pub task: Option<&'a str>,
-    pub session: Option<&'a str>,
-    pub decision: &'static str,
+    pub intent: Option<String>,
+    pub task: Option<String>,
+    pub session: Option<String>,
+    pub decision: Decision,
     /// False when the decision was not applied: shadow mode, or a fail-open route.
     pub enforced: bool,
-    pub mode: &'static str,
-    pub route: Option<&'a str>,
-    pub reason: Option<&'static str>,
-    pub policies: &'a [String],
-    pub errors: &'a [String],
-    pub policy_version: &'a str,
+    pub mode: Enforcement,
+    pub route: Option<String>,
+    pub reason: Option<Reason>,
+    /// The determining policies: the permits that allowed, or the forbids that denied.
+    pub policies: Vec<String>,
+    pub errors: Vec<String>,
+    /// `null` only when toolgate was not configured.
+    pub policy_version: Option<String>,
     pub eval_us: u64,
     pub arguments_digest: Option<String>,
     /// For approval-gated tools: approved (by whom), or what was missing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub approval: Option<ApprovalRecord<'a>>,
+    pub approval: Option<ApprovalRecord>,
     /// The verified credential, when credentials are configured and one was presented.
-    pub token: Option<TokenRecord<'a>>,
+    pub token: Option<TokenRecord>,
     /// Raw arguments, only when the configuration asks for them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub arguments: Option<&'a Value>,
+    pub arguments: Option<Value>,
     /// The workload's live risk, when the risk feed is configured.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub risk: Option<RiskRecord<'a>>,
+    pub risk: Option<RiskRecord>,
     /// Seconds until a rate-limited call can succeed, as sent in `Retry-After`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// What a revocation control request revoked.
+    pub revoked: Option<Vec<Revoked>>,
     /// The Cedar request of the deciding call and Cedar's answer to it: what
     /// `toolgate replay` re-evaluates. `null` when the request was refused before
     /// policy evaluation (identity, malformed input, ...).
-    pub cedar: Option<&'a CedarRecord>,
+    pub cedar: Option<CedarRecord>,
+}
+
+/// The decision as applied or, in shadow mode and on fail-open routes, as it would be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    #[default]
+    Deny,
 }
 
 /// One Cedar request exactly as evaluated, in Cedar's JSON forms. The context
 /// leaves out `arguments` unless `log_arguments` is set (`arguments_digest` stands in).
-#[derive(Debug, Serialize, serde::Deserialize, Clone, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
 pub struct CedarRecord {
     pub principal: Value,
     pub action: Value,
     pub resource: Value,
     pub context: Value,
-    /// Cedar's decision for this request alone: `allow` or `deny`. It can differ
-    /// from the record's `decision` (an approval or a delegated actor was missing).
-    pub decision: String,
+    /// Cedar's decision for this request alone. It can differ from the record's
+    /// `decision` (an approval or a delegated actor was missing).
+    pub decision: Decision,
 }
 
-#[derive(Debug, Serialize)]
-pub struct ApprovalRecord<'a> {
-    pub status: &'static str,
-    pub approver: Option<&'a str>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Approved,
+    MissingOrMismatched,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    pub status: ApprovalStatus,
+    pub approver: Option<String>,
     /// What to approve (agent, server, tool, args_digest), when it was missing or mismatched.
-    pub approve: Option<&'a Value>,
+    pub approve: Option<Value>,
 }
 
 /// The risk signal a decision saw, and how old it was.
-#[derive(Debug, Serialize)]
-pub struct RiskRecord<'a> {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskRecord {
     pub score: i64,
-    pub flags: &'a [String],
+    pub flags: Vec<String>,
     pub stale: bool,
     /// Seconds since the feed was fetched; `null` when it never was.
     pub age_seconds: Option<i64>,
 }
 
 /// The claims a decision relied on (never the token itself).
-#[derive(Debug, Serialize)]
-pub struct TokenRecord<'a> {
-    pub issuer: &'a str,
-    pub subject: &'a str,
-    pub audience: &'a [String],
-    pub scopes: &'a [String],
-    pub task: Option<&'a str>,
-    pub jti: Option<&'a str>,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub issuer: String,
+    pub subject: String,
+    pub audience: Vec<String>,
+    pub scopes: Vec<String>,
+    pub task: Option<String>,
+    pub jti: Option<String>,
     pub ttl_seconds: i64,
     pub expires_at: i64,
-    pub delegation: &'a [String],
+    pub delegation: Vec<String>,
 }
 
-impl DecisionRecord<'_> {
+/// One revoked task or token id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revoked {
+    Task(String),
+    Jti(String),
+}
+
+impl DecisionRecord {
+    /// The access-log line. Serializing strings, numbers and JSON values cannot fail;
+    /// should it, the line says so rather than vanishing.
     pub fn to_json(&self) -> String {
-        // Serializing plain strings, numbers and JSON values cannot fail; an empty
-        // line would still be visible as a broken record rather than a panic.
-        serde_json::to_string(self).unwrap_or_default()
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(
+                r#"{{"decision_id":{:?},"decision":"deny","errors":["the record could not be serialized: {e}"]}}"#,
+                self.decision_id
+            )
+        })
+    }
+
+    /// A record's field names, in order, as written on every line.
+    pub fn field_names() -> Vec<String> {
+        match serde_json::to_value(Self::default()) {
+            Ok(Value::Object(fields)) => fields.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 }

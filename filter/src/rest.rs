@@ -1,5 +1,6 @@
 //! REST calls: a plain HTTP tool API request becomes the `http` action on a route resource.
 
+use crate::action::Action;
 use crate::call::{Call, ResourceKind};
 use crate::http::HttpRequest;
 
@@ -8,7 +9,7 @@ pub fn call(request: &HttpRequest<'_>, server: &str) -> Call {
     let method = request.method();
     let path = request.path();
     Call {
-        action: "http",
+        action: Action::Http,
         resource_kind: ResourceKind::Route,
         resource_id: format!("{server}/{method} {path}"),
         name: None,

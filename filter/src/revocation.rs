@@ -1,16 +1,16 @@
 //! Revocation: tasks and token ids revoked at task end, held in Envoy's shared data.
 //!
 //! A controller (a configured SPIFFE ID) POSTs `{"task": ...}` or `{"jti": ...}` to
-//! the configured path; the filter answers it itself and records the revocation in
-//! shared data, which every worker VM of this Envoy process reads. It is not shared
+//! the configured path (see `control`); the revocation is recorded in shared data,
+//! which every worker VM of this Envoy process reads. It is not shared
 //! between Envoy processes: a fleet needs the controller to call every gateway.
 
 use serde_json::Value;
 
 use crate::config::Revocation;
-use crate::enforce::{self, Action, Refusal};
-use crate::gate::{Input, Outcome, Verdict};
+use crate::decision::Refusal;
 use crate::reason::Reason;
+use crate::record::Revoked;
 
 /// A shared-data write the glue performs for the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,19 +33,21 @@ pub fn in_force(stored: &[u8], now_unix: i64) -> bool {
         .is_none_or(|expires| expires > now_unix)
 }
 
-/// What a control request asks to revoke: `(kind, id)` pairs, or why it is malformed.
-pub fn parse_request(body: &[u8]) -> Result<Vec<(&'static str, String)>, String> {
+/// What a control request asks to revoke, or why it is malformed.
+pub fn parse_request(body: &[u8]) -> Result<Vec<Revoked>, String> {
     let value: Value =
         crate::json::parse(body).map_err(|_| "the body must be a JSON object".to_owned())?;
     let Value::Object(fields) = value else {
         return Err("the body must be a JSON object".into());
     };
     let mut targets = Vec::new();
-    for (kind, field) in [("task", "task"), ("jti", "jti")] {
+    type Kind = fn(String) -> Revoked;
+    let kinds: [(&str, Kind); 2] = [("task", Revoked::Task), ("jti", Revoked::Jti)];
+    for (field, kind) in kinds {
         match fields.get(field) {
             None => {}
             Some(Value::String(id)) if !id.is_empty() && id.len() <= 256 => {
-                targets.push((kind, id.clone()))
+                targets.push(kind(id.clone()))
             }
             Some(_) => return Err(format!("`{field}` must be a non-empty string")),
         }
@@ -65,103 +67,35 @@ pub fn parse_request(body: &[u8]) -> Result<Vec<(&'static str, String)>, String>
 }
 
 /// The writes that revoke these targets until `now + ttl`.
-pub fn writes(
-    config: &Revocation,
-    targets: &[(&'static str, String)],
-    now_unix: i64,
-) -> Vec<SharedWrite> {
-    let expires = now_unix.saturating_add(i64::try_from(config.ttl_seconds).unwrap_or(i64::MAX));
+pub fn writes(config: &Revocation, targets: &[Revoked], now_unix: i64) -> Vec<SharedWrite> {
+    let expires = expires_at(config, now_unix);
     targets
         .iter()
-        .map(|(kind, id)| SharedWrite {
-            key: key(kind, id),
-            value: expires.to_string().into_bytes(),
+        .map(|target| {
+            let (kind, id) = match target {
+                Revoked::Task(id) => ("task", id),
+                Revoked::Jti(id) => ("jti", id),
+            };
+            SharedWrite {
+                key: key(kind, id),
+                value: expires.to_string().into_bytes(),
+            }
         })
         .collect()
 }
 
-/// A control request: a configured controller revokes tasks or token ids.
-pub fn control(
-    config: &Revocation,
-    input: &Input<'_>,
-    decision_id: &str,
-    policy_version: &str,
-) -> Verdict {
-    let now_unix = input.now_unix();
-    let controller = match input.peer.uri_sans.as_slice() {
-        [id] if config.controllers.contains(id) => Some(id.as_str()),
-        _ => None,
-    };
-    let request = &input.request;
-    let outcome = match controller {
-        None => Err((Reason::NotAController, String::new())),
-        Some(_) if request.method() != "POST" => {
-            Err((Reason::InvalidParams, "revoke with POST".into()))
-        }
-        Some(_) => parse_request(request.body).map_err(|why| (Reason::InvalidParams, why)),
-    };
-    let record = |decision: &str,
-                  reason: Option<&str>,
-                  errors: &[String],
-                  revoked: &[(&str, String)]| {
-        serde_json::json!({
-            "decision_id": decision_id,
-            "timestamp": crate::time::rfc3339(input.unix_nanos),
-            "request_id": request.request_id(),
-            "principal": input.peer.uri_sans.first(),
-            "action": "revoke",
-            "path": request.path(),
-            "revoked": revoked.iter().map(|(kind, id)| serde_json::json!({ *kind: id })).collect::<Vec<_>>(),
-            "decision": decision,
-            "enforced": true,
-            "reason": reason,
-            "errors": errors,
-            "policy_version": policy_version,
-        })
-        .to_string()
-    };
-    match outcome {
-        Ok(targets) => {
-            let writes = writes(config, &targets, now_unix);
-            let expires_at =
-                now_unix.saturating_add(i64::try_from(config.ttl_seconds).unwrap_or(i64::MAX));
-            let body = serde_json::json!({
-                "revoked": targets.iter().map(|(kind, id)| serde_json::json!({ *kind: id })).collect::<Vec<_>>(),
-                "expires_at": expires_at,
-                "decision_id": decision_id,
-            });
-            Verdict {
-                action: Action::Respond {
-                    status: 200,
-                    headers: vec![
-                        ("content-type", "application/json".to_owned()),
-                        (enforce::DECISION_ID, decision_id.to_owned()),
-                    ],
-                    body: body.to_string().into_bytes(),
-                },
-                outcome: Outcome::Allow,
-                record: record("allow", None, &[], &targets),
-                writes,
-                effects: Default::default(),
-            }
-        }
-        Err((reason, why)) => {
-            let errors: Vec<String> = Some(why).filter(|w| !w.is_empty()).into_iter().collect();
-            Verdict {
-                action: enforce::refuse(
-                    reason,
-                    decision_id,
-                    &[],
-                    Refusal::Problem {
-                        instance: request.path(),
-                    },
-                    enforce::Hints::default(),
-                ),
-                outcome: Outcome::refused(reason),
-                record: record("deny", Some(reason.code()), &errors, &[]),
-                writes: Vec::new(),
-                effects: Default::default(),
-            }
-        }
+/// When revocations made now lapse, Unix seconds.
+pub fn expires_at(config: &Revocation, now_unix: i64) -> i64 {
+    now_unix.saturating_add(i64::try_from(config.ttl_seconds).unwrap_or(i64::MAX))
+}
+
+/// The revocation stage: refuses the request when any entry found for it is in force.
+pub fn check(found: &[(String, Vec<u8>)], now_unix: i64) -> Result<(), Refusal> {
+    match found.iter().find(|(_, stored)| in_force(stored, now_unix)) {
+        Some((key, _)) => Err(Refusal::because(
+            Reason::Revoked,
+            format!("{key} is revoked"),
+        )),
+        None => Ok(()),
     }
 }

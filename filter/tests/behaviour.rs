@@ -113,7 +113,7 @@ fn call(
     };
     let verdict = gate.decide(&input, &|| 0);
     Decided {
-        record: serde_json::from_str(&verdict.record).expect("record is JSON"),
+        record: serde_json::to_value(&verdict.record).expect("record is JSON"),
         outcome: verdict.outcome,
         action: verdict.action,
         effects: verdict.effects,
@@ -420,8 +420,8 @@ fn without_shared_data_history_fails_closed() {
     let verdict = gate.decide(&input, &|| 0);
     assert_eq!(verdict.outcome, Outcome::Error);
     assert!(
-        verdict.record.contains("no shared data"),
-        "{}",
+        verdict.record.to_json().contains("no shared data"),
+        "{:?}",
         verdict.record
     );
 }

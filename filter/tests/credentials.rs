@@ -86,7 +86,7 @@ fn decide(
     let verdict = gate.decide(&input, &|| 0);
     (
         verdict.outcome,
-        serde_json::from_str(&verdict.record).expect("record"),
+        serde_json::to_value(&verdict.record).expect("record"),
     )
 }
 
@@ -397,7 +397,7 @@ fn only_controllers_revoke_and_revocations_expire() {
             )
         };
         let verdict = g.decide(&input, &|| 0);
-        let record: Value = serde_json::from_str(&verdict.record).expect("record");
+        let record: Value = serde_json::to_value(&verdict.record).expect("record");
         record["reason"].clone()
     };
     assert_eq!(decide(&(NOW + 30).to_string()), "revoked");

@@ -61,7 +61,7 @@ fn decide_on_route(
     };
     let verdict = gate.decide(&input, &|| 0);
     Decided {
-        record: serde_json::from_str(&verdict.record).expect("record"),
+        record: serde_json::to_value(&verdict.record).expect("record"),
         outcome: verdict.outcome,
         action: verdict.action,
     }
@@ -417,7 +417,7 @@ fn xfcc_is_honoured_only_from_a_trusted_hop() {
             0,
         );
         let verdict = g.decide(&input, &|| 0);
-        let record: Value = serde_json::from_str(&verdict.record).expect("record");
+        let record: Value = serde_json::to_value(&verdict.record).expect("record");
         (verdict.outcome, record)
     };
     let (outcome, record) = via(Peer::with_uri_san("spiffe://toolgate.test/gateway"), xfcc);
@@ -451,7 +451,7 @@ fn xfcc_is_honoured_only_from_a_trusted_hop() {
 fn glue_failures_are_refusals_with_a_record() {
     let verdict = toolgate::gate::internal_failure("cannot read the request body: ParseFailure", 5);
     assert_eq!(verdict.outcome, Outcome::Error);
-    let record: Value = serde_json::from_str(&verdict.record).expect("record");
+    let record: Value = serde_json::to_value(&verdict.record).expect("record");
     assert_eq!(
         (record["decision"].as_str(), record["reason"].as_str()),
         (Some("deny"), Some("internal_error"))

@@ -353,7 +353,7 @@ fn call(rng: &mut Rng) -> Call {
         _ => ResourceKind::Server,
     };
     Call {
-        action,
+        action: toolgate::action::Action::from_id(action).expect("a known action"),
         resource_kind,
         resource_id: id.to_owned(),
         name: id.split_once('/').map(|(_, name)| name.to_owned()),

@@ -9,6 +9,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use toolgate::record::{Decision, DecisionRecord};
 use toolgate::approval::ApprovalState;
 use toolgate::credential::TokenState;
 use toolgate::enforce::Action;
@@ -102,24 +103,28 @@ fuzz_target!(|data: &[u8]| {
     };
     let verdict = gate().decide(&input, &|| 0);
 
-    let record: serde_json::Value =
-        serde_json::from_str(&verdict.record).expect("the record is JSON");
+    let record = &verdict.record;
+    // The line the access log gets reads back as the same record.
+    let line: DecisionRecord = serde_json::from_str(&record.to_json()).expect("the record is JSON");
+    assert_eq!(&line, record);
     let forwarded = matches!(verdict.action, Action::Forward { .. });
     match verdict.outcome {
         Outcome::Allow => {
             assert!(forwarded);
-            assert_eq!(record["decision"], "allow");
+            assert_eq!(record.decision, Decision::Allow);
         }
         Outcome::ShadowDeny => {
             assert!(forwarded && route.is_some());
-            assert_eq!(record["decision"], "deny");
-            assert_eq!(record["enforced"], false);
+            assert_eq!(record.decision, Decision::Deny);
+            assert!(!record.enforced);
         }
         Outcome::Deny | Outcome::Error => {
             assert!(!forwarded, "a refused request was forwarded");
-            assert_eq!(record["decision"], "deny");
+            assert_eq!(record.decision, Decision::Deny);
+            assert!(record.reason.is_some(), "a refusal without a reason");
         }
         Outcome::FailOpen => panic!("no route is fail-open in this configuration"),
+        Outcome::Revocation => panic!("no revocation path in this configuration"),
     }
     if let Action::Respond { status, body, .. } = &verdict.action {
         assert!((400..500).contains(status));

@@ -9,9 +9,10 @@ use proxy_wasm::types::{Action, BufferType, LogLevel};
 use super::host;
 use super::metrics::Metrics;
 use crate::approval::ApprovalState;
+use crate::conclude;
 use crate::credential::TokenState;
 use crate::enforce;
-use crate::gate::{self, Gate, Input, Verdict};
+use crate::gate::{Gate, Input, Verdict};
 use crate::http::{Header, HttpRequest};
 use crate::identity::Peer;
 
@@ -43,7 +44,7 @@ impl Request {
     fn fail_closed(&mut self, why: &str) -> Action {
         self.decided = true;
         host::log(LogLevel::Error, &format!("toolgate: failing closed: {why}"));
-        let verdict = gate::internal_failure(why, host::unix_nanos().unwrap_or(0));
+        let verdict = conclude::internal_failure(why, host::unix_nanos().unwrap_or(0));
         self.apply(verdict)
     }
 
@@ -151,13 +152,11 @@ impl Request {
             }
         }
         self.metrics.count(verdict.outcome, verdict.effects);
-        if let Err(status) = host::set_filter_state(DECISION_LOG_KEY, verdict.record.as_bytes()) {
+        let line = verdict.record.to_json();
+        if let Err(status) = host::set_filter_state(DECISION_LOG_KEY, line.as_bytes()) {
             host::log(
                 LogLevel::Error,
-                &format!(
-                    "toolgate: decision log not written ({status:?}): {}",
-                    verdict.record
-                ),
+                &format!("toolgate: decision log not written ({status:?}): {line}"),
             );
         }
         match verdict.action {

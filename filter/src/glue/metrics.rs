@@ -12,6 +12,7 @@ pub struct Metrics {
     error: Option<u32>,
     shadow_deny: Option<u32>,
     fail_open: Option<u32>,
+    revocations: Option<u32>,
     config_rejected: Option<u32>,
     history_evicted: Option<u32>,
     history_expired: Option<u32>,
@@ -39,6 +40,7 @@ impl Metrics {
             error: counter("toolgate.decisions.error"),
             shadow_deny: counter("toolgate.decisions.shadow_deny"),
             fail_open: counter("toolgate.decisions.fail_open"),
+            revocations: counter("toolgate.control.revocations"),
             config_rejected: counter("toolgate.config.rejected"),
             history_evicted: counter("toolgate.history.evicted"),
             history_expired: counter("toolgate.history.expired"),
@@ -57,6 +59,7 @@ impl Metrics {
             Outcome::Error => self.error,
             Outcome::ShadowDeny => self.shadow_deny,
             Outcome::FailOpen => self.fail_open,
+            Outcome::Revocation => self.revocations,
         };
         add(metric, 1);
         add(self.history_evicted, effects.evicted);

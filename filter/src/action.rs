@@ -1,0 +1,120 @@
+//! The actions toolgate authorizes: one row each, with its Cedar id and what it implies.
+
+/// What a call does, as policy names it (`Action::"tools/call"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    ToolsCall,
+    PromptsGet,
+    ResourcesRead,
+    Initialize,
+    Ping,
+    Notification,
+    /// A client's response to a server-initiated request (sampling, elicitation).
+    Response,
+    /// A body-less GET on the MCP endpoint: the server's stream.
+    Stream,
+    /// A body-less DELETE on the MCP endpoint: the session's end.
+    Terminate,
+    ToolsList,
+    PromptsList,
+    ResourcesList,
+    ResourceTemplatesList,
+    /// Any JSON-RPC method the protocol's table does not name; `context.rpc_method` does.
+    Rpc,
+    /// A plain REST call.
+    Http,
+}
+
+/// Where an action sits in the Cedar model: its action group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Acts on a named tool, prompt, resource or route.
+    Call,
+    /// Any other method on the server, in no group.
+    Server,
+    /// In `Action::"session"`: what every MCP session needs.
+    Session,
+    /// In `Action::"discovery"`: listing what the server offers.
+    Discovery,
+}
+
+struct Row {
+    id: &'static str,
+    level: Level,
+    /// Recorded in session history and counted by rates: it does something.
+    recorded: bool,
+    /// An approval-gated resource needs a bound human approval for it.
+    approval: bool,
+}
+
+impl Action {
+    /// Every action, in table order.
+    pub const ALL: &'static [Action] = &[
+        Self::ToolsCall,
+        Self::PromptsGet,
+        Self::ResourcesRead,
+        Self::Initialize,
+        Self::Ping,
+        Self::Notification,
+        Self::Response,
+        Self::Stream,
+        Self::Terminate,
+        Self::ToolsList,
+        Self::PromptsList,
+        Self::ResourcesList,
+        Self::ResourceTemplatesList,
+        Self::Rpc,
+        Self::Http,
+    ];
+
+    fn row(self) -> Row {
+        let row = |id, level, recorded, approval| Row {
+            id,
+            level,
+            recorded,
+            approval,
+        };
+        use Level::*;
+        match self {
+            Self::ToolsCall => row("tools/call", Call, true, true),
+            Self::PromptsGet => row("prompts/get", Call, true, false),
+            Self::ResourcesRead => row("resources/read", Call, true, false),
+            Self::Http => row("http", Call, true, false),
+            Self::Initialize => row("initialize", Session, false, false),
+            Self::Ping => row("ping", Session, false, false),
+            Self::Notification => row("notification", Session, false, false),
+            Self::Response => row("response", Session, false, false),
+            Self::Stream => row("stream", Session, false, false),
+            Self::Terminate => row("terminate", Session, false, false),
+            Self::ToolsList => row("tools/list", Discovery, false, false),
+            Self::PromptsList => row("prompts/list", Discovery, false, false),
+            Self::ResourcesList => row("resources/list", Discovery, false, false),
+            Self::ResourceTemplatesList => row("resources/templates/list", Discovery, false, false),
+            Self::Rpc => row("rpc", Server, false, false),
+        }
+    }
+
+    /// The Cedar action id.
+    pub fn id(self) -> &'static str {
+        self.row().id
+    }
+
+    pub fn level(self) -> Level {
+        self.row().level
+    }
+
+    /// True when the call does something: session history records it and rates count it.
+    pub fn is_recorded(self) -> bool {
+        self.row().recorded
+    }
+
+    /// True when an approval-gated resource needs a human approval for this action.
+    pub fn needs_approval(self) -> bool {
+        self.row().approval
+    }
+
+    /// The action with this Cedar id.
+    pub fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.id() == id)
+    }
+}
