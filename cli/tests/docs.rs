@@ -18,6 +18,7 @@
 //!   A block that starts with `"` is a set of fields, checked wrapped in `{}`.
 //! - ```` ```json tools name=NAME [server=SERVER] ````: an MCP `tools/list` result, run
 //!   through `mcp_schema::generate` (server `tools` unless given).
+//! - ```` ```json cases ````: a `toolgate test` case file, run by the CLI against the demo folder.
 //! - ```` ```json ````: any other JSON; it must parse. ```` ```json fragment ```` skips that.
 //!
 //! Errors name the doc file and the line of the opening fence, and Cedar's and serde's
@@ -131,14 +132,16 @@ struct Checked {
     cedar_fragments: usize,
     schemas: usize,
     configs: usize,
+    cases: usize,
     tool_lists: usize,
     json: usize,
 }
 
-/// The demo folder's `Arguments` fragment and entities, as (name, text).
+/// The demo folder's `Arguments` fragment and entities, as (name, text), and where it is.
 struct Demo {
     arguments: (String, String),
     entities: (String, String),
+    dir: PathBuf,
 }
 
 impl Demo {
@@ -153,6 +156,7 @@ impl Demo {
         Self {
             arguments: read("arguments.cedarschema"),
             entities: read("entities.json"),
+            dir: root.join(DEMO),
         }
     }
 }
@@ -187,7 +191,7 @@ fn check_blocks(file: &str, text: &str, demo: &Demo) -> (Checked, Vec<String>) {
         let outcome = match block.lang.as_str() {
             "cedar" => check_cedar(block, file, demo, &generated, &mut checked),
             "cedarschema" => check_schema(block, file, &mut checked),
-            "json" => check_json(block, &mut checked),
+            "json" => check_json(block, file, demo, &mut checked),
             "" if looks_like_cedar(&block.body) => Err(
                 "this block holds Cedar policies: label it ```cedar (validated) or ```cedar fragment (an excerpt, not checked)".into(),
             ),
@@ -301,8 +305,12 @@ fn check_schema(block: &Block, file: &str, checked: &mut Checked) -> Result<(), 
     Ok(())
 }
 
-fn check_json(block: &Block, checked: &mut Checked) -> Result<(), String> {
-    known_words(block, &["fragment", "config", "tools"], &["name", "server"])?;
+fn check_json(block: &Block, file: &str, demo: &Demo, checked: &mut Checked) -> Result<(), String> {
+    known_words(
+        block,
+        &["fragment", "config", "tools", "cases"],
+        &["name", "server"],
+    )?;
     if block.has("fragment") || block.has("tools") {
         return Ok(());
     }
@@ -319,10 +327,42 @@ fn check_json(block: &Block, checked: &mut Checked) -> Result<(), String> {
         checked.configs += 1;
         return Ok(());
     }
+    if block.has("cases") {
+        run_cases(block, file, demo)?;
+        checked.cases += 1;
+        return Ok(());
+    }
     serde_json::from_str::<serde_json::Value>(&block.padded())
         .map_err(|e| format!("not JSON ({e}); fix it, or mark an excerpt ```json fragment"))?;
     checked.json += 1;
     Ok(())
+}
+
+/// Runs a case file through `toolgate test --policies DEMO`, as a reader of the docs would.
+fn run_cases(block: &Block, file: &str, demo: &Demo) -> Result<(), String> {
+    let path = std::env::temp_dir().join(format!(
+        "toolgate-docs-{}-{}-{}.json",
+        std::process::id(),
+        file.replace('/', "_"),
+        block.line
+    ));
+    fs::write(&path, &block.body).map_err(|e| format!("{}: {e}", path.display()))?;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_toolgate"))
+        .arg("test")
+        .arg("--policies")
+        .arg(&demo.dir)
+        .arg(&path)
+        .output();
+    let _ = fs::remove_file(&path);
+    let output = output.map_err(|e| format!("running toolgate test: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "toolgate test --policies {DEMO} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
 }
 
 /// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.
@@ -470,6 +510,7 @@ fn every_cedar_and_config_example_in_the_docs_is_valid() {
         total.cedar_fragments += checked.cedar_fragments;
         total.schemas += checked.schemas;
         total.configs += checked.configs;
+        total.cases += checked.cases;
         total.tool_lists += checked.tool_lists;
         total.json += checked.json;
         errors.extend(found);
@@ -484,6 +525,10 @@ fn every_cedar_and_config_example_in_the_docs_is_valid() {
     assert!(
         total.configs >= 5,
         "too few config examples checked: {total:?}"
+    );
+    assert!(
+        total.cases >= 1,
+        "the CLI's case example was not found: {total:?}"
     );
     assert!(
         total.tool_lists >= 1,
@@ -561,6 +606,31 @@ fn a_bad_config_names_the_doc_line_and_its_policies_are_validated() {
     );
     assert!(errors_of("```json\n{\"a\": 1,}\n```\n")[0].contains("not JSON"));
     assert!(errors_of("```json fragment\n{ ... }\n```\n").is_empty());
+}
+
+#[test]
+fn a_case_file_whose_expectation_is_wrong_fails_with_the_cli_output() {
+    let case = |decision: &str| {
+        format!(
+            "```json cases\n{{\"config\": {{\"trust_domains\": [\"toolgate.test\"], \"server\": \"tools\"}},\n\
+             \"cases\": [{{\"name\": \"payments lists tools\", \"request\": {{\"peer\": \"spiffe://toolgate.test/agent/payments\",\n\
+             \"body\": {{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/list\"}}}}, \"expect\": {{\"decision\": \"{decision}\"}}}}]}}\n```\n"
+        )
+    };
+    assert!(
+        errors_of(&case("allow")).is_empty(),
+        "{:?}",
+        errors_of(&case("allow"))
+    );
+    let errors = errors_of(&case("deny"));
+    assert!(
+        errors[0].starts_with("docs/x.md:1: ```json cases block"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].contains("FAIL  payments lists tools"),
+        "{errors:?}"
+    );
 }
 
 #[test]
