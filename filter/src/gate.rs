@@ -24,10 +24,6 @@ use crate::shared::SharedData;
 
 const XFCC: &str = "x-forwarded-client-cert";
 
-/// How often a call is decided again because another worker recorded a call of
-/// the same agent in between, before toolgate gives up (and fails closed).
-const MAX_HISTORY_CONFLICTS: u32 = 16;
-
 /// Built once per plugin configuration; decides every request after that.
 pub struct Gate {
     config: Config,
@@ -135,14 +131,13 @@ pub struct Effects {
 }
 
 /// The agent's shard of session history while its calls are decided.
-struct Tracked<'a> {
+struct Tracked<'a, 's> {
     config: &'a crate::config::History,
     agent: &'a str,
     session: &'a str,
-    shard: Shard<'a>,
+    shard: &'a mut Shard<'s>,
     /// A call was recorded: the shard must be written back.
     recorded: bool,
-    removed: history::Removed,
 }
 
 /// What deciding the calls of one request found; made afresh for each attempt.
@@ -166,9 +161,9 @@ impl Decided {
 }
 
 /// Turns a failure of toolgate's own state into a refusal that says why (fails closed).
-fn internal(errors: &mut Vec<String>) -> impl FnOnce(String) -> Reason + '_ {
+fn internal<E: std::fmt::Display>(errors: &mut Vec<String>) -> impl FnOnce(E) -> Reason + '_ {
     |error| {
-        errors.push(error);
+        errors.push(error.to_string());
         Reason::Internal
     }
 }
@@ -533,13 +528,11 @@ impl Gate {
         eval.token = credential.cloned();
 
         let now_unix = input.now_unix();
-        if let Some((key, _)) = input
-            .revocations
-            .iter()
-            .find(|(_, stored)| revocation::in_force(stored, now_unix))
-        {
-            eval.errors.push(format!("{key} is revoked"));
-            return Err(Reason::Revoked);
+        for (key, stored) in &input.revocations {
+            if revocation::in_force(key, stored, now_unix).map_err(internal(&mut eval.errors))? {
+                eval.errors.push(format!("{key} is revoked"));
+                return Err(Reason::Revoked);
+            }
         }
 
         let agent = match &identity.principal {
@@ -576,47 +569,29 @@ impl Gate {
                     .and_then(|c| c.task.as_deref())
                     .or(eval.intent.session.as_deref())
                     .unwrap_or(history::NO_SESSION);
-                let mut conflicts = 0;
-                loop {
-                    let loaded =
-                        history::load(shared, config, agent).map_err(internal(&mut eval.errors))?;
-                    let shard = loaded.shard().map_err(internal(&mut eval.errors))?;
+                let settled = history::decide(shared, config, agent, |shard| {
                     let mut tracked = Tracked {
                         config,
                         agent,
                         session,
                         shard,
                         recorded: false,
-                        removed: history::Removed::default(),
                     };
                     let decided = self.decide_calls(&eval.calls, &facts, input, Some(&mut tracked));
-                    if decided.denied.is_some() || !tracked.recorded {
-                        break decided;
+                    // A refused request records nothing, not even the calls before the refusal.
+                    let recorded = decided.denied.is_none() && tracked.recorded;
+                    (decided, recorded)
+                });
+                match settled {
+                    Ok(settled) => {
+                        eval.effects.expired += settled.removed.expired;
+                        eval.effects.evicted += settled.removed.evicted;
+                        eval.effects.conflicts += u64::from(settled.conflicts);
+                        settled.outcome
                     }
-                    match shared.set(&loaded.key, &tracked.shard.encode(), loaded.cas) {
-                        Ok(true) => {
-                            eval.effects.expired += tracked.removed.expired;
-                            eval.effects.evicted += tracked.removed.evicted;
-                            break decided;
-                        }
-                        // Another worker recorded a call of this agent first: decide again on what it wrote.
-                        Ok(false) if conflicts < MAX_HISTORY_CONFLICTS => {
-                            conflicts += 1;
-                            eval.effects.conflicts += 1;
-                        }
-                        Ok(false) => {
-                            eval.errors.push(format!(
-                                "the session history stayed contended for {} attempts",
-                                conflicts + 1
-                            ));
-                            return Err(Reason::Internal);
-                        }
-                        Err(e) => {
-                            eval.errors.push(format!(
-                                "cannot record the call in the session history: {e}"
-                            ));
-                            return Err(Reason::Internal);
-                        }
+                    Err(error) => {
+                        eval.effects.conflicts += u64::from(error.conflicts());
+                        return Err(internal(&mut eval.errors)(error));
                     }
                 }
             }
@@ -635,12 +610,12 @@ impl Gate {
 
     /// Decides each call in turn; the first refusal stops them. With `tracked`,
     /// each allowed call is recorded into the agent's shard before the next is decided.
-    fn decide_calls<'c>(
-        &'c self,
-        calls: &'c [Call],
+    fn decide_calls(
+        &self,
+        calls: &[Call],
         facts: &Facts<'_>,
         input: &Input<'_>,
-        mut tracked: Option<&mut Tracked<'c>>,
+        mut tracked: Option<&mut Tracked<'_, '_>>,
     ) -> Decided {
         let mut decided = Decided::default();
         let now = facts.now_unix;
@@ -656,11 +631,11 @@ impl Gate {
             if let Some(t) = tracked.as_deref() {
                 let idle = i64::try_from(t.config.idle_seconds).unwrap_or(i64::MAX);
                 let pairs =
-                    crate::behaviour::session(&self.store, &t.shard, t.agent, t.session, now, idle)
+                    crate::behaviour::session(&self.store, t.shard, t.agent, t.session, now, idle)
                         .and_then(|session| {
                             Ok([
                                 session,
-                                crate::behaviour::rate(&t.shard, t.agent, &call.resource_id, now)?,
+                                crate::behaviour::rate(t.shard, t.agent, &call.resource_id, now)?,
                             ])
                         });
                 match pairs {
@@ -736,8 +711,10 @@ impl Gate {
                     tool: (call.action == "tools/call").then_some(call.resource_id.as_str()),
                     tags: self.store.tags(&built.resource),
                 };
-                let removed = t.shard.record(&recorded, now, t.config);
-                t.removed.add(removed);
+                if let Err(e) = t.shard.record(&recorded, now, t.config) {
+                    decided.errors.push(e.to_string());
+                    return decided.denied(Reason::Internal);
+                }
                 t.recorded = true;
             }
             if index == 0 {
@@ -754,7 +731,7 @@ impl Gate {
     fn rate_limited(
         &self,
         policies: &[String],
-        tracked: &Tracked<'_>,
+        tracked: &Tracked<'_, '_>,
         call: &Call,
         now: i64,
     ) -> Option<u64> {
@@ -768,7 +745,8 @@ impl Gate {
                     .then(|| shard.count(tracked.agent, Some(&call.resource_id), now)),
                 fields.agent.then(|| shard.count(tracked.agent, None, now)),
             ];
-            for count in counts.into_iter().flatten() {
+            // The same counts were read for the policies; one unreadable now is no rate limit.
+            for count in counts.into_iter().flatten().filter_map(Result::ok) {
                 let at = count.drops_at.unwrap_or(now + history::WINDOW_SECONDS);
                 drops_at = Some(drops_at.map_or(at, |d: i64| d.max(at)));
             }

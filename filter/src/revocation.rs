@@ -11,6 +11,7 @@ use crate::config::Revocation;
 use crate::enforce::{self, Action, Refusal};
 use crate::gate::{Input, Outcome, Verdict};
 use crate::reason::Reason;
+use crate::shared::{Codec, StateError, Stored, Text};
 
 /// A shared-data write the glue performs for the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,18 +20,19 @@ pub struct SharedWrite {
     pub value: Vec<u8>,
 }
 
+/// A revocation as stored: when it expires, Unix seconds, as text.
+pub type Expiry = Text<i64>;
+
 /// The shared-data key for a revoked task or token id.
 pub fn key(kind: &str, id: &str) -> String {
     format!("toolgate/revoked/{kind}/{id}")
 }
 
-/// True when a stored revocation (its expiry, Unix seconds, as text) is still in force.
-pub fn in_force(stored: &[u8], now_unix: i64) -> bool {
-    std::str::from_utf8(stored)
-        .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        // An unreadable entry is treated as in force: fail closed.
-        .is_none_or(|expires| expires > now_unix)
+/// Whether the revocation stored under `key` is still in force. An entry that does
+/// not decode is an error, which the gate turns into a refusal (fails closed).
+pub fn in_force(key: &str, stored: &[u8], now_unix: i64) -> Result<bool, StateError> {
+    let expires = Stored::<Expiry>::new(key).decode(stored)?;
+    Ok(expires > now_unix)
 }
 
 /// What a control request asks to revoke: `(kind, id)` pairs, or why it is malformed.
@@ -75,7 +77,8 @@ pub fn writes(
         .iter()
         .map(|(kind, id)| SharedWrite {
             key: key(kind, id),
-            value: expires.to_string().into_bytes(),
+            // The entry's own codec (text), which cannot fail for a number.
+            value: <Expiry as Codec>::encode(&expires).unwrap_or_default(),
         })
         .collect()
 }
