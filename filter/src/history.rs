@@ -515,21 +515,21 @@ pub struct Settled<R> {
     pub conflicts: u32,
 }
 
-/// Decides a request against its agent's shard and records it there: `decide`
+/// Decides a request against its agent's shard and records it there: `attempt`
 /// gets the shard as stored, records allowed calls into it, and says whether it
 /// did. Then the shard is written back with one compare-and-swap; when another
-/// worker wrote first, `decide` runs again on what that worker wrote, at most
+/// worker wrote first, `attempt` runs again on what that worker wrote, at most
 /// [`MAX_CONFLICTS`] times. A shard or entry that cannot be read, or a write that
 /// keeps losing, is an error, and the caller refuses the request.
 pub fn decide<R>(
     shared: &dyn SharedData,
     config: &History,
     agent: &str,
-    mut decide: impl FnMut(&mut Shard<'_>) -> (R, bool),
+    mut attempt: impl FnMut(&mut Shard<'_>) -> (R, bool),
 ) -> Result<Settled<R>, StateError> {
     let entry = stored(shard_key(config, agent));
     let updated = shared::update(shared, &entry, MAX_CONFLICTS, |shard| {
-        let (outcome, recorded) = decide(shard);
+        let (outcome, recorded) = attempt(shard);
         ((outcome, shard.removed()), recorded)
     })?;
     let (outcome, removed) = updated.outcome;
