@@ -15,6 +15,8 @@ use crate::shared::{Codec, Json, SharedData, StateError, Stored};
 
 const META_KEY: &str = "toolgate/risk/v1/meta";
 const FEED_KEY: &str = "toolgate/risk/v1/feed";
+/// Who polls next: the worker whose claim on this key succeeds.
+pub const POLL_CLAIM_KEY: &str = "toolgate/risk/v1/claim";
 
 fn meta_entry() -> Stored<Json<Meta>> {
     Stored::new(META_KEY)
@@ -46,8 +48,6 @@ impl Codec for FeedCodec {
         serde_json::to_vec(&serde_json::json!({ "agents": agents })).map_err(|e| e.to_string())
     }
 }
-/// Who polls next: the worker whose claim on this key succeeds.
-pub const POLL_CLAIM_KEY: &str = "toolgate/risk/v1/claim";
 
 /// Largest feed toolgate accepts.
 const MAX_FEED_BYTES: usize = 4 * 1024 * 1024;
