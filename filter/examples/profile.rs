@@ -163,9 +163,9 @@ fn main() {
             tool: Some("tools/read_file"),
             tags: &[],
         };
-        shard.record(&call, 1_800_000_000 - 1, &full);
+        shard.record(&call, 1_800_000_000 - 1, &full).unwrap();
     }
-    let bytes = shard.encode();
+    let bytes = shard.encode().unwrap();
     shared.set(&loaded.key, &bytes, 0).unwrap();
     println!(
         "a full shard: {} entries, {} bytes",

@@ -17,7 +17,7 @@ pub fn session(
 ) -> Result<(String, RestrictedExpression), String> {
     // A session not seen yet (or forgotten) is empty: no calls, first and last 0.
     let session = shard
-        .session(agent, id, now, idle_seconds)
+        .session(agent, id, now, idle_seconds)?
         .unwrap_or_default();
     let tools: Vec<_> = session
         .tools
@@ -71,12 +71,10 @@ pub fn rate(
     let long = |c: history::Count| {
         RestrictedExpression::new_long(i64::try_from(c.calls).unwrap_or(i64::MAX))
     };
+    let count = |resource| shard.count(agent, resource, now).map_err(String::from);
     let record = RestrictedExpression::new_record([
-        (
-            "tool".to_owned(),
-            long(shard.count(agent, Some(resource), now)),
-        ),
-        ("agent".to_owned(), long(shard.count(agent, None, now))),
+        ("tool".to_owned(), long(count(Some(resource))?)),
+        ("agent".to_owned(), long(count(None)?)),
     ])
     .map_err(|e| format!("context.rate: {e}"))?;
     Ok(("rate".to_owned(), record))

@@ -141,8 +141,8 @@ impl Refusal {
     }
 
     /// toolgate's own state failed it: fail closed, and say why.
-    pub fn internal(error: impl Into<String>) -> Self {
-        Self::because(Reason::Internal, error)
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        Self::because(Reason::Internal, error.to_string())
     }
 }
 

@@ -21,10 +21,6 @@ use crate::{approval, conclude, control, delegation, protocol, rate, revocation,
 pub use crate::conclude::internal_failure;
 pub use crate::decision::{Effects, Input, Outcome, Refusal, Verdict};
 
-/// How often a call is decided again because another worker recorded a call of
-/// the same agent in between, before toolgate gives up (and fails closed).
-const MAX_HISTORY_CONFLICTS: u32 = 16;
-
 /// Built once per plugin configuration; decides every request after that.
 pub struct Gate {
     config: Config,
@@ -69,24 +65,14 @@ pub(crate) struct CallsDecided {
     pub approved_by: Option<String>,
 }
 
-/// Where an agent's session history is kept.
-#[derive(Clone, Copy)]
-struct Session<'a> {
-    shared: &'a dyn SharedData,
-    config: &'a History,
-    agent: &'a str,
-    session: &'a str,
-}
-
 /// The agent's shard of session history while its calls are decided.
-struct Tracked<'a> {
+struct Tracked<'a, 's> {
     config: &'a History,
     agent: &'a str,
     session: &'a str,
-    shard: Shard<'a>,
+    shard: &'a mut Shard<'s>,
     /// A call was recorded: the shard must be written back.
     recorded: bool,
-    removed: history::Removed,
 }
 
 impl Gate {
@@ -268,13 +254,32 @@ impl Gate {
                     .and_then(|c| c.task.as_deref())
                     .or(found.intent.session.as_deref())
                     .unwrap_or(history::NO_SESSION);
-                let history = Session {
-                    shared: shared_data(input)?,
-                    config,
-                    agent,
-                    session,
-                };
-                self.with_history(&history, calls, &facts, input, decided, effects)
+                let settled = history::decide(shared_data(input)?, config, agent, |shard| {
+                    let mut tracked = Tracked {
+                        config,
+                        agent,
+                        session,
+                        shard,
+                        recorded: false,
+                    };
+                    let decided =
+                        self.decide_calls(calls, &facts, input, Some(&mut tracked), decided);
+                    // A refused request records nothing, not even the calls before the refusal.
+                    let recorded = decided.is_ok() && tracked.recorded;
+                    (decided, recorded)
+                });
+                match settled {
+                    Ok(settled) => {
+                        effects.expired += settled.removed.expired;
+                        effects.evicted += settled.removed.evicted;
+                        effects.conflicts += u64::from(settled.conflicts);
+                        settled.outcome
+                    }
+                    Err(error) => {
+                        effects.conflicts += u64::from(error.conflicts());
+                        Err(Refusal::internal(error))
+                    }
+                }
             }
             // No identity, no history: nothing is recorded (and nothing is allowed).
             _ => self.decide_calls(calls, &facts, input, None, decided),
@@ -356,67 +361,14 @@ impl Gate {
             .map_err(Refusal::internal)
     }
 
-    /// Decides the calls with the agent's session history, and records the allowed
-    /// ones in it. Another worker may record a call of the same agent in between:
-    /// then the compare-and-swap fails and the calls are decided again on what it wrote.
-    fn with_history(
+    /// Decides each call in turn; the first refusal stops them. With `tracked`,
+    /// each allowed call is recorded into the agent's shard before the next is decided.
+    fn decide_calls(
         &self,
-        history: &Session<'_>,
         calls: &[Call],
         facts: &Facts<'_>,
         input: &Input<'_>,
-        decided: &mut CallsDecided,
-        effects: &mut Effects,
-    ) -> Result<(), Refusal> {
-        let Session {
-            shared,
-            config,
-            agent,
-            session,
-        } = *history;
-        for _ in 0..=MAX_HISTORY_CONFLICTS {
-            let loaded = history::load(shared, config, agent).map_err(Refusal::internal)?;
-            let shard = loaded.shard().map_err(Refusal::internal)?;
-            let mut tracked = Tracked {
-                config,
-                agent,
-                session,
-                shard,
-                recorded: false,
-                removed: history::Removed::default(),
-            };
-            self.decide_calls(calls, facts, input, Some(&mut tracked), decided)?;
-            if !tracked.recorded {
-                return Ok(());
-            }
-            match shared.set(&loaded.key, &tracked.shard.encode(), loaded.cas) {
-                Ok(true) => {
-                    effects.expired += tracked.removed.expired;
-                    effects.evicted += tracked.removed.evicted;
-                    return Ok(());
-                }
-                Ok(false) => effects.conflicts += 1,
-                Err(e) => {
-                    return Err(Refusal::internal(format!(
-                        "cannot record the call in the session history: {e}"
-                    )))
-                }
-            }
-        }
-        Err(Refusal::internal(format!(
-            "the session history stayed contended for {} attempts",
-            MAX_HISTORY_CONFLICTS + 1
-        )))
-    }
-
-    /// Decides each call in turn; the first refusal stops them. With `tracked`,
-    /// each allowed call is recorded into the agent's shard before the next is decided.
-    fn decide_calls<'t>(
-        &'t self,
-        calls: &'t [Call],
-        facts: &Facts<'_>,
-        input: &Input<'_>,
-        mut tracked: Option<&mut Tracked<'t>>,
+        mut tracked: Option<&mut Tracked<'_, '_>>,
         decided: &mut CallsDecided,
     ) -> Result<(), Refusal> {
         *decided = CallsDecided::default();
@@ -429,12 +381,12 @@ impl Gate {
     }
 
     /// One call: argument types, Cedar, the delegated actors, the approval, then history.
-    fn decide_call<'t>(
-        &'t self,
-        call: &'t Call,
+    fn decide_call(
+        &self,
+        call: &Call,
         facts: &Facts<'_>,
         input: &Input<'_>,
-        tracked: Option<&mut Tracked<'t>>,
+        tracked: Option<&mut Tracked<'_, '_>>,
         decided: &mut CallsDecided,
     ) -> Result<(), Refusal> {
         if let Some(arguments) = &call.arguments {
@@ -519,8 +471,10 @@ impl Gate {
                 tool: call.tool(),
                 tags: self.store.tags(&built.resource),
             };
-            t.removed
-                .add(t.shard.record(&recorded, facts.now_unix, t.config));
+            // The shard keeps count of what recording removed (see `history::decide`).
+            t.shard
+                .record(&recorded, facts.now_unix, t.config)
+                .map_err(Refusal::internal)?;
             t.recorded = true;
         }
         if decided.cedar.is_none() {

@@ -10,11 +10,16 @@
 //! entries a call needs are decoded: each entry is stored as a small header (kind,
 //! agent, session or resource, last use) that is read in place, and a payload
 //! decoded on demand. The rest is written back as it was read.
+//!
+//! A shard or an entry that does not decode is an error, never an empty session:
+//! the gate refuses the call (fails closed) instead of deciding on forgotten history.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::History;
-use crate::shared::SharedData;
+use crate::shared::{self, Codec, SharedData, StateError};
 
 /// Rates count the calls of the last minute.
 pub const WINDOW_SECONDS: i64 = 60;
@@ -108,11 +113,12 @@ enum Payload<'a> {
     Rate(Buckets),
 }
 
+/// An entry: borrowed from the bytes read, owned when a call created it.
 #[derive(Debug, Clone)]
 struct Entry<'a> {
     kind: Kind,
-    agent: &'a str,
-    key: &'a str,
+    agent: Cow<'a, str>,
+    key: Cow<'a, str>,
     last: i64,
     payload: Payload<'a>,
 }
@@ -132,10 +138,34 @@ impl Entry<'_> {
 }
 
 /// One shard: the sessions and rate counters of the agents hashed to it. It
-/// borrows the bytes it was decoded from.
+/// borrows the bytes (and the key) it was decoded from.
 #[derive(Debug, Clone, Default)]
 pub struct Shard<'a> {
+    /// The shared-data key it was read from, for errors.
+    key: &'a str,
     entries: Vec<Entry<'a>>,
+    /// What recording into it removed so far.
+    removed: Removed,
+}
+
+/// How a shard is stored: postcard, entry headers read in place.
+pub struct ShardCodec;
+
+impl Codec for ShardCodec {
+    type Value<'a> = Shard<'a>;
+
+    fn decode<'a>(key: &'a str, bytes: &'a [u8]) -> Result<Shard<'a>, String> {
+        Shard::decode_at(key, bytes)
+    }
+
+    fn encode(shard: &Shard<'_>) -> Result<Vec<u8>, String> {
+        shard.encode()
+    }
+}
+
+/// The shared-data entry of the shard under `key`.
+fn stored(key: String) -> shared::Stored<ShardCodec> {
+    shared::Stored::new(key)
 }
 
 /// The shared-data key of the shard holding this agent's state.
@@ -161,8 +191,16 @@ fn shard_key_at(config: &History, n: u64) -> String {
 impl<'a> Shard<'a> {
     /// Reads the entries' headers; payloads stay undecoded until needed.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, String> {
+        Self::decode_at("", bytes)
+    }
+
+    /// [`Shard::decode`] for the shard stored under `key`, which its errors name.
+    pub fn decode_at(key: &'a str, bytes: &'a [u8]) -> Result<Self, String> {
         if bytes.is_empty() {
-            return Ok(Self::default());
+            return Ok(Self {
+                key,
+                ..Self::default()
+            });
         }
         let stored: Vec<Stored<'a>> = postcard::from_bytes(bytes)
             .map_err(|e| format!("session history shard unreadable: {e}"))?;
@@ -170,33 +208,39 @@ impl<'a> Shard<'a> {
             .into_iter()
             .map(|s| Entry {
                 kind: s.kind,
-                agent: s.agent,
-                key: s.key,
+                agent: Cow::Borrowed(s.agent),
+                key: Cow::Borrowed(s.key),
                 last: s.last,
                 payload: Payload::Raw(s.payload),
             })
             .collect();
-        Ok(Self { entries })
+        Ok(Self {
+            key,
+            entries,
+            removed: Removed::default(),
+        })
     }
 
-    pub fn encode(&self) -> Vec<u8> {
-        let payloads: Vec<Vec<u8>> = self
+    /// The shard as stored; an error (never an empty value) when it cannot be encoded.
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        let payloads = self
             .entries
             .iter()
             .map(|entry| match &entry.payload {
-                Payload::Raw(_) => Vec::new(),
-                Payload::Session(session) => postcard::to_allocvec(session).unwrap_or_default(),
-                Payload::Rate(buckets) => postcard::to_allocvec(buckets).unwrap_or_default(),
+                Payload::Raw(_) => Ok(Vec::new()),
+                Payload::Session(session) => postcard::to_allocvec(session),
+                Payload::Rate(buckets) => postcard::to_allocvec(buckets),
             })
-            .collect();
+            .collect::<Result<Vec<Vec<u8>>, _>>()
+            .map_err(|e| format!("session history entry: {e}"))?;
         let stored: Vec<Stored<'_>> = self
             .entries
             .iter()
             .zip(&payloads)
             .map(|(entry, encoded)| Stored {
                 kind: entry.kind,
-                agent: entry.agent,
-                key: entry.key,
+                agent: &entry.agent,
+                key: &entry.key,
                 last: entry.last,
                 payload: match entry.payload {
                     Payload::Raw(raw) => raw,
@@ -204,7 +248,25 @@ impl<'a> Shard<'a> {
                 },
             })
             .collect();
-        postcard::to_allocvec(&stored).unwrap_or_default()
+        postcard::to_allocvec(&stored).map_err(|e| format!("session history shard: {e}"))
+    }
+
+    /// What recording into this shard removed so far.
+    pub fn removed(&self) -> Removed {
+        self.removed
+    }
+
+    /// The error for an entry whose payload does not decode.
+    fn corrupt(&self, entry: &Entry<'_>, error: postcard::Error) -> StateError {
+        let what = match entry.kind {
+            Kind::Session => format!("the session {:?}", entry.key),
+            Kind::ResourceRate => format!("the call rate to {}", entry.key),
+            Kind::AgentRate => "the call rate".to_owned(),
+        };
+        shared::corrupt(
+            self.key,
+            format!("{what} of {} does not decode: {error}", entry.agent),
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -216,33 +278,57 @@ impl<'a> Shard<'a> {
     }
 
     /// The agent's session, unless it has been idle longer than `idle_seconds`.
-    pub fn session(&self, agent: &str, id: &str, now: i64, idle_seconds: i64) -> Option<Session> {
-        let entry = self
+    /// A session that does not decode is an error: deciding on it as if empty
+    /// would forget what it did (a secret read, say).
+    pub fn session(
+        &self,
+        agent: &str,
+        id: &str,
+        now: i64,
+        idle_seconds: i64,
+    ) -> Result<Option<Session>, StateError> {
+        let Some(entry) = self
             .entries
             .iter()
-            .find(|e| e.is(Kind::Session, agent, id) && e.live(now, idle_seconds))?;
+            .find(|e| e.is(Kind::Session, agent, id) && e.live(now, idle_seconds))
+        else {
+            return Ok(None);
+        };
         match &entry.payload {
-            Payload::Session(session) => Some(session.clone()),
-            // An unreadable payload is an empty session: the header said when it was used.
-            Payload::Raw(raw) => Some(postcard::from_bytes(raw).unwrap_or_default()),
-            Payload::Rate(_) => None,
+            Payload::Session(session) => Ok(Some(session.clone())),
+            Payload::Raw(raw) => postcard::from_bytes(raw)
+                .map(Some)
+                .map_err(|e| self.corrupt(entry, e)),
+            Payload::Rate(_) => Ok(None),
         }
     }
 
     /// The agent's allowed calls in the last minute, to `resource` or (None) to any.
-    pub fn count(&self, agent: &str, resource: Option<&str>, now: i64) -> Count {
+    /// A counter with a call in the window that does not decode is an error.
+    pub fn count(
+        &self,
+        agent: &str,
+        resource: Option<&str>,
+        now: i64,
+    ) -> Result<Count, StateError> {
         let (kind, key) = rate_key(resource);
-        let Some(entry) = self.entries.iter().find(|e| e.is(kind, agent, key)) else {
-            return Count::default();
+        let Some(entry) = self
+            .entries
+            .iter()
+            // A counter whose last call left the window counts nothing, whatever it holds.
+            .find(|e| e.is(kind, agent, key) && e.live(now, 0))
+        else {
+            return Ok(Count::default());
         };
         let decoded;
         let buckets = match &entry.payload {
             Payload::Rate(buckets) => buckets,
             Payload::Raw(raw) => {
-                decoded = postcard::from_bytes::<Buckets>(raw).unwrap_or_default();
+                decoded =
+                    postcard::from_bytes::<Buckets>(raw).map_err(|e| self.corrupt(entry, e))?;
                 &decoded
             }
-            Payload::Session(_) => return Count::default(),
+            Payload::Session(_) => return Ok(Count::default()),
         };
         let mut count = Count::default();
         for (second, calls) in buckets {
@@ -251,16 +337,23 @@ impl<'a> Shard<'a> {
                 count.drops_at.get_or_insert(second + WINDOW_SECONDS);
             }
         }
-        count
+        Ok(count)
     }
 
-    /// Records an allowed call, making room by evicting the oldest entries.
-    pub fn record(&mut self, call: &Recorded<'a>, now: i64, config: &History) -> Removed {
+    /// Records an allowed call, making room by evicting the oldest entries. An entry
+    /// of the call that does not decode is an error; the shard is then half-changed
+    /// and must not be written back.
+    pub fn record(
+        &mut self,
+        call: &Recorded<'_>,
+        now: i64,
+        config: &History,
+    ) -> Result<Removed, StateError> {
         let mut removed = Removed {
             expired: self.sweep(now, idle(config)),
             evicted: 0,
         };
-        let session = self.decoded(Kind::Session, call.agent, call.session, now);
+        let session = self.decoded(Kind::Session, call.agent, call.session, now)?;
         if let Some(Payload::Session(session)) = session.map(|e| &mut e.payload) {
             if let Some(tool) = call.tool {
                 add_distinct(&mut session.tools, tool);
@@ -276,7 +369,7 @@ impl<'a> Shard<'a> {
         }
         for resource in [None, Some(call.resource)] {
             let (kind, key) = rate_key(resource);
-            let rate = self.decoded(kind, call.agent, key, now);
+            let rate = self.decoded(kind, call.agent, key, now)?;
             if let Some(Payload::Rate(buckets)) = rate.map(|e| &mut e.payload) {
                 match buckets.last_mut() {
                     Some((second, calls)) if *second == now => *calls = calls.saturating_add(1),
@@ -286,22 +379,23 @@ impl<'a> Shard<'a> {
             }
         }
         removed.evicted = self.evict_to(config.shard_capacity(), call);
-        removed
+        self.removed.add(removed);
+        Ok(removed)
     }
 
     /// The entry, decoded for change and marked used at `now`; created when missing.
     fn decoded(
         &mut self,
         kind: Kind,
-        agent: &'a str,
-        key: &'a str,
+        agent: &str,
+        key: &str,
         now: i64,
-    ) -> Option<&mut Entry<'a>> {
+    ) -> Result<Option<&mut Entry<'a>>, StateError> {
         if !self.entries.iter().any(|e| e.is(kind, agent, key)) {
             self.entries.push(Entry {
                 kind,
-                agent,
-                key,
+                agent: Cow::Owned(agent.to_owned()),
+                key: Cow::Owned(key.to_owned()),
                 last: now,
                 payload: match kind {
                     Kind::Session => Payload::Session(Session::default()),
@@ -309,17 +403,27 @@ impl<'a> Shard<'a> {
                 },
             });
         }
-        let entry = self.entries.iter_mut().find(|e| e.is(kind, agent, key))?;
+        let at = self.entries.iter().position(|e| e.is(kind, agent, key));
+        let Some(entry) = at.and_then(|at| self.entries.get(at)) else {
+            return Ok(None);
+        };
         if let Payload::Raw(raw) = entry.payload {
-            entry.payload = match kind {
-                Kind::Session => Payload::Session(postcard::from_bytes(raw).unwrap_or_default()),
+            let payload = match kind {
+                Kind::Session => postcard::from_bytes(raw).map(Payload::Session),
                 Kind::ResourceRate | Kind::AgentRate => {
-                    Payload::Rate(postcard::from_bytes(raw).unwrap_or_default())
+                    postcard::from_bytes(raw).map(Payload::Rate)
                 }
-            };
+            }
+            .map_err(|e| self.corrupt(entry, e))?;
+            if let Some(entry) = at.and_then(|at| self.entries.get_mut(at)) {
+                entry.payload = payload;
+            }
         }
-        entry.last = entry.last.max(now);
-        Some(entry)
+        let mut entry = at.and_then(|at| self.entries.get_mut(at));
+        if let Some(entry) = entry.as_deref_mut() {
+            entry.last = entry.last.max(now);
+        }
+        Ok(entry)
     }
 
     /// Drops idle sessions and counters with no call in the window; returns how many.
@@ -384,26 +488,71 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    pub fn shard(&self) -> Result<Shard<'_>, String> {
-        Shard::decode(&self.bytes)
+    pub fn shard(&self) -> Result<Shard<'_>, StateError> {
+        Shard::decode_at(&self.key, &self.bytes).map_err(|e| shared::corrupt(&self.key, e))
     }
 }
 
 /// Reads the agent's shard.
-pub fn load(shared: &dyn SharedData, config: &History, agent: &str) -> Result<Loaded, String> {
+pub fn load(shared: &dyn SharedData, config: &History, agent: &str) -> Result<Loaded, StateError> {
     let key = shard_key(config, agent);
-    let (bytes, cas) = shared.get(&key)?.unwrap_or_default();
+    let (bytes, cas) = stored(key.clone()).load(shared)?.unwrap_or_default();
     Ok(Loaded { key, bytes, cas })
+}
+
+/// How often a request is decided again because another worker recorded a call
+/// of the same agent in between, before toolgate gives up (and fails closed).
+pub const MAX_CONFLICTS: u32 = 16;
+
+/// What [`decide`] ended with.
+#[derive(Debug)]
+pub struct Settled<R> {
+    /// What the last attempt decided.
+    pub outcome: R,
+    /// What recording removed, once written.
+    pub removed: Removed,
+    /// Attempts decided again after another worker's write.
+    pub conflicts: u32,
+}
+
+/// Decides a request against its agent's shard and records it there: `attempt`
+/// gets the shard as stored, records allowed calls into it, and says whether it
+/// did. Then the shard is written back with one compare-and-swap; when another
+/// worker wrote first, `attempt` runs again on what that worker wrote, at most
+/// [`MAX_CONFLICTS`] times. A shard or entry that cannot be read, or a write that
+/// keeps losing, is an error, and the caller refuses the request.
+pub fn decide<R>(
+    shared: &dyn SharedData,
+    config: &History,
+    agent: &str,
+    mut attempt: impl FnMut(&mut Shard<'_>) -> (R, bool),
+) -> Result<Settled<R>, StateError> {
+    let entry = stored(shard_key(config, agent));
+    let updated = shared::update(shared, &entry, MAX_CONFLICTS, |shard| {
+        let (outcome, recorded) = attempt(shard);
+        ((outcome, shard.removed()), recorded)
+    })?;
+    let (outcome, removed) = updated.outcome;
+    Ok(Settled {
+        outcome,
+        removed: if updated.written {
+            removed
+        } else {
+            Removed::default()
+        },
+        conflicts: updated.conflicts,
+    })
 }
 
 /// Creates the shards that don't exist yet. Run when the plugin is configured, so
 /// that request-time writes always compare-and-swap against an existing value
 /// (Envoy creates a missing key whatever the version given).
-pub fn create_shards(shared: &dyn SharedData, config: &History) -> Result<usize, String> {
+pub fn create_shards(shared: &dyn SharedData, config: &History) -> Result<usize, StateError> {
     let mut created = 0;
     for key in shard_keys(config) {
-        if shared.get(&key)?.is_none() {
-            shared.set(&key, &Shard::default().encode(), 0)?;
+        let entry = stored(key);
+        if entry.load(shared)?.is_none() {
+            entry.write(shared, &Shard::default(), 0)?;
             created += 1;
         }
     }
@@ -411,27 +560,29 @@ pub fn create_shards(shared: &dyn SharedData, config: &History) -> Result<usize,
 }
 
 /// Sweeps every shard of expired entries; a shard another worker is writing is
-/// left for the next sweep. An unreadable shard is reset, and said so.
+/// left for the next sweep. An unreadable shard is reset, and said so: it refused
+/// its agents' calls until then.
 pub fn sweep_all(
     shared: &dyn SharedData,
     config: &History,
     now: i64,
-) -> Result<(Removed, Vec<String>), String> {
+) -> Result<(Removed, Vec<String>), StateError> {
     let mut removed = Removed::default();
     let mut problems = Vec::new();
     for key in shard_keys(config) {
-        let Some((bytes, cas)) = shared.get(&key)? else {
+        let entry = stored(key);
+        let Some((bytes, cas)) = entry.load(shared)? else {
             continue;
         };
-        let (mut shard, unreadable) = match Shard::decode(&bytes) {
+        let (mut shard, unreadable) = match entry.decode(&bytes) {
             Ok(shard) => (shard, false),
             Err(error) => {
-                problems.push(format!("{key}: {error}; reset to empty"));
+                problems.push(format!("{error}; reset to empty"));
                 (Shard::default(), true)
             }
         };
         let expired = shard.sweep(now, idle(config));
-        if (expired > 0 || unreadable) && shared.set(&key, &shard.encode(), cas)? {
+        if (expired > 0 || unreadable) && entry.write(shared, &shard, cas)? {
             removed.expired += expired;
         }
     }

@@ -26,6 +26,7 @@ pub mod arguments;
 pub mod authorize;
 pub mod behaviour;
 pub mod call;
+pub mod callout;
 pub mod cedar_request;
 pub mod conclude;
 pub mod config;

@@ -21,7 +21,8 @@ pub fn retry_after(
             fields.tool.then(|| shard.count(agent, Some(resource), now)),
             fields.agent.then(|| shard.count(agent, None, now)),
         ];
-        for count in counts.into_iter().flatten() {
+        // The same counts were read for the policies; one unreadable now is no rate limit.
+        for count in counts.into_iter().flatten().filter_map(Result::ok) {
             let at = count.drops_at.unwrap_or(now + history::WINDOW_SECONDS);
             drops_at = Some(drops_at.map_or(at, |d: i64| d.max(at)));
         }

@@ -11,6 +11,7 @@ use crate::config::Revocation;
 use crate::decision::Refusal;
 use crate::reason::Reason;
 use crate::record::Revoked;
+use crate::shared::{Codec, StateError, Stored, Text};
 
 /// A shared-data write the glue performs for the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,18 +20,19 @@ pub struct SharedWrite {
     pub value: Vec<u8>,
 }
 
+/// A revocation as stored: when it expires, Unix seconds, as text.
+pub type Expiry = Text<i64>;
+
 /// The shared-data key for a revoked task or token id.
 pub fn key(kind: &str, id: &str) -> String {
     format!("toolgate/revoked/{kind}/{id}")
 }
 
-/// True when a stored revocation (its expiry, Unix seconds, as text) is still in force.
-pub fn in_force(stored: &[u8], now_unix: i64) -> bool {
-    std::str::from_utf8(stored)
-        .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        // An unreadable entry is treated as in force: fail closed.
-        .is_none_or(|expires| expires > now_unix)
+/// Whether the revocation stored under `key` is still in force. An entry that does
+/// not decode is an error, which the gate turns into a refusal (fails closed).
+pub fn in_force(key: &str, stored: &[u8], now_unix: i64) -> Result<bool, StateError> {
+    let expires = Stored::<Expiry>::new(key).decode(stored)?;
+    Ok(expires > now_unix)
 }
 
 /// What a control request asks to revoke, or why it is malformed.
@@ -78,7 +80,8 @@ pub fn writes(config: &Revocation, targets: &[Revoked], now_unix: i64) -> Vec<Sh
             };
             SharedWrite {
                 key: key(kind, id),
-                value: expires.to_string().into_bytes(),
+                // The entry's own codec (text), which cannot fail for a number.
+                value: <Expiry as Codec>::encode(&expires).unwrap_or_default(),
             }
         })
         .collect()
@@ -90,12 +93,15 @@ pub fn expires_at(config: &Revocation, now_unix: i64) -> i64 {
 }
 
 /// The revocation stage: refuses the request when any entry found for it is in force.
+/// An entry that does not decode refuses too, as toolgate's own failure.
 pub fn check(found: &[(String, Vec<u8>)], now_unix: i64) -> Result<(), Refusal> {
-    match found.iter().find(|(_, stored)| in_force(stored, now_unix)) {
-        Some((key, _)) => Err(Refusal::because(
-            Reason::Revoked,
-            format!("{key} is revoked"),
-        )),
-        None => Ok(()),
+    for (key, stored) in found {
+        if in_force(key, stored, now_unix).map_err(Refusal::internal)? {
+            return Err(Refusal::because(
+                Reason::Revoked,
+                format!("{key} is revoked"),
+            ));
+        }
     }
+    Ok(())
 }

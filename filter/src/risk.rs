@@ -11,12 +11,43 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::RiskFeed;
-use crate::shared::SharedData;
+use crate::shared::{Codec, Json, SharedData, StateError, Stored};
 
 const META_KEY: &str = "toolgate/risk/v1/meta";
 const FEED_KEY: &str = "toolgate/risk/v1/feed";
 /// Who polls next: the worker whose claim on this key succeeds.
 pub const POLL_CLAIM_KEY: &str = "toolgate/risk/v1/claim";
+
+fn meta_entry() -> Stored<Json<Meta>> {
+    Stored::new(META_KEY)
+}
+
+fn feed_entry() -> Stored<FeedCodec> {
+    Stored::new(FEED_KEY)
+}
+
+/// The feed is stored as the feed's own JSON, checked by [`parse_feed`] both ways.
+struct FeedCodec;
+
+impl Codec for FeedCodec {
+    type Value<'a> = Feed;
+
+    fn decode<'a>(_key: &'a str, bytes: &'a [u8]) -> Result<Feed, String> {
+        parse_feed(bytes)
+    }
+
+    fn encode(feed: &Feed) -> Result<Vec<u8>, String> {
+        let agents: serde_json::Map<String, Value> = feed
+            .agents
+            .iter()
+            .map(|(agent, signal)| {
+                let signal = serde_json::json!({ "score": signal.score, "flags": signal.flags });
+                (agent.clone(), signal)
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "agents": agents })).map_err(|e| e.to_string())
+    }
+}
 
 /// Largest feed toolgate accepts.
 const MAX_FEED_BYTES: usize = 4 * 1024 * 1024;
@@ -95,52 +126,79 @@ pub struct Polled {
 }
 
 /// Turns a poll into writes: a good feed replaces the stored one; a failed poll
-/// keeps it and marks it failing, which makes it stale.
+/// keeps it and marks it failing, which makes it stale. When the state a failed
+/// poll would update cannot be read, nothing is written: requests keep failing
+/// closed on it until a poll succeeds, instead of forgetting the last good feed.
 pub fn polled(shared: &dyn SharedData, poll: &Poll<'_>, now_ns: u64) -> Polled {
     let checked = match poll.status {
-        Some(200) => parse_feed(poll.body).map(|_| ()),
+        Some(200) => parse_feed(poll.body),
         Some(status) => Err(format!("the feed answered HTTP {status}")),
         None => Err("the feed did not answer (unreachable or timed out)".to_owned()),
     };
-    match checked {
-        Ok(()) => {
+    let (writes, error) = match checked {
+        Ok(feed) => {
             let meta = Meta {
                 fetched_at_ns: Some(now_ns),
                 failing: false,
                 error: None,
             };
-            Polled {
-                // The feed first: a reader that sees the new meta finds the new feed.
-                writes: vec![(FEED_KEY, poll.body.to_vec()), (META_KEY, encode(&meta))],
-                error: None,
+            // The feed first: a reader that sees the new meta finds the new feed.
+            let writes = encoded(FEED_KEY, FeedCodec::encode(&feed))
+                .and_then(|feed| Ok(vec![feed, encoded(META_KEY, Json::encode(&meta))?]));
+            match writes {
+                Ok(writes) => (writes, None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
             }
         }
         Err(error) => {
-            let previous = read_meta(shared).unwrap_or_default();
-            let meta = Meta {
-                fetched_at_ns: previous.fetched_at_ns,
-                failing: true,
-                error: Some(error.clone()),
-            };
-            Polled {
-                writes: vec![(META_KEY, encode(&meta))],
-                error: Some(error),
+            let meta = read_meta(shared).and_then(|previous| {
+                let meta = Meta {
+                    fetched_at_ns: previous.fetched_at_ns,
+                    failing: true,
+                    error: Some(error.clone()),
+                };
+                encoded(META_KEY, Json::encode(&meta))
+            });
+            match meta {
+                Ok(meta) => (vec![meta], Some(error)),
+                Err(e) => (Vec::new(), Some(format!("{error}; and {e}"))),
             }
         }
-    }
+    };
+    Polled { writes, error }
 }
 
-fn encode(meta: &Meta) -> Vec<u8> {
-    serde_json::to_vec(meta).unwrap_or_default()
+/// Stores a poll's result for every worker: [`polled`], then its writes. The
+/// error says why the poll failed, or why its result could not be stored.
+pub fn record_poll(shared: &dyn SharedData, poll: &Poll<'_>, now_ns: u64) -> Result<(), String> {
+    let polled = polled(shared, poll, now_ns);
+    for (key, value) in &polled.writes {
+        shared
+            .set(key, value, 0)
+            .map_err(|e| format!("cannot store the risk feed ({key}): {e}"))?;
+    }
+    polled.error.map_or(Ok(()), Err)
 }
 
-fn read_meta(shared: &dyn SharedData) -> Result<Meta, String> {
-    match shared.get(META_KEY)? {
-        None => Ok(Meta::default()),
-        Some((bytes, _)) => {
-            serde_json::from_slice(&bytes).map_err(|e| format!("risk feed state unreadable: {e}"))
-        }
-    }
+/// A value encoded for `key`, or the error that names it.
+fn encoded(
+    key: &'static str,
+    bytes: Result<Vec<u8>, String>,
+) -> Result<(&'static str, Vec<u8>), StateError> {
+    bytes
+        .map(|bytes| (key, bytes))
+        .map_err(|error| StateError::Unavailable {
+            key: key.to_owned(),
+            error: format!("cannot encode: {error}"),
+        })
+}
+
+/// The last poll's state; none yet is the default.
+fn read_meta(shared: &dyn SharedData) -> Result<Meta, StateError> {
+    Ok(meta_entry()
+        .read(shared)?
+        .map(|(meta, _)| meta)
+        .unwrap_or_default())
 }
 
 /// The principal's risk as the policies see it.
@@ -191,14 +249,13 @@ impl Cache {
         shared: &dyn SharedData,
         fetched_at: u64,
         agent: Option<&str>,
-    ) -> Result<Signal, String> {
+    ) -> Result<Signal, StateError> {
         let mut parsed = self.parsed.borrow_mut();
         if parsed.as_ref().is_none_or(|(at, _)| *at != fetched_at) {
-            let body = shared
-                .get(FEED_KEY)?
-                .map(|(bytes, _)| bytes)
-                .unwrap_or_default();
-            let feed = parse_feed(&body).map_err(|e| format!("stored risk feed: {e}"))?;
+            let entry = feed_entry();
+            let (feed, _) = entry.read(shared)?.ok_or_else(|| {
+                entry.corrupt(format!("missing, though {META_KEY} says it was fetched"))
+            })?;
             *parsed = Some((fetched_at, feed));
         }
         Ok(parsed

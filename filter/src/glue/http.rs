@@ -15,6 +15,8 @@ use crate::enforce;
 use crate::gate::{Gate, Input, Verdict};
 use crate::http::{Header, HttpRequest};
 use crate::identity::Peer;
+use crate::revocation;
+use crate::shared::{StateError, Stored};
 
 /// The dynamic metadata namespace Envoy's jwt_authn filter writes to.
 const JWT_AUTHN: &str = "envoy.filters.http.jwt_authn";
@@ -57,9 +59,7 @@ impl Request {
         let token = self.token_state(&gate);
         let revocations = match self.revocations(&gate, &token) {
             Ok(found) => found,
-            Err(status) => {
-                return self.fail_closed(&format!("cannot read revocations: {status:?}"))
-            }
+            Err(error) => return self.fail_closed(&format!("cannot read revocations: {error}")),
         };
         let certificate = host::property(&["connection", "peer_certificate"])
             .ok()
@@ -109,11 +109,13 @@ impl Request {
         &self,
         gate: &Gate,
         token: &TokenState,
-    ) -> host::HostResult<Vec<(String, Vec<u8>)>> {
+    ) -> Result<Vec<(String, Vec<u8>)>, StateError> {
         let mut found = Vec::new();
         for key in gate.revocation_keys(&self.headers, token) {
-            if let Some((value, _)) = host::shared_data(&key)? {
-                found.push((key, value));
+            // Read through the shared-state model; the gate decodes (and fails closed on) the value.
+            let entry = Stored::<revocation::Expiry>::new(key);
+            if let Some((value, _)) = entry.load(&host::Shared)? {
+                found.push((entry.key().to_owned(), value));
             }
         }
         Ok(found)

@@ -20,6 +20,7 @@ pub struct Metrics {
     risk_stale: Option<u32>,
     risk_feed_errors: Option<u32>,
     risk_feed_updates: Option<u32>,
+    callouts_unknown: Option<u32>,
 }
 
 impl Metrics {
@@ -48,6 +49,7 @@ impl Metrics {
             risk_stale: counter("toolgate.risk.stale"),
             risk_feed_errors: counter("toolgate.risk.feed_errors"),
             risk_feed_updates: counter("toolgate.risk.feed_updates"),
+            callouts_unknown: counter("toolgate.callouts.unknown"),
         }
     }
 
@@ -88,6 +90,11 @@ impl Metrics {
             },
             1,
         );
+    }
+
+    /// A callout answered with a token this VM did not dispatch (or saw answered).
+    pub fn unknown_callout(&self) {
+        add(self.callouts_unknown, 1);
     }
 }
 

@@ -8,12 +8,15 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 use super::host;
 use super::http::Request;
 use super::metrics::Metrics;
+use crate::callout::{self, Purpose};
 use crate::{history, risk, shared, Gate};
 
 #[derive(Default)]
 pub struct Root {
     gate: Option<Rc<Gate>>,
     metrics: Metrics,
+    /// Callouts dispatched and not yet answered, by token id.
+    callouts: callout::Pending,
 }
 
 /// One worker sweeps the session history per interval: the one whose claim wins.
@@ -63,7 +66,7 @@ impl Root {
         }
     }
 
-    fn poll(&self, feed: &crate::config::RiskFeed) {
+    fn poll(&mut self, feed: &crate::config::RiskFeed) {
         let headers = vec![
             (":method", "GET"),
             (":path", feed.path.as_str()),
@@ -71,34 +74,35 @@ impl Root {
             ("accept", "application/json"),
         ];
         let timeout = std::time::Duration::from_millis(feed.timeout_ms);
-        if let Err(status) = self.dispatch_http_call(&feed.cluster, headers, None, vec![], timeout)
-        {
-            // No call went out (e.g. no such cluster): the same as an unreachable feed.
-            host::log(
-                LogLevel::Warn,
-                &format!(
-                    "toolgate: cannot poll the risk feed on cluster {:?}: {status:?}",
-                    feed.cluster
-                ),
-            );
-            self.record_poll(None, &[]);
+        match self.dispatch_http_call(&feed.cluster, headers, None, vec![], timeout) {
+            Ok(token) => {
+                if let Some(dropped) = self.callouts.dispatched(token, Purpose::RiskFeed) {
+                    host::log(
+                        LogLevel::Warn,
+                        &format!("toolgate: a {dropped:?} callout was never answered; forgotten"),
+                    );
+                }
+            }
+            Err(status) => {
+                // No call went out (e.g. no such cluster): the same as an unreachable feed.
+                host::log(
+                    LogLevel::Warn,
+                    &format!(
+                        "toolgate: cannot poll the risk feed on cluster {:?}: {status:?}",
+                        feed.cluster
+                    ),
+                );
+                self.record_poll(None, &[]);
+            }
         }
     }
 
     /// Stores a poll's result for every worker, and counts and logs it.
     fn record_poll(&self, status: Option<u32>, body: &[u8]) {
         let now = host::unix_nanos().unwrap_or(0);
-        let polled = risk::polled(&host::Shared, &risk::Poll { status, body }, now);
-        for (key, value) in &polled.writes {
-            if let Err(status) = host::set_shared_data(key, value, 0) {
-                host::log(
-                    LogLevel::Error,
-                    &format!("toolgate: cannot store the risk feed ({key}): {status:?}"),
-                );
-            }
-        }
-        self.metrics.polled(polled.error.is_none());
-        if let Some(error) = polled.error {
+        let recorded = risk::record_poll(&host::Shared, &risk::Poll { status, body }, now);
+        self.metrics.polled(recorded.is_ok());
+        if let Err(error) = recorded {
             host::log(
                 LogLevel::Warn,
                 &format!(
@@ -110,14 +114,29 @@ impl Root {
 }
 
 impl Context for Root {
-    /// The risk feed answered (or failed: then there is no `:status`).
+    /// A callout answered (or failed: then there is no `:status`). Only a token
+    /// this VM dispatched says what for; any other answer is counted and ignored.
     fn on_http_call_response(
         &mut self,
-        _token_id: u32,
+        token_id: u32,
         _num_headers: usize,
         body_size: usize,
         _num_trailers: usize,
     ) {
+        match self.callouts.answered(token_id) {
+            Some(Purpose::RiskFeed) => {}
+            None => {
+                self.metrics.unknown_callout();
+                host::log(
+                    LogLevel::Warn,
+                    &format!(
+                        "toolgate: ignoring the answer to callout {token_id}, which this VM \
+                         did not dispatch or already saw answered"
+                    ),
+                );
+                return;
+            }
+        }
         let status = host::http_call_response_headers().ok().and_then(|headers| {
             headers
                 .iter()
