@@ -2,13 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toolgate::shared::Memory;
 use toolgate::Gate;
 
 use crate::args::Args;
 use crate::folder::{self, Folder};
+use crate::output::print_json;
 use crate::request::{self, Decided};
 
 /// One file of cases, sharing a plugin configuration.
@@ -43,6 +44,80 @@ struct Expect {
     status: Option<u32>,
 }
 
+/// What `test --json` prints.
+#[derive(Serialize)]
+struct Report {
+    passed: usize,
+    failed: usize,
+    files: Vec<FileReport>,
+}
+
+#[derive(Serialize)]
+struct FileReport {
+    file: String,
+    cases: Vec<CaseReport>,
+}
+
+#[derive(Serialize)]
+struct CaseReport {
+    name: String,
+    /// True when the decision matches every expectation the case states.
+    ok: bool,
+    /// What the filter's core decided; absent when the request could not be decided (`error`).
+    got: Option<Outcome>,
+    /// Each expectation the decision does not meet; empty when `ok`.
+    differences: Vec<Difference>,
+    /// Why the request could not be decided at all (the case then fails).
+    error: Option<String>,
+}
+
+/// The parts of a decision a case can expect.
+#[derive(Serialize)]
+struct Outcome {
+    decision: String,
+    reason: Option<String>,
+    policies: Vec<String>,
+    /// Evaluation errors Cedar reported.
+    errors: Vec<String>,
+    /// The HTTP status of the refusal; absent when the request would be forwarded.
+    status: Option<u32>,
+}
+
+impl From<Decided> for Outcome {
+    fn from(decided: Decided) -> Self {
+        Self {
+            status: decided.response.as_ref().map(|(status, _)| *status),
+            decision: decided.decision,
+            reason: decided.reason,
+            policies: decided.policies,
+            errors: decided.errors,
+        }
+    }
+}
+
+/// One expectation not met: the field, what the case expects and what was decided.
+#[derive(Serialize)]
+#[serde(tag = "field", rename_all = "snake_case")]
+enum Difference {
+    Decision {
+        expected: String,
+        got: String,
+    },
+    Reason {
+        expected: Option<String>,
+        got: Option<String>,
+    },
+    /// Both sorted: the order of determining policies carries no meaning.
+    Policies {
+        expected: Vec<String>,
+        got: Vec<String>,
+    },
+    Status {
+        expected: u32,
+        got: Option<u32>,
+    },
+}
+
 pub fn run(args: &Args) -> Result<bool, String> {
     let dir = args.policy_dir();
     let folder = Folder::read(&dir)?;
@@ -66,7 +141,11 @@ pub fn run(args: &Args) -> Result<bool, String> {
                 .join(", ")
         ));
     }
-    let (mut passed, mut failed) = (0, 0);
+    let mut report = Report {
+        passed: 0,
+        failed: 0,
+        files: Vec::new(),
+    };
     for file in &files {
         let name = file.display().to_string();
         let text = folder::read(file)?;
@@ -77,68 +156,139 @@ pub fn run(args: &Args) -> Result<bool, String> {
         let gate = Gate::with_store(config, folder.store()?, 0);
         // The cases of one file run in order against one session history.
         let shared = Memory::new();
-        println!("{name}");
+        let mut done = FileReport {
+            file: name,
+            cases: Vec::new(),
+        };
         for case in &cases.cases {
-            let problems = match request::decide(&gate, &case.request, &shared) {
-                Ok(decided) => differences(&case.expect, &decided),
-                Err(e) => vec![format!("the request cannot be decided: {e}")],
-            };
-            if problems.is_empty() {
-                passed += 1;
-                println!("  ok    {}", case.name);
-            } else {
-                failed += 1;
-                println!("  FAIL  {}", case.name);
-                for problem in problems {
-                    println!("        {problem}");
+            let (got, differences, error) = match request::decide(&gate, &case.request, &shared) {
+                Ok(decided) => {
+                    let got = Outcome::from(decided);
+                    let differences = differences(&case.expect, &got);
+                    (Some(got), differences, None)
                 }
+                Err(e) => (None, Vec::new(), Some(e)),
+            };
+            let ok = differences.is_empty() && error.is_none();
+            if ok {
+                report.passed += 1;
+            } else {
+                report.failed += 1;
             }
+            done.cases.push(CaseReport {
+                name: case.name.clone(),
+                ok,
+                got,
+                differences,
+                error,
+            });
         }
+        report.files.push(done);
     }
-    println!("{passed} passed, {failed} failed");
-    Ok(failed == 0)
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print_text(&report);
+    }
+    Ok(report.failed == 0)
 }
 
-/// Every way the decision differs from what the case expects, as readable lines.
-fn differences(expect: &Expect, got: &Decided) -> Vec<String> {
-    let mut problems = Vec::new();
-    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+/// Every way the decision differs from what the case expects.
+fn differences(expect: &Expect, got: &Outcome) -> Vec<Difference> {
+    let mut differences = Vec::new();
     if expect.decision != got.decision {
-        problems.push(format!(
-            "decision: expected {}, got {} (reason {})",
-            expect.decision,
-            got.decision,
-            shown(&got.reason)
-        ));
+        differences.push(Difference::Decision {
+            expected: expect.decision.clone(),
+            got: got.decision.clone(),
+        });
     }
     if expect.reason.is_some() && expect.reason != got.reason {
-        problems.push(format!(
-            "reason:   expected {}, got {}",
-            shown(&expect.reason),
-            shown(&got.reason)
-        ));
+        differences.push(Difference::Reason {
+            expected: expect.reason.clone(),
+            got: got.reason.clone(),
+        });
     }
     if let Some(policies) = &expect.policies {
-        let (mut want, mut have) = (policies.clone(), got.policies.clone());
-        want.sort();
+        let (mut expected, mut have) = (policies.clone(), got.policies.clone());
+        expected.sort();
         have.sort();
-        if want != have {
-            problems.push(format!("policies: expected {want:?}, got {have:?}"));
+        if expected != have {
+            differences.push(Difference::Policies {
+                expected,
+                got: have,
+            });
         }
     }
     if let Some(status) = expect.status {
-        let have = got.response.as_ref().map(|(status, _)| *status);
-        if have != Some(status) {
-            problems.push(format!(
-                "status:   expected {status}, got {}",
-                have.map_or("none (forwarded)".into(), |s| s.to_string())
-            ));
+        if got.status != Some(status) {
+            differences.push(Difference::Status {
+                expected: status,
+                got: got.status,
+            });
         }
     }
-    if !problems.is_empty() && !got.errors.is_empty() {
-        problems.push(format!("errors:   {}", got.errors.join("; ")));
+    differences
+}
+
+fn print_text(report: &Report) {
+    for file in &report.files {
+        println!("{}", file.file);
+        for case in &file.cases {
+            if case.ok {
+                println!("  ok    {}", case.name);
+                continue;
+            }
+            println!("  FAIL  {}", case.name);
+            if let Some(error) = &case.error {
+                println!("        the request cannot be decided: {error}");
+            }
+            let Some(got) = &case.got else { continue };
+            for difference in &case.differences {
+                println!("        {}", describe(difference, got));
+            }
+            if !got.errors.is_empty() {
+                println!("        errors:   {}", got.errors.join("; "));
+            }
+        }
     }
-    problems
+    println!("{} passed, {} failed", report.passed, report.failed);
+}
+
+/// One difference as a readable line.
+fn describe(difference: &Difference, got: &Outcome) -> String {
+    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    match difference {
+        Difference::Decision {
+            expected,
+            got: have,
+        } => format!(
+            "decision: expected {expected}, got {have} (reason {})",
+            shown(&got.reason)
+        ),
+        Difference::Reason {
+            expected,
+            got: have,
+        } => {
+            format!(
+                "reason:   expected {}, got {}",
+                shown(expected),
+                shown(have)
+            )
+        }
+        Difference::Policies {
+            expected,
+            got: have,
+        } => {
+            format!("policies: expected {expected:?}, got {have:?}")
+        }
+        Difference::Status {
+            expected,
+            got: have,
+        } => format!(
+            "status:   expected {expected}, got {}",
+            have.map_or("none (forwarded)".into(), |s| s.to_string())
+        ),
+    }
 }
 
 fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {

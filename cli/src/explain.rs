@@ -1,13 +1,35 @@
 //! `toolgate explain`: one request, decided as the filter would, with the why.
 
+use std::collections::BTreeMap;
 use std::io::Read;
+
+use serde::Serialize;
 
 use serde_json::Value;
 use toolgate::Gate;
 
 use crate::args::Args;
 use crate::folder::{self, Folder};
+use crate::output::print_json;
 use crate::request::{self, Decided};
+
+/// What `explain --json` prints for an HTTP request: the filter's decision record (the
+/// decision log's format) and, beside its fields, what the client and the upstream would get.
+#[derive(Serialize)]
+struct Explained<'a> {
+    #[serde(flatten)]
+    record: &'a Value,
+    /// The filter's own answer to the client, for a refusal; null when forwarded.
+    response: Option<Response<'a>>,
+    /// Headers the filter sets on the forwarded request (empty for a refusal).
+    upstream_headers: BTreeMap<&'a str, &'a str>,
+}
+
+#[derive(Serialize)]
+struct Response<'a> {
+    status: u32,
+    body: &'a str,
+}
 
 pub fn run(args: &Args) -> Result<bool, String> {
     let [file] = args.files.as_slice() else {
@@ -32,15 +54,22 @@ pub fn run(args: &Args) -> Result<bool, String> {
     let decided = request::decide(&gate, &request, &toolgate::shared::Memory::new())
         .map_err(|e| format!("{name}: {e}"))?;
     if args.json {
-        let shown = decided
-            .record
-            .clone()
-            .or(decided.cedar.clone())
-            .unwrap_or_default();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&shown).unwrap_or_default()
-        );
+        match &decided.record {
+            Some(record) => print_json(&Explained {
+                record,
+                response: decided.response.as_ref().map(|(status, body)| Response {
+                    status: *status,
+                    body,
+                }),
+                upstream_headers: decided
+                    .annotations
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str()))
+                    .collect(),
+            })?,
+            // A Cedar request has no HTTP side: the Cedar request with its decision.
+            None => print_json(&decided.cedar)?,
+        }
     } else {
         print_explanation(&decided, gate.policy_version());
     }

@@ -4,6 +4,7 @@ mod args;
 mod cases;
 mod explain;
 mod folder;
+mod output;
 mod replay;
 mod request;
 mod schema_from_mcp;
@@ -17,19 +18,21 @@ const USAGE: &str = "\
 toolgate: check, test and explain toolgate's Cedar policies with the filter's own code
 
 usage:
-  toolgate validate [--policies DIR]
+  toolgate validate [--policies DIR] [--json]
       Parse and validate (strict mode) the policies, schema and entities in DIR.
-  toolgate test [--policies DIR] [CASES...]
+  toolgate test [--policies DIR] [--json] [CASES...]
       Run test cases (files or folders of *.json; default DIR/tests) against DIR.
   toolgate explain [--policies DIR] [--config FILE] [--json] REQUEST.json|-
       Decide one request as the filter would, and show why.
   toolgate replay [--policies DIR] [--json] DECISIONS.log
       Re-decide logged decisions with the policies in DIR; list what would change.
-  toolgate schema-from-mcp [--server NAME] [--entities OUT.json] [--sensitivity LEVEL] FILE...
+  toolgate schema-from-mcp [--server NAME] [--entities OUT.json] [--sensitivity LEVEL] [--json] FILE...
       Print the Cedar `Arguments` schema fragment for MCP servers' tools/list results
       (one file per server, named after the file unless --server); with --entities,
       also write a Tool catalog (sensitivity LEVEL, default high) to OUT.json.
 
+With --json, a command prints one JSON document (its report) on stdout instead of
+the text, with the same exit code; an error that stops it (exit 2) stays text on stderr.
 DIR defaults to ./policies. Exit codes: 0 ok (explain: allowed; replay: nothing
 changes), 1 a finding (invalid policies, failing cases, denied, changed decisions),
 2 the command could not run (bad arguments or files).

@@ -1,7 +1,7 @@
 //! `toolgate replay`: re-decide logged decisions with a new policy set and list what would change.
 
 use cedar_policy::Authorizer;
-use serde_json::{json, Value};
+use serde::Serialize;
 use toolgate::authorize::authorize;
 use toolgate::cedar_request::from_record;
 use toolgate::policy::{reads_context, PolicyStore};
@@ -9,6 +9,7 @@ use toolgate::record::{Decision, DecisionRecord};
 
 use crate::args::Args;
 use crate::folder::{self, Folder};
+use crate::output::print_json;
 
 /// What replaying one logged decision found.
 enum Replayed {
@@ -20,6 +21,47 @@ enum Replayed {
     },
     /// The log cannot say: why.
     Unknown(String),
+}
+
+/// What `replay --json` prints.
+#[derive(Serialize)]
+struct Summary<'a> {
+    /// The version of the policies replayed against.
+    policy_version: &'a str,
+    /// Decision records read.
+    decisions: usize,
+    unchanged: usize,
+    allow_to_deny: usize,
+    deny_to_allow: usize,
+    not_replayable: NotReplayable,
+    /// Lines that are not decision records: `FILE:LINE: problem`.
+    unreadable: &'a [String],
+    changes: &'a [Change],
+}
+
+#[derive(Serialize)]
+struct NotReplayable {
+    /// Refused before any policy was evaluated (identity, framing, ...): nothing to re-decide.
+    refused_before_policy: usize,
+    /// Decided by policies that read arguments the log kept only as a digest.
+    arguments_not_logged: usize,
+}
+
+/// One logged decision the policies now decide the other way.
+#[derive(Serialize)]
+struct Change {
+    decision_id: Option<String>,
+    timestamp: Option<String>,
+    principal: Option<String>,
+    action: Option<String>,
+    resource: Option<String>,
+    was: &'static str,
+    was_policies: Vec<String>,
+    was_version: Option<String>,
+    now: &'static str,
+    /// Why it is now denied; absent when it is now allowed.
+    now_reason: Option<String>,
+    now_policies: Vec<String>,
 }
 
 #[derive(Default)]
@@ -80,20 +122,19 @@ pub fn run(args: &Args) -> Result<bool, String> {
         }
     }
     if args.json {
-        let summary = json!({
-            "policy_version": store.version,
-            "decisions": tally.read,
-            "unchanged": tally.same,
-            "allow_to_deny": tally.allow_to_deny,
-            "deny_to_allow": tally.deny_to_allow,
-            "not_replayable": { "refused_before_policy": tally.before_policy, "arguments_not_logged": tally.without_arguments },
-            "unreadable": tally.unreadable,
-            "changes": changes,
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
+        print_json(&Summary {
+            policy_version: &store.version,
+            decisions: tally.read,
+            unchanged: tally.same,
+            allow_to_deny: tally.allow_to_deny,
+            deny_to_allow: tally.deny_to_allow,
+            not_replayable: NotReplayable {
+                refused_before_policy: tally.before_policy,
+                arguments_not_logged: tally.without_arguments,
+            },
+            unreadable: &tally.unreadable,
+            changes: &changes,
+        })?;
     } else {
         print_summary(
             &tally,
@@ -157,23 +198,24 @@ fn change(
     now: &str,
     reason: Option<String>,
     policies: Vec<String>,
-) -> Value {
-    json!({
-        "decision_id": record.decision_id,
-        "timestamp": record.timestamp,
-        "principal": record.principal,
-        "action": record.action,
-        "resource": record.resource,
-        "was": if now == "allow" { "deny" } else { "allow" },
-        "was_policies": record.policies,
-        "was_version": record.policy_version,
-        "now": now,
-        "now_reason": reason,
-        "now_policies": policies,
-    })
+) -> Change {
+    let allowed = now == "allow";
+    Change {
+        decision_id: Some(record.decision_id.clone()),
+        timestamp: Some(record.timestamp.clone()),
+        principal: record.principal.clone(),
+        action: record.action.clone(),
+        resource: record.resource.clone(),
+        was: if allowed { "deny" } else { "allow" },
+        was_policies: record.policies.clone(),
+        was_version: record.policy_version.clone(),
+        now: if allowed { "allow" } else { "deny" },
+        now_reason: reason,
+        now_policies: policies,
+    }
 }
 
-fn print_summary(tally: &Tally, changes: &[Value], version: &str, dir: &str, log: &str) {
+fn print_summary(tally: &Tally, changes: &[Change], version: &str, dir: &str, log: &str) {
     println!(
         "replayed {} decisions from {log} against {dir} (policy version {version})",
         tally.read
@@ -191,26 +233,22 @@ fn print_summary(tally: &Tally, changes: &[Value], version: &str, dir: &str, log
     if !changes.is_empty() {
         println!("changed decisions:");
     }
-    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    let text = |v: &Option<String>| v.as_deref().unwrap_or("-").to_owned();
     for c in changes {
-        let policies: Vec<String> = c["now_policies"]
-            .as_array()
-            .map(|p| p.iter().map(text).collect())
-            .unwrap_or_default();
         println!(
             "  {} -> {}  {}  {}  {} {} {}  now: {}{}",
-            text(&c["was"]),
-            text(&c["now"]),
-            text(&c["timestamp"]),
-            text(&c["decision_id"]),
-            text(&c["principal"]),
-            text(&c["action"]),
-            text(&c["resource"]),
-            c["now_reason"].as_str().unwrap_or("permitted"),
-            if policies.is_empty() {
+            c.was,
+            c.now,
+            text(&c.timestamp),
+            text(&c.decision_id),
+            text(&c.principal),
+            text(&c.action),
+            text(&c.resource),
+            c.now_reason.as_deref().unwrap_or("permitted"),
+            if c.now_policies.is_empty() {
                 String::new()
             } else {
-                format!(" by {}", policies.join(", "))
+                format!(" by {}", c.now_policies.join(", "))
             },
         );
     }

@@ -1,9 +1,56 @@
 //! `toolgate schema-from-mcp`: the `Arguments` schema fragment (and a tool catalog) from MCP tools/list results.
 
-use toolgate::mcp_schema::{generate, McpSchemaError, Options, ServerTools};
+use serde::Serialize;
+use serde_json::Value;
+use toolgate::mcp_schema::{generate, Declaration, McpSchemaError, Options, ServerTools};
 
 use crate::args::Args;
 use crate::folder;
+use crate::output::print_json;
+
+/// What `schema-from-mcp --json` prints.
+#[derive(Serialize)]
+struct Report {
+    /// False when two tools declare one argument with different types (see `conflict`).
+    ok: bool,
+    /// The Cedar schema fragment (`namespace Toolgate { type Arguments = ...; }`), when ok.
+    schema: Option<String>,
+    /// The tool catalog: an array of `Toolgate::Tool` entities (Cedar entity JSON), when ok.
+    entities: Option<Value>,
+    /// Where `--entities` wrote the catalog.
+    entities_file: Option<String>,
+    /// Arguments left untyped or typed for some tools only, and other things to review.
+    warnings: Vec<String>,
+    conflict: Option<Conflict>,
+}
+
+#[derive(Serialize)]
+struct Conflict {
+    argument: String,
+    first: Declared,
+    second: Declared,
+    /// The whole finding, with the fix, as the text output says it.
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Declared {
+    /// `<server>/<tool>`.
+    tool: String,
+    /// The tools/list file it came from.
+    file: String,
+    cedar_type: String,
+}
+
+impl From<&Declaration> for Declared {
+    fn from(d: &Declaration) -> Self {
+        Self {
+            tool: d.tool.clone(),
+            file: d.file.clone(),
+            cedar_type: d.cedar_type.clone(),
+        }
+    }
+}
 
 pub fn run(args: &Args) -> Result<bool, String> {
     if args.files.is_empty() {
@@ -36,19 +83,62 @@ pub fn run(args: &Args) -> Result<bool, String> {
         Ok(generated) => generated,
         // Two tools disagree on a type: a finding about the servers, not a failure to run.
         Err(conflict @ McpSchemaError::Conflict { .. }) => {
-            eprintln!("error: {conflict}");
+            if args.json {
+                print_json(&conflict_report(&conflict))?;
+            } else {
+                eprintln!("error: {conflict}");
+            }
             return Ok(false);
         }
         Err(other) => return Err(other.to_string()),
     };
-    for warning in &generated.warnings {
-        eprintln!("warning: {warning}");
+    if !args.json {
+        for warning in &generated.warnings {
+            eprintln!("warning: {warning}");
+        }
     }
     if let Some(path) = &args.entities {
         let text = serde_json::to_string_pretty(&generated.entities).unwrap_or_default() + "\n";
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-        eprintln!("wrote the tool catalog to {}", path.display());
+        if !args.json {
+            eprintln!("wrote the tool catalog to {}", path.display());
+        }
+    }
+    if args.json {
+        return print_json(&Report {
+            ok: true,
+            entities_file: args.entities.as_ref().map(|p| p.display().to_string()),
+            schema: Some(generated.schema),
+            entities: Some(generated.entities),
+            warnings: generated.warnings,
+            conflict: None,
+        })
+        .map(|()| true);
     }
     print!("{}", generated.schema);
     Ok(true)
+}
+
+fn conflict_report(error: &McpSchemaError) -> Report {
+    let conflict = match error {
+        McpSchemaError::Conflict {
+            argument,
+            first,
+            second,
+        } => Some(Conflict {
+            argument: argument.clone(),
+            first: first.as_ref().into(),
+            second: second.as_ref().into(),
+            message: error.to_string(),
+        }),
+        _ => None,
+    };
+    Report {
+        ok: false,
+        schema: None,
+        entities: None,
+        entities_file: None,
+        warnings: Vec::new(),
+        conflict,
+    }
 }

@@ -25,6 +25,33 @@ fn toolgate(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// Runs the CLI with `--json`; returns (exit code, stdout as JSON). Stdout must be one
+/// JSON document and nothing else, whatever goes to stderr.
+fn toolgate_json(args: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_toolgate"))
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "--json stdout is not one JSON document ({e}):\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap_or_else(|| panic!("not a string: {v}")))
+        .collect()
+}
+
 /// A scratch copy of the shipped policy folder (top-level files only).
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("toolgate-cli-{name}-{}", std::process::id()));
@@ -51,9 +78,30 @@ fn s(path: &Path) -> &str {
 
 #[test]
 fn validate_accepts_the_shipped_policies() {
+    let (code, report) = toolgate_json(&["validate", "--policies", s(&policies())]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
+    let version = report["policy_version"].as_str().expect("a version");
+    assert_eq!(version.len(), 16, "{report}");
+    assert!(report["policy_count"].as_u64() > Some(0), "{report}");
+    let schemas = strings(&report["schema_files"]);
+    assert!(
+        schemas.iter().any(|f| f.ends_with("toolgate.cedarschema")),
+        "{report}"
+    );
+    assert!(
+        strings(&report["policy_files"])
+            .iter()
+            .any(|f| f.ends_with("default.cedar")),
+        "{report}"
+    );
+
+    // The text (the default) says the same.
     let (code, out) = toolgate(&["validate", "--policies", s(&policies())]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("policy version"), "{out}");
+    assert!(out.starts_with("ok: "), "{out}");
+    assert!(out.contains(&format!("policy version {version}")), "{out}");
 }
 
 #[test]
@@ -65,24 +113,54 @@ fn validate_names_the_file_line_and_fix() {
         &file,
         "\n@id(\"typo\")\npermit (principal, action == Toolgate::Action::\"tools/call\", resource)\nwhen { context.intnet == \"read\" };\n",
     );
+    let (code, report) = toolgate_json(&["validate", "--policies", s(&dir)]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["policy_version"], Value::Null, "{report}");
+    let errors = strings(&report["errors"]);
+    let expected = format!("default.cedar:{}:", lines + 4);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains(&expected) && e.contains("intent")),
+        "one error names {expected} and suggests the fix: {report}"
+    );
     let (code, out) = toolgate(&["validate", "--policies", s(&dir)]);
     assert_eq!(code, 1, "{out}");
-    let expected = format!("default.cedar:{}:", lines + 4);
-    assert!(out.contains(&expected), "want {expected} in {out}");
-    assert!(out.contains("intent"), "suggests the fix: {out}");
+    assert!(out.contains("error: "), "{out}");
+    assert!(out.contains(&expected), "{out}");
 
     append(&file, "\npermit (principal, action, resource) when {");
-    let (code, out) = toolgate(&["validate", "--policies", s(&dir)]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("default.cedar:"), "{out}");
+    let (code, report) = toolgate_json(&["validate", "--policies", s(&dir)]);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        strings(&report["errors"])
+            .iter()
+            .any(|e| e.contains("default.cedar:")),
+        "{report}"
+    );
     let _ = fs::remove_dir_all(dir);
 }
 
 #[test]
 fn the_shipped_cases_pass_and_a_wrong_expectation_fails_with_a_diff() {
-    let (code, out) = toolgate(&["test", "--policies", s(&policies())]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains(" 0 failed"), "{out}");
+    let (code, report) = toolgate_json(&["test", "--policies", s(&policies())]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    let files = report["files"].as_array().expect("files");
+    let cases: Vec<&Value> = files
+        .iter()
+        .flat_map(|f| f["cases"].as_array().expect("cases"))
+        .collect();
+    assert_eq!(
+        report["passed"].as_u64(),
+        Some(cases.len() as u64),
+        "{report}"
+    );
+    assert!(cases.len() > 10, "{report}");
+    assert!(cases
+        .iter()
+        .all(|c| c["ok"] == true && c["differences"] == json!([])));
 
     let dir = scratch("cases");
     let case = dir.join("wrong.json");
@@ -97,23 +175,84 @@ fn the_shipped_cases_pass_and_a_wrong_expectation_fails_with_a_diff() {
                     "body": {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                              "params": {"name": "refund", "arguments": {"amount": 1}}}
                 },
-                "expect": {"decision": "allow", "policies": ["payments-small-refunds"]}
+                "expect": {"decision": "allow", "policies": ["payments-small-refunds"], "status": 200}
+            }, {
+                "name": "a reader reads",
+                "request": {
+                    "peer": "spiffe://toolgate.test/agent/reader",
+                    "body": {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                             "params": {"name": "read_file", "arguments": {"path": "a"}}}
+                },
+                "expect": {"decision": "allow"}
+            }, {
+                "name": "not a request",
+                "request": {"peer": 7},
+                "expect": {"decision": "deny"}
             }]
         })
         .to_string(),
     )
     .expect("write");
+    let (code, report) = toolgate_json(&["test", "--policies", s(&dir), s(&case)]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        (&report["passed"], &report["failed"]),
+        (&json!(1), &json!(2)),
+        "{report}"
+    );
+    assert_eq!(report["files"][0]["file"], s(&case), "{report}");
+    let [wrong, right, broken] = report["files"][0]["cases"]
+        .as_array()
+        .expect("cases")
+        .as_slice()
+    else {
+        panic!("three cases: {report}")
+    };
+    assert_eq!(wrong["name"], "a reader refunds");
+    assert_eq!(wrong["ok"], false);
+    assert_eq!(
+        wrong["got"],
+        json!({"decision": "deny", "reason": "not_permitted", "policies": [], "errors": [], "status": 403}),
+        "{report}"
+    );
+    assert_eq!(
+        wrong["differences"],
+        json!([
+            {"field": "decision", "expected": "allow", "got": "deny"},
+            {"field": "policies", "expected": ["payments-small-refunds"], "got": []},
+            {"field": "status", "expected": 200, "got": 403}
+        ]),
+        "{report}"
+    );
+    assert_eq!(wrong["error"], Value::Null);
+    assert_eq!(right["ok"], true, "{report}");
+    assert_eq!(right["got"]["status"], Value::Null, "forwarded: {report}");
+    assert_eq!(broken["ok"], false, "{report}");
+    assert_eq!(broken["got"], Value::Null, "{report}");
+    assert!(
+        broken["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("\"peer\"")),
+        "{report}"
+    );
+
+    // The text (the default) tells the same story, one line per difference.
     let (code, out) = toolgate(&["test", "--policies", s(&dir), s(&case)]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL  a reader refunds"), "{out}");
     assert!(
-        out.contains("decision: expected allow, got deny (reason not_permitted)"),
-        "{out}"
+        serde_json::from_str::<Value>(&out).is_err(),
+        "text by default: {out}"
     );
-    assert!(
-        out.contains("policies: expected [\"payments-small-refunds\"], got []"),
-        "{out}"
-    );
+    for line in [
+        "a reader refunds",
+        "decision: expected allow, got deny (reason not_permitted)",
+        "policies: expected [\"payments-small-refunds\"], got []",
+        "status:   expected 200, got 403",
+        "the request cannot be decided: ",
+        "1 passed, 2 failed",
+    ] {
+        assert!(out.contains(line), "want {line:?} in {out}");
+    }
     let _ = fs::remove_dir_all(dir);
 }
 
@@ -140,23 +279,51 @@ fn explain_shows_the_context_and_exits_by_decision() {
         r#"{"trust_domains": ["toolgate.test"], "server": "tools"}"#,
     )
     .expect("write");
-    let small = request(10);
-    let (code, out) = toolgate(&[
-        "explain",
-        "--policies",
-        s(&dir),
-        "--config",
-        s(&config),
-        s(&small),
-    ]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("decision        allow"), "{out}");
-    assert!(out.contains("payments-small-refunds"), "{out}");
-    assert!(
-        out.contains("\"amount\": 10"),
-        "the context shows the arguments: {out}"
+    let explain = |request: &Path| {
+        toolgate_json(&[
+            "explain",
+            "--policies",
+            s(&dir),
+            "--config",
+            s(&config),
+            s(request),
+        ])
+    };
+    let (code, small) = explain(&request(10));
+    assert_eq!(code, 0, "{small}");
+    assert_eq!(small["decision"], "allow", "{small}");
+    assert_eq!(small["reason"], Value::Null, "{small}");
+    assert_eq!(
+        small["policies"],
+        json!(["payments-small-refunds"]),
+        "{small}"
     );
+    assert_eq!(
+        small["cedar"]["context"]["arguments"]["amount"], 10,
+        "the context shows the arguments: {small}"
+    );
+    assert_eq!(small["response"], Value::Null, "forwarded: {small}");
+    assert_eq!(
+        small["upstream_headers"]["x-toolgate-policies"], "payments-small-refunds",
+        "{small}"
+    );
+
     let large = request(1000);
+    let (code, denied) = explain(&large);
+    assert_eq!(code, 1, "{denied}");
+    assert_eq!(
+        (&denied["decision"], &denied["reason"]),
+        (&json!("deny"), &json!("not_permitted")),
+        "{denied}"
+    );
+    assert_eq!(denied["cedar"]["context"]["arguments"]["amount"], 1000);
+    assert_eq!(denied["response"]["status"], 403, "{denied}");
+    let body: Value = serde_json::from_str(denied["response"]["body"].as_str().expect("body"))
+        .expect("the refusal is JSON-RPC");
+    assert_eq!(body["error"]["data"]["reason"], "not_permitted", "{denied}");
+    assert_eq!(denied["upstream_headers"], json!({}), "{denied}");
+
+    // The text (the default) shows the same decision and context.
     let (code, out) = toolgate(&[
         "explain",
         "--policies",
@@ -167,22 +334,12 @@ fn explain_shows_the_context_and_exits_by_decision() {
     ]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("decision        deny (not_permitted)"),
-        "{out}"
+        serde_json::from_str::<Value>(&out).is_err(),
+        "text by default: {out}"
     );
-    assert!(out.contains("response        403"), "{out}");
-    let (code, out) = toolgate(&[
-        "explain",
-        "--policies",
-        s(&dir),
-        "--config",
-        s(&config),
-        "--json",
-        s(&large),
-    ]);
-    assert_eq!(code, 1, "{out}");
-    let record: Value = serde_json::from_str(&out).expect("--json prints the decision record");
-    assert_eq!(record["cedar"]["context"]["arguments"]["amount"], 1000);
+    assert!(out.contains("deny (not_permitted)"), "{out}");
+    assert!(out.contains("\"amount\": 1000"), "{out}");
+
     let (code, out) = toolgate(&[
         "explain",
         "--policies",
@@ -255,57 +412,165 @@ fn replay_lists_the_decisions_a_new_policy_set_would_change() {
     let log = dir.join("decisions.log");
     fs::write(&log, decision_log(true)).expect("write");
 
-    let (code, out) = toolgate(&["replay", "--policies", s(&dir), s(&log)]);
-    assert_eq!(code, 0, "the same policies change nothing: {out}");
-    assert!(out.contains("unchanged           3"), "{out}");
-    assert!(out.contains("1 refused before policy evaluation"), "{out}");
+    let (code, summary) = toolgate_json(&["replay", "--policies", s(&dir), s(&log)]);
+    assert_eq!(code, 0, "the same policies change nothing: {summary}");
+    let unchanged = json!({"refused_before_policy": 1, "arguments_not_logged": 0});
+    assert_eq!(
+        (
+            &summary["decisions"],
+            &summary["unchanged"],
+            &summary["not_replayable"]
+        ),
+        (&json!(4), &json!(3), &unchanged),
+        "{summary}"
+    );
+    assert_eq!(
+        (
+            &summary["allow_to_deny"],
+            &summary["deny_to_allow"],
+            &summary["changes"]
+        ),
+        (&json!(0), &json!(0), &json!([])),
+        "{summary}"
+    );
+    assert_eq!(summary["unreadable"], json!([]), "{summary}");
 
     append(
         &dir.join("guardrails.cedar"),
         "\n@id(\"no-reading\")\nforbid (principal, action == Toolgate::Action::\"tools/call\", resource == Toolgate::Tool::\"tools/read_file\");\n\
          @id(\"large-refunds\")\npermit (principal in Toolgate::AgentGroup::\"payments\", action == Toolgate::Action::\"tools/call\", resource == Toolgate::Tool::\"tools/refund\");\n",
     );
+    let (code, summary) = toolgate_json(&["replay", "--policies", s(&dir), s(&log)]);
+    assert_eq!(code, 1, "{summary}");
+    assert_eq!(
+        (
+            &summary["allow_to_deny"],
+            &summary["deny_to_allow"],
+            &summary["unchanged"]
+        ),
+        (&json!(1), &json!(1), &json!(1)),
+        "{summary}"
+    );
+    let [now_denied, now_allowed] = summary["changes"].as_array().expect("changes").as_slice()
+    else {
+        panic!("two changes: {summary}")
+    };
+    assert_eq!(
+        (
+            &now_denied["was"],
+            &now_denied["now"],
+            &now_denied["now_reason"]
+        ),
+        (
+            &json!("allow"),
+            &json!("deny"),
+            &json!("forbidden_by_policy")
+        ),
+        "{summary}"
+    );
+    assert_eq!(
+        now_denied["now_policies"],
+        json!(["no-reading"]),
+        "{summary}"
+    );
+    assert_eq!(now_denied["resource"], "tools/read_file", "{summary}");
+    assert_eq!(
+        now_denied["principal"], "spiffe://toolgate.test/agent/reader",
+        "{summary}"
+    );
+    assert_eq!(
+        now_denied["was_policies"],
+        json!(["readers-call-low-sensitivity-tools"]),
+        "{summary}"
+    );
+    assert_eq!(
+        (
+            &now_allowed["was"],
+            &now_allowed["now"],
+            &now_allowed["now_reason"]
+        ),
+        (&json!("deny"), &json!("allow"), &Value::Null),
+        "{summary}"
+    );
+    assert_eq!(
+        now_allowed["now_policies"],
+        json!(["large-refunds"]),
+        "{summary}"
+    );
+    assert_eq!(now_allowed["resource"], "tools/refund", "{summary}");
+    for change in [now_denied, now_allowed] {
+        assert_eq!(
+            change["decision_id"].as_str().map(str::len),
+            Some(32),
+            "{change}"
+        );
+        assert!(change["timestamp"].is_string(), "{change}");
+        assert!(change["was_version"].is_string(), "{change}");
+    }
+    assert_ne!(
+        summary["policy_version"], now_denied["was_version"],
+        "replayed against the changed set: {summary}"
+    );
+
+    // The text (the default) lists the same changes.
     let (code, out) = toolgate(&["replay", "--policies", s(&dir), s(&log)]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("allow -> deny       1"), "{out}");
-    assert!(out.contains("deny -> allow       1"), "{out}");
+    assert!(
+        serde_json::from_str::<Value>(&out).is_err(),
+        "text by default: {out}"
+    );
     assert!(
         out.contains("now: forbidden_by_policy by no-reading"),
         "{out}"
     );
-    assert!(
-        out.contains("tools/refund  now: permitted by large-refunds"),
-        "{out}"
-    );
-
-    let (code, out) = toolgate(&["replay", "--policies", s(&dir), "--json", s(&log)]);
-    assert_eq!(code, 1, "{out}");
-    let summary: Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(summary["changes"].as_array().map(Vec::len), Some(2));
+    assert!(out.contains("now: permitted by large-refunds"), "{out}");
 
     // Without logged arguments, calls whose policies read them cannot be replayed honestly.
     fs::write(&log, decision_log(false)).expect("write");
-    let (code, out) = toolgate(&["replay", "--policies", s(&dir), s(&log)]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("2 with arguments not logged"), "{out}");
-    assert!(out.contains("allow -> deny       1"), "{out}");
+    let (code, summary) = toolgate_json(&["replay", "--policies", s(&dir), s(&log)]);
+    assert_eq!(code, 1, "{summary}");
+    assert_eq!(
+        summary["not_replayable"],
+        json!({"refused_before_policy": 1, "arguments_not_logged": 2}),
+        "{summary}"
+    );
+    assert_eq!(summary["allow_to_deny"], 1, "{summary}");
     let _ = fs::remove_dir_all(dir);
 }
 
 #[test]
 fn schema_from_mcp_reproduces_the_committed_fragment() {
     let tools = policies().join("mcp/tools.json");
-    let (code, out) = toolgate(&["schema-from-mcp", s(&tools)]);
-    assert_eq!(code, 0, "{out}");
     let committed = fs::read_to_string(policies().join("arguments.cedarschema")).expect("read");
-    assert!(
-        out.starts_with(&committed),
-        "stdout is the committed fragment:\n{out}"
+    let (code, report) = toolgate_json(&["schema-from-mcp", s(&tools)]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(
+        report["schema"],
+        committed.as_str(),
+        "the committed fragment"
     );
+    assert_eq!(report["conflict"], Value::Null, "{report}");
+    assert_eq!(report["entities_file"], Value::Null, "{report}");
     assert!(
-        out.contains("warning: "),
-        "the untyped `number` is reported: {out}"
+        strings(&report["warnings"])
+            .iter()
+            .any(|w| w.contains("number")),
+        "the untyped `number` is reported: {report}"
     );
+    let catalog = report["entities"].as_array().expect("the catalog");
+    assert!(
+        catalog.iter().any(|e| e["uid"]["id"] == "tools/refund"),
+        "{report}"
+    );
+
+    // The text (the default): the fragment on stdout, warnings on stderr.
+    let out = Command::new(env!("CARGO_BIN_EXE_toolgate"))
+        .args(["schema-from-mcp", s(&tools)])
+        .output()
+        .expect("runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: "));
 }
 
 #[test]
@@ -324,21 +589,26 @@ fn a_server_typing_amount_as_text_makes_the_refund_policy_invalid() {
         .to_string(),
     )
     .expect("write");
-    let (code, fragment) = toolgate(&["schema-from-mcp", "--entities", s(&catalog), s(&tools)]);
-    assert_eq!(code, 0, "{fragment}");
-    let catalog: Value =
+    let (code, report) = toolgate_json(&["schema-from-mcp", "--entities", s(&catalog), s(&tools)]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["entities_file"], s(&catalog), "{report}");
+    let written: Value =
         serde_json::from_str(&fs::read_to_string(&catalog).expect("catalog")).expect("json");
-    assert_eq!(catalog[0]["uid"]["id"], "tools/read_file");
-    let fragment: String = fragment
-        .lines()
-        .filter(|l| !l.starts_with("wrote "))
-        .collect::<Vec<_>>()
-        .join("\n");
+    assert_eq!(
+        written, report["entities"],
+        "the file holds the reported catalog"
+    );
+    assert_eq!(written[0]["uid"]["id"], "tools/read_file");
+    let fragment = report["schema"].as_str().expect("schema");
     fs::write(dir.join("arguments.cedarschema"), fragment).expect("write");
-    let (code, out) = toolgate(&["validate", "--policies", s(&dir)]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("default.cedar:"), "{out}");
-    assert!(out.contains("payments-small-refunds"), "{out}");
+    let (code, report) = toolgate_json(&["validate", "--policies", s(&dir)]);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        strings(&report["errors"])
+            .iter()
+            .any(|e| e.contains("default.cedar:") && e.contains("payments-small-refunds")),
+        "{report}"
+    );
 
     // Two tools declaring one argument with different types is a finding, not a guess.
     fs::write(
@@ -350,8 +620,37 @@ fn a_server_typing_amount_as_text_makes_the_refund_policy_invalid() {
         .to_string(),
     )
     .expect("write");
+    let (code, report) = toolgate_json(&["schema-from-mcp", s(&tools)]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        (&report["ok"], &report["schema"], &report["entities"]),
+        (&json!(false), &Value::Null, &Value::Null),
+        "{report}"
+    );
+    let conflict = &report["conflict"];
+    assert_eq!(conflict["argument"], "amount", "{report}");
+    assert_eq!(
+        (&conflict["first"]["tool"], &conflict["second"]["tool"]),
+        (&json!("tools/a"), &json!("tools/b")),
+        "{report}"
+    );
+    assert_eq!(
+        (
+            &conflict["first"]["cedar_type"],
+            &conflict["second"]["cedar_type"]
+        ),
+        (&json!("String"), &json!("Long")),
+        "{report}"
+    );
+    assert_eq!(conflict["first"]["file"], s(&tools), "{report}");
+    assert!(
+        conflict["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("amount")),
+        "{report}"
+    );
     let (code, out) = toolgate(&["schema-from-mcp", s(&tools)]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("amount"), "{out}");
+    assert!(out.contains("error: ") && out.contains("amount"), "{out}");
     let _ = fs::remove_dir_all(dir);
 }

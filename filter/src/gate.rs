@@ -400,8 +400,8 @@ impl Gate {
             let idle = i64::try_from(t.config.idle_seconds).unwrap_or(i64::MAX);
             let now = facts.now_unix;
             let session =
-                crate::behaviour::session(&self.store, &t.shard, t.agent, t.session, now, idle);
-            let rate = crate::behaviour::rate(&t.shard, t.agent, &call.resource_id, now);
+                crate::behaviour::session(&self.store, t.shard, t.agent, t.session, now, idle);
+            let rate = crate::behaviour::rate(t.shard, t.agent, &call.resource_id, now);
             behaviour.extend([
                 session.map_err(Refusal::internal)?,
                 rate.map_err(Refusal::internal)?,
@@ -424,7 +424,7 @@ impl Gate {
                     rate::retry_after(
                         &self.store,
                         &verdict.policies,
-                        &t.shard,
+                        t.shard,
                         t.agent,
                         &call.resource_id,
                         facts.now_unix,

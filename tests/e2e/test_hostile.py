@@ -31,7 +31,7 @@ class Matrix(GatewayTestCase):
         body = response.json()
         data = body["error"]["data"] if "error" in body else body
         self.assertEqual(data["reason"], reason)
-        time.sleep(0.05)
+        self.gw.upstream_barrier()
         self.assertEqual(self.upstream_count(), before, "a refused request reached the upstream")
         record = self.gw.decision(response.header("x-toolgate-decision-id"))
         self.assertEqual(record["reason"], reason)
@@ -110,7 +110,7 @@ class Matrix(GatewayTestCase):
                        f"content-length: {declared}\r\n\r\n").encode() + body
             reply = self.raw_exchange(request)
             self.assertFalse(reply.startswith(b"HTTP/1.1 200"), reply[:200])
-        time.sleep(0.1)
+        self.gw.upstream_barrier()
         self.assertEqual(self.upstream_count(), before)
 
     def raw_exchange(self, request):
