@@ -1,6 +1,6 @@
 //! `toolgate schema-from-mcp`: the `Arguments` schema fragment (and a tool catalog) from MCP tools/list results.
 
-use toolgate::mcp_schema::{generate, McpSchemaError, Options, ServerTools};
+use toolgate_cli::mcp_schema::{generate, Options, ServerTools};
 
 use crate::args::Args;
 use crate::folder;
@@ -32,15 +32,7 @@ pub fn run(args: &Args) -> Result<bool, String> {
             .clone()
             .unwrap_or_else(|| Options::default().sensitivity),
     };
-    let generated = match generate(&servers, &options) {
-        Ok(generated) => generated,
-        // Two tools disagree on a type: a finding about the servers, not a failure to run.
-        Err(conflict @ McpSchemaError::Conflict { .. }) => {
-            eprintln!("error: {conflict}");
-            return Ok(false);
-        }
-        Err(other) => return Err(other.to_string()),
-    };
+    let generated = generate(&servers, &options).map_err(|e| e.to_string())?;
     for warning in &generated.warnings {
         eprintln!("warning: {warning}");
     }

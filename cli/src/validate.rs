@@ -11,9 +11,14 @@ pub fn run(args: &Args) -> Result<bool, String> {
     match folder.store() {
         Ok(store) => {
             println!(
-                "ok: {} policies in {} files, schema {}, {} entity files; policy version {}",
+                "ok: {} policies ({} files{}), schema {}, {} entity files; policy version {}",
                 store.policy_count(),
                 folder.policies.len(),
+                if folder.replaces() {
+                    ""
+                } else {
+                    " on the embedded defaults"
+                },
                 folder
                     .schemas
                     .iter()

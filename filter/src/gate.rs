@@ -647,7 +647,7 @@ impl Gate {
         for (index, call) in calls.iter().enumerate() {
             decided.deciding = index;
             if let Some(arguments) = &call.arguments {
-                if let Err(problem) = self.store.arguments.check(arguments) {
+                if let Err(problem) = self.store.arguments.check(call, arguments) {
                     decided.errors.push(problem);
                     return decided.denied(Reason::InvalidArguments);
                 }

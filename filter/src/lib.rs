@@ -36,7 +36,6 @@ pub mod http;
 pub mod identity;
 pub mod json;
 pub mod jsonrpc;
-pub mod mcp_schema;
 pub mod policy;
 pub mod reason;
 pub mod record;
