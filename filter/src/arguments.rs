@@ -278,9 +278,10 @@ fn conforms(value: &Value, expected: &ArgumentType) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        let given = match value {
-            Value::Number(n) => n.to_string(),
-            other => json_kind(other).to_owned(),
+        // A number that does not fit a decimal is shown: its kind would not say why.
+        let given = match (expected, value) {
+            (ArgumentType::Decimal, Value::Number(n)) => n.to_string(),
+            (_, other) => json_kind(other).to_owned(),
         };
         Err(format!(" must be {}, not {given}", describe(expected)))
     }

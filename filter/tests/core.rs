@@ -143,7 +143,7 @@ fn an_argument_of_another_type_cannot_slip_past_a_forbid() {
 fn nested_declared_types_are_checked_too() {
     let g = gate_with(json!({
         "trust_domains": ["toolgate.test"], "server": "tools",
-        "policies": kit::demo_policies_and(json!({"arguments_schema": "namespace Toolgate { type Arguments = { tools?: { read_file?: { amount?: Long, path?: String, tags?: Set<String>, filter?: { depth: Long } } } }; }"}))
+        "policies": kit::demo_policies_and(json!({"arguments_schema": "namespace Toolgate { type Arguments = { tools?: { read_file?: { amount?: Long, path?: String, tags?: Set<String>, filter?: { depth: Long } }, refund?: { amount?: Long } } }; }"}))
     }));
     let read = |arguments: Value| {
         Request::post(tool_call(json!(1), "read_file", arguments), Some(READER)).decide(&g)
@@ -463,7 +463,10 @@ fn the_record_carries_the_cedar_request_and_it_replays_to_the_same_answer() {
             cedar["resource"],
             json!({"type": "Toolgate::Tool", "id": "tools/refund"})
         );
-        assert_eq!(cedar["context"]["arguments"]["amount"], amount);
+        assert_eq!(
+            cedar["context"]["arguments"]["tools"]["refund"]["amount"],
+            amount
+        );
         let recorded: CedarRecord = serde_json::from_value(cedar.clone()).expect("cedar block");
         let built = from_record(&recorded).expect("rebuilds");
         let replayed = authorize(&authorizer, store, &built);
