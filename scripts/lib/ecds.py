@@ -47,7 +47,7 @@ RESOURCE_FILE = "toolgate.ecds.json"
 # feature_policies in filter/src/policy.rs): without it their context (a token, the
 # session history, the risk) is never there and these rules never apply.
 FEATURE_POLICIES = {"credentials.cedar": "credentials", "behaviour.cedar": "history", "risk.cedar": "risk_feed"}
-# The schema fragment given as `policies.arguments_schema` (see filter/src/mcp_schema.rs).
+# The schema fragment given as `policies.arguments_schema` (see cli/src/mcp_schema.rs).
 ARGUMENTS_SCHEMA = "arguments.cedarschema"
 
 
