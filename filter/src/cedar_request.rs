@@ -277,9 +277,3 @@ fn tool_arguments(
     };
     Ok(Some(nest(server, nest(tool, value)?)?))
 }
-
-/// Converts a JSON argument value to a Cedar value without a declared type (see
-/// [`crate::arguments::to_cedar`]).
-pub fn to_cedar(value: &Value) -> Result<Option<RestrictedExpression>, BuildError> {
-    crate::arguments::to_cedar(value, None).map_err(|e| BuildError(format!("arguments: {e}")))
-}
