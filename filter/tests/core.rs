@@ -503,3 +503,121 @@ fn every_decision_gets_a_distinct_id() {
     let (a, b) = (req.decide(&g), req.decide(&g));
     assert_ne!(a.record["decision_id"], b.record["decision_id"]);
 }
+
+#[test]
+fn a_server_wide_forbid_covers_tools_the_catalog_does_not_list() {
+    // `resource in Server::"tools"` must match every call to server `tools`, listed or
+    // not: a forbid written that way must not fail open for a new tool.
+    let g = gate_with(json!({
+        "policies": kit::demo_policies_and(json!({"cedar":
+            "@id(\"open-to-readers\") permit (principal in Toolgate::AgentGroup::\"readers\", action, resource in Toolgate::Server::\"tools\");\n\
+             @id(\"tools-closed\") forbid (principal, action == Toolgate::Action::\"tools/call\", resource in Toolgate::Server::\"tools\") when { context has task && context.task == \"freeze\" };"}))
+    }));
+    let call = |tool: &str, task: Option<&str>| {
+        let mut request = Request::post(tool_call(json!(1), tool, json!({})), Some(READER));
+        if let Some(task) = task {
+            request = request.header("x-agent-task", task);
+        }
+        request.decide(&g)
+    };
+    // An uncatalogued tool is a child of its server: the permit scoped to it applies...
+    assert_eq!(call("brand_new_tool", None).outcome, Outcome::Allow);
+    // ...and so does the forbid, for it as for a catalogued one.
+    for tool in ["brand_new_tool", "read_file"] {
+        let frozen = call(tool, Some("freeze"));
+        assert_eq!(frozen.reason(), "forbidden_by_policy", "{tool}");
+        assert_eq!(frozen.record["policies"], json!(["tools-closed"]), "{tool}");
+    }
+    // Prompts the catalog does not list are children of their server too.
+    let prompt =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": {"name": "p"}});
+    assert_eq!(
+        Request::post(prompt, Some(READER)).decide(&g).outcome,
+        Outcome::Allow
+    );
+}
+
+#[test]
+fn argument_types_are_per_server_and_tool() {
+    // search_docs declares `limit` an integer; read_file does not declare it at all.
+    let g = gate();
+    let read = Request::post(
+        tool_call(json!(1), "read_file", json!({"path": "a", "limit": "10"})),
+        Some(READER),
+    )
+    .decide(&g);
+    assert_eq!(read.outcome, Outcome::Allow, "{}", read.record);
+    let search = Request::post(
+        tool_call(
+            json!(1),
+            "search_docs",
+            json!({"query": "q", "limit": "10"}),
+        ),
+        Some(READER),
+    )
+    .decide(&g);
+    assert_eq!(search.reason(), "invalid_arguments");
+    assert_eq!(
+        search.record["errors"],
+        json!(["argument `limit` must be an integer (64-bit), not a string"])
+    );
+    // A second server whose tool declares `limit` a string: each server's own type holds.
+    let arguments = "namespace Toolgate { type Arguments = { tools?: { search_docs?: { limit?: Long }, refund?: { amount?: Long } }, wiki?: { search_docs?: { limit?: String } } }; }";
+    let policy = "@id(\"wiki-limit\") permit (principal, action == Toolgate::Action::\"tools/call\", resource) when { context has arguments.wiki.search_docs.limit && context.arguments.wiki.search_docs.limit == \"10\" };";
+    let wiki = gate_with(json!({"server": "wiki",
+        "policies": kit::demo_policies_and(json!({"cedar": policy, "arguments_schema": arguments}))}));
+    let d = Request::post(
+        tool_call(json!(1), "search_docs", json!({"limit": "10"})),
+        Some(READER),
+    )
+    .decide(&wiki);
+    assert_eq!(d.outcome, Outcome::Allow, "{}", d.record);
+    assert_eq!(d.record["policies"], json!(["wiki-limit"]));
+}
+
+#[test]
+fn a_json_schema_number_is_a_cedar_decimal_and_what_does_not_fit_is_refused() {
+    // search_docs declares `min_score` a JSON Schema `number`: a Cedar decimal.
+    let policy = "@id(\"no-low-scores\") forbid (principal, action == Toolgate::Action::\"tools/call\", resource) when { context has arguments.tools.search_docs.min_score && context.arguments.tools.search_docs.min_score.lessThan(decimal(\"0.2\")) };";
+    let g = gate_with(json!({"log_arguments": true,
+        "policies": kit::demo_policies_and(json!({"cedar": policy}))}));
+    let search = |score: Value| {
+        Request::post(
+            tool_call(
+                json!(1),
+                "search_docs",
+                json!({"query": "q", "min_score": score}),
+            ),
+            Some(READER),
+        )
+        .decide(&g)
+    };
+    let low = search(json!(0.1));
+    assert_eq!(low.reason(), "forbidden_by_policy", "{}", low.record);
+    assert_eq!(
+        low.record["cedar"]["context"]["arguments"]["tools"]["search_docs"]["min_score"],
+        json!({"__extn": {"fn": "decimal", "arg": "0.1000"}})
+    );
+    // Integers are decimals too where a number is declared.
+    for (fine, allowed) in [
+        (json!(0.5), true),
+        (json!(3), true),
+        (json!(1e3), true),
+        (json!(-0.25), false),
+    ] {
+        let d = search(fine.clone());
+        assert_eq!(d.outcome == Outcome::Allow, allowed, "{fine}: {}", d.record);
+    }
+    for (unfit, shown) in [
+        (json!(0.12345), "0.12345"),
+        (json!(1e300), "1e+300"),
+        (json!(1e-7), "1e-7"),
+    ] {
+        let d = search(unfit);
+        assert_eq!(d.reason(), "invalid_arguments", "{shown}");
+        assert_eq!(
+            d.record["errors"],
+            json!([format!("argument `min_score` must be a number with at most 4 decimal places, between -922337203685477.5808 and 922337203685477.5807 (a Cedar decimal), not {shown}")])
+        );
+    }
+}
