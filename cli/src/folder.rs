@@ -1,10 +1,17 @@
-//! Policy folders: the `.cedar`, `.cedarschema` and entity files the filter would embed, read from disk.
+//! Policy folders: the `.cedar`, `.cedarschema` and entity files of a configuration, read from disk.
+//!
+//! A folder with its own model (a `.cedarschema` besides `arguments.cedarschema`) is
+//! complete: it replaces the embedded defaults (`"mode": "replace"`). One without, like
+//! `examples/demo/`, extends them (`"mode": "extend"`), as `scripts/lib/ecds.py` publishes it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use toolgate::config::Config;
-use toolgate::policy::{PolicyFiles, PolicyStore, Source};
+use toolgate::policy::{PolicyFiles, PolicyStore, Source, FEATURE_POLICIES};
+
+/// The schema fragment that types tool arguments (`toolgate schema-from-mcp`), not a model.
+pub const ARGUMENTS_SCHEMA: &str = "arguments.cedarschema";
 
 /// The files of one policy folder, read once.
 pub struct Folder {
@@ -45,22 +52,35 @@ impl Folder {
             };
             list.push((path.display().to_string(), read(&path)?));
         }
-        if folder.schemas.is_empty() {
+        if folder.policies.is_empty() && folder.schemas.is_empty() && folder.entities.is_empty() {
             return Err(format!(
-                "{}: no .cedarschema file; policies are validated against a schema, so add one",
+                "{}: no .cedar, .cedarschema or entities.json file; give the policy folder with --policies DIR",
                 dir.display()
             ));
         }
         Ok(folder)
     }
 
-    /// Builds the policy store exactly as the filter does, naming these files in every error.
+    /// True when the folder has its own model, so it replaces the embedded defaults.
+    pub fn replaces(&self) -> bool {
+        self.schemas
+            .iter()
+            .any(|(path, _)| Path::new(path).file_name() != Some(ARGUMENTS_SCHEMA.as_ref()))
+    }
+
+    /// Builds the policy store exactly as the filter does, naming these files in every
+    /// error. A folder that extends the defaults gets every feature's embedded rules.
     pub fn store(&self) -> Result<PolicyStore, String> {
-        PolicyStore::from_files(&PolicyFiles {
+        let files = PolicyFiles {
             policies: sources(&self.policies),
             schema: sources(&self.schemas),
             entities: sources(&self.entities),
-        })
+        };
+        if self.replaces() {
+            PolicyStore::from_files(&files)
+        } else {
+            PolicyStore::extending(&files, FEATURE_POLICIES)
+        }
     }
 }
 

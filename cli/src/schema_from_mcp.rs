@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use toolgate::mcp_schema::{generate, Declaration, McpSchemaError, Options, ServerTools};
+use toolgate_cli::mcp_schema::{generate, Options, ServerTools};
 
 use crate::args::Args;
 use crate::folder;
@@ -11,7 +11,7 @@ use crate::output::print_json;
 /// What `schema-from-mcp --json` prints.
 #[derive(Serialize)]
 struct Report {
-    /// False when two tools declare one argument with different types (see `conflict`).
+    /// True when the schema was generated (errors end the command instead).
     ok: bool,
     /// The Cedar schema fragment (`namespace Toolgate { type Arguments = ...; }`), when ok.
     schema: Option<String>,
@@ -21,35 +21,6 @@ struct Report {
     entities_file: Option<String>,
     /// Arguments left untyped or typed for some tools only, and other things to review.
     warnings: Vec<String>,
-    conflict: Option<Conflict>,
-}
-
-#[derive(Serialize)]
-struct Conflict {
-    argument: String,
-    first: Declared,
-    second: Declared,
-    /// The whole finding, with the fix, as the text output says it.
-    message: String,
-}
-
-#[derive(Serialize)]
-struct Declared {
-    /// `<server>/<tool>`.
-    tool: String,
-    /// The tools/list file it came from.
-    file: String,
-    cedar_type: String,
-}
-
-impl From<&Declaration> for Declared {
-    fn from(d: &Declaration) -> Self {
-        Self {
-            tool: d.tool.clone(),
-            file: d.file.clone(),
-            cedar_type: d.cedar_type.clone(),
-        }
-    }
 }
 
 pub fn run(args: &Args) -> Result<bool, String> {
@@ -79,19 +50,7 @@ pub fn run(args: &Args) -> Result<bool, String> {
             .clone()
             .unwrap_or_else(|| Options::default().sensitivity),
     };
-    let generated = match generate(&servers, &options) {
-        Ok(generated) => generated,
-        // Two tools disagree on a type: a finding about the servers, not a failure to run.
-        Err(conflict @ McpSchemaError::Conflict { .. }) => {
-            if args.json {
-                print_json(&conflict_report(&conflict))?;
-            } else {
-                eprintln!("error: {conflict}");
-            }
-            return Ok(false);
-        }
-        Err(other) => return Err(other.to_string()),
-    };
+    let generated = generate(&servers, &options).map_err(|e| e.to_string())?;
     if !args.json {
         for warning in &generated.warnings {
             eprintln!("warning: {warning}");
@@ -111,34 +70,9 @@ pub fn run(args: &Args) -> Result<bool, String> {
             schema: Some(generated.schema),
             entities: Some(generated.entities),
             warnings: generated.warnings,
-            conflict: None,
         })
         .map(|()| true);
     }
     print!("{}", generated.schema);
     Ok(true)
-}
-
-fn conflict_report(error: &McpSchemaError) -> Report {
-    let conflict = match error {
-        McpSchemaError::Conflict {
-            argument,
-            first,
-            second,
-        } => Some(Conflict {
-            argument: argument.clone(),
-            first: first.as_ref().into(),
-            second: second.as_ref().into(),
-            message: error.to_string(),
-        }),
-        _ => None,
-    };
-    Report {
-        ok: false,
-        schema: None,
-        entities: None,
-        entities_file: None,
-        warnings: Vec::new(),
-        conflict,
-    }
 }

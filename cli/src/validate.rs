@@ -20,6 +20,8 @@ struct Report<'a> {
     entity_files: Vec<&'a str>,
     /// One problem each, naming the file, line and column.
     errors: Vec<String>,
+    /// The folder adds to the embedded defaults (it has no model schema of its own).
+    extends_defaults: bool,
 }
 
 pub fn run(args: &Args) -> Result<bool, String> {
@@ -35,6 +37,7 @@ pub fn run(args: &Args) -> Result<bool, String> {
         schema_files: names(&folder.schemas),
         entity_files: names(&folder.entities),
         errors: Vec::new(),
+        extends_defaults: !folder.replaces(),
     };
     match folder.store() {
         Ok(store) => {
@@ -66,8 +69,13 @@ fn names(files: &[(String, String)]) -> Vec<&str> {
 fn print_text(report: &Report) {
     if let (Some(count), Some(version)) = (report.policy_count, &report.policy_version) {
         println!(
-            "ok: {count} policies in {} files, schema {}, {} entity files; policy version {version}",
+            "ok: {count} policies ({} files{}), schema {}, {} entity files; policy version {version}",
             report.policy_files.len(),
+            if report.extends_defaults {
+                " on the embedded defaults"
+            } else {
+                ""
+            },
             report.schema_files.join(" + "),
             report.entity_files.len(),
         );

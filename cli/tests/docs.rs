@@ -29,11 +29,11 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use toolgate::config::Config;
-use toolgate::mcp_schema::{generate, Options, ServerTools};
 use toolgate::policy::{feature_policies, PolicyFiles, PolicyStore, Source, EMBEDDED_SCHEMA};
+use toolgate_cli::mcp_schema::{generate, Options, ServerTools};
 
 /// The demo data the docs' examples name (its agents, groups, tools and argument types).
-const DEMO: &str = "policies";
+const DEMO: &str = "examples/demo";
 
 /// The repository root: docs links and the demo folder are relative to it.
 fn root() -> PathBuf {

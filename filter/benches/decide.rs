@@ -1,6 +1,6 @@
 //! What a decision costs as the policy set grows: `cargo bench -p toolgate --bench decide`.
 //!
-//! At 10, 1,000 and 10,000 generated policies (on top of the 11 embedded defaults) it times
+//! At 10, 1,000 and 10,000 generated policies (on top of the embedded guardrails) it times
 //! - `decide/N`: the whole `Gate::decide` on a realistic MCP `tools/call` (about 1 KiB,
 //!   intent headers, an mTLS agent identity), which evaluates the request's slice;
 //! - `authorize/sliced/N`: Cedar on `PolicyStore::policies_for(..)`, the slice lookup included;
@@ -98,12 +98,18 @@ mod native {
                      unless {{ context has intent && context.intent == \"audit\" }};",
                     tool(format!("srv-{}/tool-{}", d % SERVERS, i - 7))
                 ),
-                _ => format!(
-                    "forbid (principal in {team}, action == {call}, resource in {})\n\
-                     when {{ context has arguments && context.arguments has path && \
-                     context.arguments.path like \"/secret/{i}/*\" }};",
-                    server(d / TEAMS)
-                ),
+                // Arguments are typed per tool: this reads `tool-0`'s, on the forbid's server.
+                _ => {
+                    let k = d / TEAMS % SERVERS;
+                    let path = format!("context.arguments[\"srv-{k}\"][\"tool-0\"]");
+                    format!(
+                        "forbid (principal in {team}, action == {call}, resource in {})\n\
+                         when {{ context has arguments && context.arguments has \"srv-{k}\" && \
+                         context.arguments[\"srv-{k}\"] has \"tool-0\" && {path} has path && \
+                         {path}.path like \"/secret/{i}/*\" }};",
+                        server(d / TEAMS)
+                    )
+                }
             };
             cedar.push_str(&format!("@id(\"gen-{i}\")\n{policy}\n"));
         }
@@ -125,10 +131,17 @@ mod native {
                 "parents": [{"type": "Toolgate::Server", "id": server}]}),
             );
         }
+        let servers: Vec<String> = (0..SERVERS)
+            .map(|s| format!("\"srv-{s}\"?: {{ \"tool-0\"?: {{ path?: String }} }}"))
+            .collect();
+        let arguments = format!(
+            "namespace Toolgate {{ type Arguments = {{ {} }}; }}",
+            servers.join(", ")
+        );
         json!({
             "trust_domains": ["toolgate.test"],
             "server": "srv-0",
-            "policies": {"cedar": cedar, "entities": entities},
+            "policies": {"cedar": cedar, "entities": entities, "arguments_schema": arguments},
         })
     }
 

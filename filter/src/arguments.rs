@@ -1,13 +1,25 @@
-//! Declared argument types: read from the schema's `Toolgate::Arguments` once, and checked on every call.
+//! Declared argument types, per server and tool: read from the schema's `Toolgate::Arguments` once, checked on every call.
 //!
-//! The Cedar request is built untyped, so a policy comparing an argument with `==`
-//! would quietly see `false` for a value of another type (`["/secret"]` is not
-//! `"/secret"`), and a `forbid` would not fire. A call whose declared arguments do
+//! `Arguments` is a record of servers, each a record of tools, each a record of that
+//! tool's arguments: a call of tool `t` on server `s` reaches policies as
+//! `context.arguments.s.t`, typed by that tool's own declaration, so two servers'
+//! tools may declare one argument name with different types.
+//!
+//! The Cedar request is built without the schema, so a policy comparing an argument
+//! with `==` would quietly see `false` for a value of another type (`["/secret"]` is
+//! not `"/secret"`), and a `forbid` would not fire. A call whose declared arguments do
 //! not have their declared types is refused before Cedar sees it.
+//!
+//! JSON Schema `number` maps to Cedar `decimal` (four decimal places, the range of a
+//! 64-bit integer divided by 10^4): a value declared so becomes `decimal("...")`, and
+//! one that does not fit is refused, never passed on untyped.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use cedar_policy::RestrictedExpression;
+use serde_json::{Number, Value};
+
+use crate::call::{Call, ResourceKind};
 
 /// A declared type, as far as a JSON value can be checked against it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,22 +27,29 @@ pub enum ArgumentType {
     String,
     Long,
     Bool,
+    /// Cedar `decimal`: a JSON number with at most four decimal places.
+    Decimal,
     Set(Box<ArgumentType>),
     Record(BTreeMap<String, ArgumentType>),
     /// An entity, extension or other named type: not checked here.
     Unchecked,
 }
 
-/// The top-level fields of `Toolgate::Arguments`; empty when the schema declares none.
+/// Each tool's declared top-level arguments, by tool id (`<server>/<tool>`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArgumentTypes {
-    fields: BTreeMap<String, ArgumentType>,
+    tools: BTreeMap<String, BTreeMap<String, ArgumentType>>,
 }
 
 impl ArgumentTypes {
     /// From schema fragments in Cedar's JSON form (`SchemaFragment::to_json_value`).
     pub fn from_schema_json(fragments: &[Value]) -> Self {
-        let fields = fragments
+        let record = |ty: ArgumentType| match ty {
+            ArgumentType::Record(fields) => Some(fields),
+            _ => None,
+        };
+        let mut tools = BTreeMap::new();
+        let servers = fragments
             .iter()
             .filter_map(|fragment| {
                 fragment
@@ -38,26 +57,37 @@ impl ArgumentTypes {
                     .get("commonTypes")?
                     .get("Arguments")
             })
-            .filter_map(|arguments| match parse(arguments) {
-                ArgumentType::Record(fields) => Some(fields),
-                _ => None,
-            })
-            .next()
+            .find_map(|arguments| record(parse(arguments)))
             .unwrap_or_default();
-        Self { fields }
+        for (server, declared) in servers {
+            for (tool, declared) in record(declared).unwrap_or_default() {
+                if let Some(fields) = record(declared) {
+                    tools.insert(format!("{server}/{tool}"), fields);
+                }
+            }
+        }
+        Self { tools }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.tools.is_empty()
     }
 
-    /// Ok when every declared argument present has its declared type; otherwise
+    /// The declared arguments of a tool call; none for other calls and undeclared tools.
+    pub fn of(&self, call: &Call) -> Option<&BTreeMap<String, ArgumentType>> {
+        match call.resource_kind {
+            ResourceKind::Tool => self.tools.get(&call.resource_id),
+            _ => None,
+        }
+    }
+
+    /// Ok when every argument `call` declares has its declared type; otherwise
     /// which one does not, and what it should be.
-    pub fn check(&self, arguments: &Value) -> Result<(), String> {
-        let Value::Object(given) = arguments else {
+    pub fn check(&self, call: &Call, arguments: &Value) -> Result<(), String> {
+        let (Some(fields), Value::Object(given)) = (self.of(call), arguments) else {
             return Ok(());
         };
-        for (name, expected) in &self.fields {
+        for (name, expected) in fields {
             if let Some(value) = given.get(name) {
                 conforms(value, expected)
                     .map_err(|problem| format!("argument `{name}`{problem}"))?;
@@ -67,11 +97,131 @@ impl ArgumentTypes {
     }
 }
 
+/// Converts a JSON argument value to a Cedar value, as `declared` (if known) types it:
+/// numbers declared `decimal` become decimals, other integers Longs; any other number
+/// is kept as its literal text, so a policy comparing it as a Long errors (and fails
+/// closed) rather than silently missing it. JSON null has no Cedar counterpart and is
+/// left out. Errors when a value does not fit its declared type ([`ArgumentTypes::check`]
+/// refuses those first).
+pub fn to_cedar(
+    value: &Value,
+    declared: Option<&ArgumentType>,
+) -> Result<Option<RestrictedExpression>, String> {
+    Ok(Some(match (value, declared) {
+        (Value::Null, _) => return Ok(None),
+        (Value::Bool(b), _) => RestrictedExpression::new_bool(*b),
+        (Value::Number(n), Some(ArgumentType::Decimal)) => RestrictedExpression::new_decimal(
+            decimal_text(n).ok_or_else(|| format!("{n} does not fit a Cedar decimal"))?,
+        ),
+        (Value::Number(n), _) => match n.as_i64() {
+            Some(i) => RestrictedExpression::new_long(i),
+            None => RestrictedExpression::new_string(n.to_string()),
+        },
+        (Value::String(s), _) => RestrictedExpression::new_string(s.clone()),
+        (Value::Array(items), declared) => {
+            let element = match declared {
+                Some(ArgumentType::Set(element)) => Some(element.as_ref()),
+                _ => None,
+            };
+            let mut elements = Vec::with_capacity(items.len());
+            for item in items {
+                elements.extend(to_cedar(item, element)?);
+            }
+            RestrictedExpression::new_set(elements)
+        }
+        (Value::Object(fields), declared) => {
+            let declared = match declared {
+                Some(ArgumentType::Record(fields)) => Some(fields),
+                _ => None,
+            };
+            let mut converted = Vec::with_capacity(fields.len());
+            for (key, item) in fields {
+                if let Some(v) = to_cedar(item, declared.and_then(|fields| fields.get(key)))? {
+                    converted.push((key.clone(), v));
+                }
+            }
+            RestrictedExpression::new_record(converted).map_err(|e| e.to_string())?
+        }
+    }))
+}
+
+/// The arguments of one call (a JSON object), typed by its tool's declaration.
+pub fn call_to_cedar(
+    arguments: &Value,
+    declared: Option<&BTreeMap<String, ArgumentType>>,
+) -> Result<Option<RestrictedExpression>, String> {
+    let Value::Object(fields) = arguments else {
+        return to_cedar(arguments, None);
+    };
+    let mut converted = Vec::with_capacity(fields.len());
+    for (key, item) in fields {
+        if let Some(v) = to_cedar(item, declared.and_then(|d| d.get(key)))? {
+            converted.push((key.clone(), v));
+        }
+    }
+    RestrictedExpression::new_record(converted)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// A JSON number as a Cedar decimal literal (`-12.5` -> `"-12.5000"`); none when it
+/// has more than four decimal places or is out of range.
+pub fn decimal_text(n: &Number) -> Option<String> {
+    // Cedar stores a decimal as an i64 count of 10^-4.
+    let scaled: i128 = match n.as_i64() {
+        Some(i) => i128::from(i).checked_mul(10_000)?,
+        None => scaled_from_text(&n.to_string())?,
+    };
+    let scaled = i64::try_from(scaled).ok()?;
+    let sign = if scaled < 0 { "-" } else { "" };
+    let magnitude = scaled.unsigned_abs();
+    Some(format!(
+        "{sign}{}.{:04}",
+        magnitude / 10_000,
+        magnitude % 10_000
+    ))
+}
+
+/// `-1.25e2` -> -1_250_000 (ten-thousandths); none when finer than 10^-4 or too large.
+fn scaled_from_text(text: &str) -> Option<i128> {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, exponent.parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: String = format!("{whole}{fraction}");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // The value is digits * 10^(exponent - fraction digits); make that 10^-4.
+    let mut shift = exponent.checked_sub(i32::try_from(fraction.len()).ok()?)? + 4;
+    while shift < 0 {
+        digits = digits.strip_suffix('0')?.to_owned();
+        shift += 1;
+    }
+    let digits = digits.trim_start_matches('0');
+    if digits.len() + usize::try_from(shift).ok()? > 30 {
+        return None;
+    }
+    let value = if digits.is_empty() {
+        0
+    } else {
+        digits.parse::<i128>().ok()?
+    };
+    let value = value.checked_mul(10_i128.checked_pow(u32::try_from(shift).ok()?)?)?;
+    Some(if negative { -value } else { value })
+}
+
 fn parse(declared: &Value) -> ArgumentType {
     let named = |name: &str| match name.trim_start_matches("__cedar::") {
         "String" => ArgumentType::String,
         "Long" => ArgumentType::Long,
         "Bool" | "Boolean" => ArgumentType::Bool,
+        "decimal" => ArgumentType::Decimal,
         _ => ArgumentType::Unchecked,
     };
     match declared.get("type").and_then(Value::as_str) {
@@ -108,6 +258,7 @@ fn conforms(value: &Value, expected: &ArgumentType) -> Result<(), String> {
         (ArgumentType::String, Value::String(_)) => true,
         (ArgumentType::Long, Value::Number(n)) => n.as_i64().is_some(),
         (ArgumentType::Bool, Value::Bool(_)) => true,
+        (ArgumentType::Decimal, Value::Number(n)) => decimal_text(n).is_some(),
         (ArgumentType::Set(element), Value::Array(items)) => {
             for (n, item) in items.iter().enumerate() {
                 conforms(item, element).map_err(|problem| format!("[{n}]{problem}"))?;
@@ -127,11 +278,12 @@ fn conforms(value: &Value, expected: &ArgumentType) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            " must be {}, not {}",
-            describe(expected),
-            json_kind(value)
-        ))
+        // A number that does not fit a decimal is shown: its kind would not say why.
+        let given = match (expected, value) {
+            (ArgumentType::Decimal, Value::Number(n)) => n.to_string(),
+            (_, other) => json_kind(other).to_owned(),
+        };
+        Err(format!(" must be {}, not {given}", describe(expected)))
     }
 }
 
@@ -140,6 +292,7 @@ fn describe(expected: &ArgumentType) -> String {
         ArgumentType::String => "a string".into(),
         ArgumentType::Long => "an integer (64-bit)".into(),
         ArgumentType::Bool => "a boolean".into(),
+        ArgumentType::Decimal => "a number with at most 4 decimal places, between -922337203685477.5808 and 922337203685477.5807 (a Cedar decimal)".into(),
         ArgumentType::Set(element) => format!(
             "an array of {}",
             describe(element)

@@ -18,7 +18,8 @@ pub struct Verdict {
 
 pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) -> Verdict {
     let policies = store.policies_for(&built.principal, &built.action, &built.resource);
-    let response = authorizer.is_authorized(&built.request, &policies, &store.entities);
+    let entities = store.entities_for(&built.resource);
+    let response = authorizer.is_authorized(&built.request, &policies, &entities);
     let diagnostics = response.diagnostics();
     let determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
     let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();

@@ -142,7 +142,7 @@ pub fn build_as(
         ResourceKind::Route => &types.route,
     };
     let resource = types.uid(resource_type, &call.resource_id);
-    let mut pairs = context_pairs(call, facts)?;
+    let mut pairs = context_pairs(store, call, facts)?;
     if let Some(credential) = facts.credential {
         pairs.extend(credential_pairs(store, credential, facts.now_unix)?);
     }
@@ -151,6 +151,7 @@ pub fn build_as(
 }
 
 fn context_pairs(
+    store: &PolicyStore,
     call: &Call,
     facts: &Facts<'_>,
 ) -> Result<Vec<(String, RestrictedExpression)>, BuildError> {
@@ -183,10 +184,8 @@ fn context_pairs(
             .into_iter()
             .filter_map(|(key, value)| value.map(|v| (key.to_owned(), string(v)))),
     );
-    if let Some(arguments) = &call.arguments {
-        if let Some(value) = to_cedar(arguments)? {
-            pairs.push(("arguments".to_owned(), value));
-        }
+    if let Some(arguments) = tool_arguments(store, call)? {
+        pairs.push(("arguments".to_owned(), arguments));
     }
     pairs.extend_from_slice(facts.behaviour);
     Ok(pairs)
@@ -256,35 +255,31 @@ fn credential_pairs(
     ])
 }
 
-/// Converts a JSON argument value to a Cedar value. Integers that fit become
-/// Longs; any other number is kept as its literal text, so a policy comparing it
-/// as a Long errors (and fails closed) rather than silently missing it. JSON
-/// null has no Cedar counterpart and is left out.
-pub fn to_cedar(value: &Value) -> Result<Option<RestrictedExpression>, BuildError> {
-    Ok(Some(match value {
-        Value::Null => return Ok(None),
-        Value::Bool(b) => RestrictedExpression::new_bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => RestrictedExpression::new_long(i),
-            None => RestrictedExpression::new_string(n.to_string()),
-        },
-        Value::String(s) => RestrictedExpression::new_string(s.clone()),
-        Value::Array(items) => {
-            let mut elements = Vec::with_capacity(items.len());
-            for item in items {
-                elements.extend(to_cedar(item)?);
-            }
-            RestrictedExpression::new_set(elements)
-        }
-        Value::Object(fields) => {
-            let mut converted = Vec::with_capacity(fields.len());
-            for (key, field) in fields {
-                if let Some(v) = to_cedar(field)? {
-                    converted.push((key.clone(), v));
-                }
-            }
-            RestrictedExpression::new_record(converted)
-                .map_err(|e| BuildError(format!("arguments: {e}")))?
-        }
-    }))
+/// `arguments`: a tool call's arguments at `<server>.<tool>`, typed by that tool's
+/// declaration (see [`crate::arguments`]). Other calls' arguments (a prompt's) are
+/// left out: no schema types them, so no validated policy could read them.
+fn tool_arguments(
+    store: &PolicyStore,
+    call: &Call,
+) -> Result<Option<RestrictedExpression>, BuildError> {
+    let (ResourceKind::Tool, Some(arguments)) = (call.resource_kind, &call.arguments) else {
+        return Ok(None);
+    };
+    let Some((server, tool)) = call.resource_id.split_once('/') else {
+        return Err(BuildError(format!(
+            "tool id {:?} has no server prefix",
+            call.resource_id
+        )));
+    };
+    let invalid = |e: String| BuildError(format!("arguments: {e}"));
+    let Some(value) =
+        crate::arguments::call_to_cedar(arguments, store.arguments.of(call)).map_err(invalid)?
+    else {
+        return Ok(None);
+    };
+    let nest = |key: &str, value| {
+        RestrictedExpression::new_record([(key.to_owned(), value)])
+            .map_err(|e| invalid(e.to_string()))
+    };
+    Ok(Some(nest(server, nest(tool, value)?)?))
 }

@@ -263,7 +263,7 @@ pub struct PolicySource {
     /// Cedar schema text: the whole schema. When given, no embedded schema fragment is used.
     pub schema: Option<String>,
     /// A Cedar schema fragment declaring `Toolgate::Arguments` (what `toolgate
-    /// schema-from-mcp` writes). It replaces the embedded `policies/arguments.cedarschema`,
+    /// schema-from-mcp` writes). It replaces the embedded, empty `policies/arguments.cedarschema`,
     /// or is added to `schema` when that is given.
     pub arguments_schema: Option<String>,
     /// Entities in Cedar's JSON format.
@@ -273,7 +273,7 @@ pub struct PolicySource {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyMode {
-    /// Embedded policies and entities plus the configured ones.
+    /// The embedded model and guardrails (and the configured features' rules) plus the configured policies and entities.
     #[default]
     Extend,
     /// Only the configured policies, schema and entities.

@@ -392,7 +392,7 @@ impl Gate {
         if let Some(arguments) = &call.arguments {
             self.store
                 .arguments
-                .check(arguments)
+                .check(call, arguments)
                 .map_err(|problem| Refusal::because(Reason::InvalidArguments, problem))?;
         }
         let mut behaviour = facts.behaviour.to_vec();

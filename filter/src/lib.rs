@@ -43,7 +43,6 @@ pub mod identity;
 pub mod json;
 pub mod jsonrpc;
 pub mod mcp;
-pub mod mcp_schema;
 pub mod policy;
 pub mod protocol;
 pub mod rate;

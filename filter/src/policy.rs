@@ -1,13 +1,14 @@
 //! The policy store: embedded and configured Cedar policies, schema and entities, built and validated once.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Effect, Entities, EntityId, EntityTypeName, EntityUid, EvalResult, Policy,
-    PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema, SchemaFragment,
+    ActionConstraint, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid, EvalResult,
+    Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema, SchemaFragment,
     ValidationMode, ValidationWarning, Validator,
 };
 use miette::Diagnostic;
@@ -31,8 +32,8 @@ pub const CREDENTIAL_POLICIES: Source<'static> = Source {
     text: include_str!("../../policies/credentials.cedar"),
 };
 
-/// Rules on session history and call rates. Embedded only when `history` is
-/// configured: without it `context has session` and `context has rate` are false.
+/// Rules on session history. Embedded only when `history` is configured: without
+/// it `context has session` and `context has rate` are false.
 pub const BEHAVIOUR_POLICIES: Source<'static> = Source {
     name: "policies/behaviour.cedar",
     text: include_str!("../../policies/behaviour.cedar"),
@@ -43,6 +44,11 @@ pub const RISK_POLICIES: Source<'static> = Source {
     name: "policies/risk.cedar",
     text: include_str!("../../policies/risk.cedar"),
 };
+
+/// Every feature's embedded rules: what a policy folder is checked with outside Envoy,
+/// where no configuration says which features are on.
+pub const FEATURE_POLICIES: &[Source<'static>] =
+    &[CREDENTIAL_POLICIES, BEHAVIOUR_POLICIES, RISK_POLICIES];
 
 /// The embedded policy files a configuration's features need, besides [`EMBEDDED_POLICIES`].
 pub fn feature_policies(config: &Config) -> Vec<Source<'static>> {
@@ -56,32 +62,25 @@ pub fn feature_policies(config: &Config) -> Vec<Source<'static>> {
     .collect()
 }
 
-/// The policies, schema and entities embedded from `policies/` at build time.
-pub const EMBEDDED_POLICIES: &[Source<'static>] = &[
-    Source {
-        name: "policies/default.cedar",
-        text: include_str!("../../policies/default.cedar"),
-    },
-    Source {
-        name: "policies/guardrails.cedar",
-        text: include_str!("../../policies/guardrails.cedar"),
-    },
-];
+/// The product's own policies, embedded from `policies/` at build time: guardrails
+/// that hold whatever a deployment permits. They name no agent, server or tool (only
+/// the model's attributes and tags), so they fit any deployment's catalog. Demo
+/// policies and catalogs live in `examples/demo/`, loaded as configuration.
+pub const EMBEDDED_POLICIES: &[Source<'static>] = &[Source {
+    name: "policies/guardrails.cedar",
+    text: include_str!("../../policies/guardrails.cedar"),
+}];
 /// The Cedar model: entities, actions, context. Its `Arguments` type is in
-/// [`EMBEDDED_ARGUMENTS_SCHEMA`].
+/// [`EMBEDDED_ARGUMENTS_SCHEMA`] or the configured `policies.arguments_schema`.
 pub const EMBEDDED_SCHEMA: Source<'static> = Source {
     name: "policies/toolgate.cedarschema",
     text: include_str!("../../policies/toolgate.cedarschema"),
 };
-/// The `Arguments` type, generated from the MCP servers' tools/list results in
-/// `policies/mcp/` by [`crate::mcp_schema::generate`].
+/// `Arguments` when none is configured: empty, so no policy reads an argument.
+/// `toolgate schema-from-mcp` generates one from the MCP servers' tools/list results.
 pub const EMBEDDED_ARGUMENTS_SCHEMA: Source<'static> = Source {
     name: "policies/arguments.cedarschema",
     text: include_str!("../../policies/arguments.cedarschema"),
-};
-pub const EMBEDDED_ENTITIES: Source<'static> = Source {
-    name: "policies/entities.json",
-    text: include_str!("../../policies/entities.json"),
 };
 
 const CONFIG_POLICIES: &str = "plugin configuration `policies.cedar`";
@@ -190,9 +189,6 @@ impl PolicyStore {
             }
         };
         let mut entities = Vec::new();
-        if source.mode == PolicyMode::Extend {
-            entities.push((EMBEDDED_ENTITIES.name, entity_json(&EMBEDDED_ENTITIES)?));
-        }
         if let Some(configured) = &source.entities {
             entities.push((CONFIG_ENTITIES, configured.clone()));
         }
@@ -208,6 +204,33 @@ impl PolicyStore {
             .map(|source| Ok((source.name, entity_json(source)?)))
             .collect::<Result<Vec<_>, String>>()?;
         Self::from_parts(&files.policies, &files.schema, entities)
+    }
+
+    /// Builds the store as `"mode": "extend"` does, with these files as the
+    /// configuration: the embedded guardrails and `features`' rules, the embedded
+    /// model, and (when `files` gives no schema) the embedded empty `Arguments`.
+    /// How a folder of configuration, like `examples/demo/`, is checked outside Envoy.
+    pub fn extending(
+        files: &PolicyFiles<'_>,
+        features: &[Source<'static>],
+    ) -> Result<Self, String> {
+        let policies: Vec<Source<'_>> = EMBEDDED_POLICIES
+            .iter()
+            .chain(features)
+            .chain(&files.policies)
+            .copied()
+            .collect();
+        let arguments = files.schema.is_empty().then_some(EMBEDDED_ARGUMENTS_SCHEMA);
+        let schema: Vec<Source<'_>> = std::iter::once(EMBEDDED_SCHEMA)
+            .chain(arguments)
+            .chain(files.schema.iter().copied())
+            .collect();
+        let entities = files
+            .entities
+            .iter()
+            .map(|source| Ok((source.name, entity_json(source)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        Self::from_parts(&policies, &schema, entities)
     }
 
     fn from_parts(
@@ -294,9 +317,48 @@ impl PolicyStore {
         action: &EntityUid,
         resource: &EntityUid,
     ) -> Rc<PolicySet> {
+        let parent = self.uncatalogued_parent(resource);
         self.index
-            .slice(principal, action, resource, &self.entities)
+            .slice(principal, action, resource, parent.as_ref(), &self.entities)
             .unwrap_or_else(|| Rc::clone(&self.policies))
+    }
+
+    /// The entities to evaluate a call on `resource` with. A tool, prompt, resource or
+    /// route the catalog does not list is still a child of its server, so `resource in
+    /// Server::"x"` matches every call to server `x` (a forbid written so must not miss
+    /// an uncatalogued tool); it has no attributes. Catalogued resources and servers
+    /// use the store as it is; the others cost a copy of it (its entries are shared).
+    pub fn entities_for(&self, resource: &EntityUid) -> Cow<'_, Entities> {
+        let Some(server) = self.uncatalogued_parent(resource) else {
+            return Cow::Borrowed(&self.entities);
+        };
+        let entity = Entity::new_no_attrs(resource.clone(), HashSet::from([server]));
+        match self.entities.clone().add_entities([entity], None) {
+            Ok(entities) => Cow::Owned(entities),
+            // Cannot happen for a uid the store lacks; evaluating without the parent
+            // only narrows what `resource in` matches for permits, and the slice
+            // (see `policies_for`) still holds the server's forbids.
+            Err(_) => Cow::Borrowed(&self.entities),
+        }
+    }
+
+    /// The server of a resource the catalog does not list; none for servers, for
+    /// catalogued resources and for ids without a `<server>/` prefix.
+    fn uncatalogued_parent(&self, resource: &EntityUid) -> Option<EntityUid> {
+        let types = &self.types;
+        let ty = resource.type_name();
+        let child = [
+            &types.tool,
+            &types.prompt,
+            &types.mcp_resource,
+            &types.route,
+        ]
+        .contains(&ty);
+        if !child || self.entities.get(resource).is_some() {
+            return None;
+        }
+        let (server, _) = resource.id().unescaped().split_once('/')?;
+        Some(types.uid(&types.server, server))
     }
 
     /// True when the catalog tags this tool (`<server>/<name>`) `requires_approval`.
@@ -645,12 +707,14 @@ impl PolicyIndex {
 
     /// The policies whose scope matches the request, in the policy set's order;
     /// `None` when the action is not indexed or the slice cannot be built (then
-    /// the caller evaluates every policy).
+    /// the caller evaluates every policy). `parent`: the server of an uncatalogued
+    /// resource, which is its only ancestor.
     fn slice(
         &self,
         principal: &EntityUid,
         action: &EntityUid,
         resource: &EntityUid,
+        parent: Option<&EntityUid>,
         entities: &Entities,
     ) -> Option<Rc<PolicySet>> {
         let scopes = self.by_action.get(action)?;
@@ -659,8 +723,10 @@ impl PolicyIndex {
             .into_iter()
             .flatten()
             .collect();
-        let resource_ancestors: Vec<&EntityUid> =
-            entities.ancestors(resource).into_iter().flatten().collect();
+        let resource_ancestors: Vec<&EntityUid> = match parent {
+            Some(parent) => vec![parent],
+            None => entities.ancestors(resource).into_iter().flatten().collect(),
+        };
         let mut ids: Vec<usize> = Vec::new();
         scopes.matching(principal, &principal_ancestors, |by_resource| {
             by_resource.matching(resource, &resource_ancestors, |&bucket| ids.push(bucket))

@@ -4,78 +4,23 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+mod kit;
+
 use std::cell::Cell;
 
+use kit::{gate_with, Decided, Request, PAYMENTS, READER, WRITER};
 use serde_json::{json, Value};
 use toolgate::config::History;
-use toolgate::enforce::Action;
-use toolgate::gate::{Effects, Input, Outcome};
+use toolgate::gate::Outcome;
 use toolgate::history::{self, Recorded, Shard};
-use toolgate::http::{Header, HttpRequest};
-use toolgate::identity::Peer;
 use toolgate::risk::{self, Poll};
 use toolgate::shared::{Memory, SharedData, Versioned};
 use toolgate::Gate;
 
-const READER: &str = "spiffe://toolgate.test/agent/reader";
-const WRITER: &str = "spiffe://toolgate.test/agent/writer";
-const PAYMENTS: &str = "spiffe://toolgate.test/agent/payments";
 const T0: u64 = 1_800_000_000;
-
-fn gate_with(extra: Value) -> Gate {
-    let mut config = json!({ "trust_domains": ["toolgate.test"], "server": "tools" });
-    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
-        config.extend(extra);
-    }
-    Gate::configure(config.to_string().as_bytes(), 1).unwrap_or_else(|e| panic!("configure: {e}"))
-}
 
 fn history_gate() -> Gate {
     gate_with(json!({ "history": { "idle_seconds": 600 } }))
-}
-
-struct Decided {
-    record: Value,
-    outcome: Outcome,
-    action: Action,
-    effects: Effects,
-}
-
-impl Decided {
-    fn reason(&self) -> &str {
-        self.record["reason"].as_str().unwrap_or("")
-    }
-
-    fn policies(&self) -> Vec<&str> {
-        self.record["policies"]
-            .as_array()
-            .map(|p| p.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
-    }
-
-    fn status(&self) -> u32 {
-        match &self.action {
-            Action::Respond { status, .. } => *status,
-            Action::Forward { .. } => 200,
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        match &self.action {
-            Action::Respond { headers, .. } => headers
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.as_str()),
-            Action::Forward { .. } => None,
-        }
-    }
-
-    fn body(&self) -> Value {
-        match &self.action {
-            Action::Respond { body, .. } => serde_json::from_slice(body).expect("JSON body"),
-            Action::Forward { .. } => Value::Null,
-        }
-    }
 }
 
 /// Calls `tool` as `agent` in `session` (none: no header) at `seconds` Unix time.
@@ -88,36 +33,11 @@ fn call(
     arguments: Value,
     seconds: u64,
 ) -> Decided {
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                       "params": { "name": tool, "arguments": arguments } })
-    .to_string();
-    let mut headers: Vec<Header> = vec![
-        (":method".into(), b"POST".to_vec()),
-        (":path".into(), b"/mcp".to_vec()),
-        ("content-type".into(), b"application/json".to_vec()),
-    ];
+    let mut request = Request::tool(tool, arguments, agent).at(seconds);
     if let Some(session) = session {
-        headers.push(("x-agent-session".into(), session.as_bytes().to_vec()));
+        request = request.header("x-agent-session", session);
     }
-    let peer = Peer::with_uri_san(agent);
-    let input = Input {
-        shared: Some(shared),
-        ..Input::new(
-            HttpRequest {
-                headers: &headers,
-                body: body.as_bytes(),
-            },
-            &peer,
-            seconds * 1_000_000_000,
-        )
-    };
-    let verdict = gate.decide(&input, &|| 0);
-    Decided {
-        record: serde_json::to_value(&verdict.record).expect("record is JSON"),
-        outcome: verdict.outcome,
-        action: verdict.action,
-        effects: verdict.effects,
-    }
+    request.decide_with(gate, |input| input.shared = Some(shared))
 }
 
 fn secret(gate: &Gate, shared: &dyn SharedData, session: &str, at: u64) -> Decided {
@@ -325,9 +245,11 @@ fn a_rate_limit_refuses_with_429_and_retry_after() {
 
 #[test]
 fn a_forbid_that_does_not_read_the_rate_is_not_a_rate_limit() {
-    let gate = gate_with(json!({ "history": {}, "policies": { "cedar":
-        "@id(\"no-refunds-for-big-spenders\") forbid (principal, action, resource == Toolgate::Tool::\"tools/refund\") when { context has rate && context.rate.tool >= 1 && context has arguments && context.arguments has amount && context.arguments.amount > 5 };\n\
-         @id(\"no-refunds-at-all\") forbid (principal, action, resource == Toolgate::Tool::\"tools/refund\") when { context has session && context.session.calls >= 1 };" } }));
+    let gate = gate_with(
+        json!({ "history": {}, "policies": kit::demo_policies_and(json!({ "cedar":
+        "@id(\"no-refunds-for-big-spenders\") forbid (principal, action, resource == Toolgate::Tool::\"tools/refund\") when { context has rate && context.rate.tool >= 1 && context has arguments.tools.refund.amount && context.arguments.tools.refund.amount > 5 };\n\
+         @id(\"no-refunds-at-all\") forbid (principal, action, resource == Toolgate::Tool::\"tools/refund\") when { context has session && context.session.calls >= 1 };" })) }),
+    );
     let shared = Memory::new();
     assert_eq!(refund(&gate, &shared, T0).outcome, Outcome::Allow);
     let denied = refund(&gate, &shared, T0 + 1);
@@ -405,30 +327,12 @@ fn a_concurrent_call_is_never_lost_and_never_lets_a_limit_through() {
 #[test]
 fn without_shared_data_history_fails_closed() {
     let gate = history_gate();
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                       "params": { "name": "read_file", "arguments": { "path": "a" } } })
-    .to_string();
-    let headers: Vec<Header> = vec![
-        (":method".into(), b"POST".to_vec()),
-        (":path".into(), b"/mcp".to_vec()),
-        ("content-type".into(), b"application/json".to_vec()),
-    ];
-    let peer = Peer::with_uri_san(READER);
-    let input = Input::new(
-        HttpRequest {
-            headers: &headers,
-            body: body.as_bytes(),
-        },
-        &peer,
-        T0 * 1_000_000_000,
-    );
-    let verdict = gate.decide(&input, &|| 0);
-    assert_eq!(verdict.outcome, Outcome::Error);
-    assert!(
-        verdict.record.to_json().contains("no shared data"),
-        "{:?}",
-        verdict.record
-    );
+    let denied = Request::tool("read_file", json!({ "path": "a" }), READER)
+        .at(T0)
+        .decide(&gate);
+    assert_eq!(denied.outcome, Outcome::Error);
+    let errors = denied.record["errors"].to_string();
+    assert!(errors.contains("no shared data"), "{errors}");
 }
 
 #[test]

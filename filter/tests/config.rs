@@ -16,7 +16,13 @@ fn refused(config: &str) -> String {
 #[test]
 fn empty_configuration_means_defaults() {
     let gate = Gate::configure(b"", 0).expect("defaults");
-    assert!(gate.policy_count() >= 8);
+    assert_eq!(
+        gate.policy_count(),
+        toolgate::policy::EMBEDDED_POLICIES
+            .iter()
+            .map(|s| s.text.matches("@id(").count())
+            .sum::<usize>()
+    );
     assert_eq!(gate.policy_version().len(), 16);
 }
 
@@ -59,11 +65,10 @@ fn schema_violations_name_the_policy_and_suggest_a_fix() {
 
 #[test]
 fn duplicate_policy_ids_are_refused() {
-    let policy =
-        "@id(\"readers-call-low-sensitivity-tools\")\npermit(principal, action, resource);";
+    let policy = "@id(\"forbid-critical-tools\")\npermit(principal, action, resource);";
     let error = refused(&json!({"policies": {"cedar": policy}}).to_string());
     assert!(
-        error.contains("already used in policies/default.cedar"),
+        error.contains("already used in policies/guardrails.cedar"),
         "{error}"
     );
 }
@@ -127,9 +132,7 @@ fn extended_policies_change_the_version() {
 
 #[test]
 fn the_version_names_the_content_not_how_it_was_delivered() {
-    use toolgate::policy::{
-        EMBEDDED_ARGUMENTS_SCHEMA, EMBEDDED_ENTITIES, EMBEDDED_POLICIES, EMBEDDED_SCHEMA,
-    };
+    use toolgate::policy::{EMBEDDED_ARGUMENTS_SCHEMA, EMBEDDED_POLICIES, EMBEDDED_SCHEMA};
     let embedded = Gate::configure(b"{}", 0).expect("defaults");
     // What scripts/reload sends over ECDS: the same files, joined into one text.
     let joined = |policies: String| {
@@ -138,7 +141,6 @@ fn the_version_names_the_content_not_how_it_was_delivered() {
             "cedar": policies,
             "schema": EMBEDDED_SCHEMA.text,
             "arguments_schema": EMBEDDED_ARGUMENTS_SCHEMA.text,
-            "entities": serde_json::from_str::<serde_json::Value>(EMBEDDED_ENTITIES.text).expect("json"),
         }});
         Gate::configure(config.to_string().as_bytes(), 0).expect("replaced")
     };
@@ -151,7 +153,8 @@ fn the_version_names_the_content_not_how_it_was_delivered() {
         joined(files.concat()).policy_version(),
         embedded.policy_version()
     );
-    let changed = files.concat().replace("\"low\"", "\"medium\"");
+    let changed = files.concat().replace("\"critical\"", "\"high\"");
+    assert_ne!(changed, files.concat());
     assert_ne!(joined(changed).policy_version(), embedded.policy_version());
 }
 
@@ -166,4 +169,48 @@ fn templates_are_refused_not_dropped() {
         error.contains("plugin configuration `policies.cedar`"),
         "{error}"
     );
+}
+
+/// A user's own server, catalog and typed arguments, as `toolgate schema-from-mcp`
+/// writes them: nothing embedded may name the demo's tools or read their arguments.
+const OWN_ARGUMENTS: &str = "namespace Toolgate { type Arguments = { billing?: { charge?: { amount?: String, customer?: String } } }; }";
+const OWN_POLICY: &str = "@id(\"charges-for-acme\") permit (principal, action == Toolgate::Action::\"tools/call\", resource in Toolgate::Server::\"billing\") when { context has arguments.billing.charge.customer && context.arguments.billing.charge.customer == \"acme\" };";
+
+#[test]
+fn a_users_own_server_schema_and_policies_start_in_extend_and_replace_mode() {
+    let entities = json!([
+        {"uid": {"type": "Toolgate::Server", "id": "billing"}, "attrs": {}, "parents": []},
+        {"uid": {"type": "Toolgate::Tool", "id": "billing/charge"}, "attrs": {"sensitivity": "high"},
+         "parents": [{"type": "Toolgate::Server", "id": "billing"}]}
+    ]);
+    let extend = json!({"server": "billing", "credentials": {}, "history": {}, "policies": {
+        "cedar": OWN_POLICY, "arguments_schema": OWN_ARGUMENTS, "entities": entities}});
+    let gate = Gate::configure(extend.to_string().as_bytes(), 0).unwrap_or_else(|e| panic!("{e}"));
+    assert!(gate.policy_count() > 1, "the guardrails are there too");
+    let replace = json!({"server": "billing", "policies": {"mode": "replace",
+        "schema": toolgate::policy::EMBEDDED_SCHEMA.text,
+        "cedar": OWN_POLICY, "arguments_schema": OWN_ARGUMENTS, "entities": entities}});
+    let gate = Gate::configure(replace.to_string().as_bytes(), 0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(gate.policy_count(), 1);
+}
+
+#[test]
+fn the_embedded_policies_name_no_demo_agent_server_or_tool() {
+    use toolgate::policy::{EMBEDDED_POLICIES, FEATURE_POLICIES};
+    for source in EMBEDDED_POLICIES.iter().chain(FEATURE_POLICIES) {
+        for demo in [
+            "AgentGroup::",
+            "Agent::",
+            "Server::",
+            "Tool::",
+            "Route::",
+            "context.arguments",
+        ] {
+            assert!(
+                !source.text.contains(demo),
+                "{} names {demo}: demo rules belong in examples/demo/",
+                source.name
+            );
+        }
+    }
 }

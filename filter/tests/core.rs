@@ -3,115 +3,19 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+mod kit;
+
+use kit::{gate, gate_with, tool_call, Request, PAYMENTS, READER, WRITER};
 use serde_json::{json, Value};
 use toolgate::authorize::authorize;
 use toolgate::cedar_request::from_record;
 use toolgate::enforce::Action;
-use toolgate::gate::{Input, Outcome};
-use toolgate::http::{Header, HttpRequest};
-use toolgate::identity::Peer;
+use toolgate::gate::Outcome;
 use toolgate::record::CedarRecord;
-use toolgate::Gate;
-
-const READER: &str = "spiffe://toolgate.test/agent/reader";
-const WRITER: &str = "spiffe://toolgate.test/agent/writer";
-const PAYMENTS: &str = "spiffe://toolgate.test/agent/payments";
-
-fn gate_with(config: Value) -> Gate {
-    Gate::configure(config.to_string().as_bytes(), 7).unwrap_or_else(|e| panic!("configure: {e}"))
-}
-
-fn gate() -> Gate {
-    gate_with(json!({ "trust_domains": ["toolgate.test"], "server": "tools" }))
-}
-
-struct Req {
-    headers: Vec<Header>,
-    body: Vec<u8>,
-    peer: Peer,
-}
-
-impl Req {
-    fn post(body: Value, spiffe: Option<&str>) -> Self {
-        Self::raw("POST", "/mcp", body.to_string().into_bytes(), spiffe)
-            .header("content-type", "application/json")
-    }
-
-    fn raw(method: &str, path: &str, body: Vec<u8>, spiffe: Option<&str>) -> Self {
-        Self {
-            headers: vec![
-                (":method".into(), method.as_bytes().to_vec()),
-                (":path".into(), path.as_bytes().to_vec()),
-                ("x-request-id".into(), b"rid-1".to_vec()),
-            ],
-            body,
-            peer: spiffe.map(Peer::with_uri_san).unwrap_or_default(),
-        }
-    }
-
-    fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.into(), value.as_bytes().to_vec()));
-        self
-    }
-
-    fn decide(&self, gate: &Gate) -> Decided {
-        self.decide_with(gate, false)
-    }
-
-    fn decide_with(&self, gate: &Gate, body_too_large: bool) -> Decided {
-        let input = Input {
-            body_too_large,
-            ..Input::new(
-                HttpRequest {
-                    headers: &self.headers,
-                    body: &self.body,
-                },
-                &self.peer,
-                1_700_000_000_123_456_789,
-            )
-        };
-        let verdict = gate.decide(&input, &|| 0);
-        Decided {
-            record: serde_json::to_value(&verdict.record).expect("record is JSON"),
-            outcome: verdict.outcome,
-            action: verdict.action,
-        }
-    }
-}
-
-fn tool_call(id: Value, name: &str, arguments: Value) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": { "name": name, "arguments": arguments } })
-}
-
-struct Decided {
-    record: Value,
-    outcome: Outcome,
-    action: Action,
-}
-
-impl Decided {
-    fn status(&self) -> u32 {
-        match &self.action {
-            Action::Forward { .. } => 200,
-            Action::Respond { status, .. } => *status,
-        }
-    }
-
-    fn body(&self) -> Value {
-        match &self.action {
-            Action::Respond { body, .. } => serde_json::from_slice(body).expect("JSON body"),
-            Action::Forward { .. } => panic!("forwarded, not refused"),
-        }
-    }
-
-    fn reason(&self) -> &str {
-        self.record["reason"].as_str().unwrap_or("")
-    }
-}
 
 #[test]
 fn reader_may_call_a_low_sensitivity_tool() {
-    let d = Req::post(
+    let d = Request::post(
         tool_call(json!(1), "read_file", json!({"path": "a"})),
         Some(READER),
     )
@@ -139,7 +43,7 @@ fn reader_may_call_a_low_sensitivity_tool() {
 
 #[test]
 fn forbidden_tool_is_a_jsonrpc_error_echoing_the_id() {
-    let d = Req::post(
+    let d = Request::post(
         tool_call(json!("abc"), "delete_database", json!({})),
         Some(READER),
     )
@@ -161,12 +65,14 @@ fn writes_need_the_declared_intent_and_a_task() {
     let call = tool_call(json!(2), "write_file", json!({"path": "x", "content": "y"}));
     let g = gate();
     assert_eq!(
-        Req::post(call.clone(), Some(WRITER)).decide(&g).reason(),
+        Request::post(call.clone(), Some(WRITER))
+            .decide(&g)
+            .reason(),
         "not_permitted"
     );
-    let only_intent = Req::post(call.clone(), Some(WRITER)).header("x-agent-intent", "write");
+    let only_intent = Request::post(call.clone(), Some(WRITER)).header("x-agent-intent", "write");
     assert_eq!(only_intent.decide(&g).outcome, Outcome::Deny);
-    let both = Req::post(call, Some(WRITER))
+    let both = Request::post(call, Some(WRITER))
         .header("x-agent-intent", "write")
         .header("x-agent-task", "T-1");
     assert_eq!(both.decide(&g).outcome, Outcome::Allow);
@@ -176,7 +82,7 @@ fn writes_need_the_declared_intent_and_a_task() {
 fn refunds_are_decided_on_the_amount_argument() {
     let g = gate();
     let refund = |amount: Value| {
-        Req::post(
+        Request::post(
             tool_call(json!(3), "refund", json!({ "amount": amount })),
             Some(PAYMENTS),
         )
@@ -203,10 +109,10 @@ fn an_argument_of_another_type_cannot_slip_past_a_forbid() {
     // as an array would not match this forbid and the reader's permit would allow it.
     let g = gate_with(json!({
         "trust_domains": ["toolgate.test"], "server": "tools",
-        "policies": {"cedar": "@id(\"no-shadow\") forbid (principal, action == Toolgate::Action::\"tools/call\", resource) when { context has arguments && context.arguments has path && context.arguments.path == \"/etc/shadow\" };"}
+        "policies": kit::demo_policies_and(json!({"cedar": "@id(\"no-shadow\") forbid (principal, action == Toolgate::Action::\"tools/call\", resource) when { context has arguments.tools.read_file.path && context.arguments.tools.read_file.path == \"/etc/shadow\" };"}))
     }));
     let read = |path: Value| {
-        Req::post(
+        Request::post(
             tool_call(
                 json!(1),
                 "read_file",
@@ -237,10 +143,10 @@ fn an_argument_of_another_type_cannot_slip_past_a_forbid() {
 fn nested_declared_types_are_checked_too() {
     let g = gate_with(json!({
         "trust_domains": ["toolgate.test"], "server": "tools",
-        "policies": {"arguments_schema": "namespace Toolgate { type Arguments = { amount?: Long, path?: String, tags?: Set<String>, filter?: { depth: Long } }; }"}
+        "policies": kit::demo_policies_and(json!({"arguments_schema": "namespace Toolgate { type Arguments = { tools?: { read_file?: { amount?: Long, path?: String, tags?: Set<String>, filter?: { depth: Long } }, refund?: { amount?: Long } } }; }"}))
     }));
     let read = |arguments: Value| {
-        Req::post(tool_call(json!(1), "read_file", arguments), Some(READER)).decide(&g)
+        Request::post(tool_call(json!(1), "read_file", arguments), Some(READER)).decide(&g)
     };
     assert_eq!(
         read(json!({"tags": ["a", "b"], "filter": {"depth": 2, "other": "x"}})).outcome,
@@ -261,7 +167,7 @@ fn nested_declared_types_are_checked_too() {
 
 #[test]
 fn no_certificate_is_the_unauthenticated_principal() {
-    let d = Req::post(
+    let d = Request::post(
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
         None,
     )
@@ -276,7 +182,7 @@ fn no_certificate_is_the_unauthenticated_principal() {
 fn untrusted_trust_domains_and_malformed_ids_are_refused() {
     let g = gate();
     let list = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"});
-    let evil = Req::post(list.clone(), Some("spiffe://evil.test/agent/reader")).decide(&g);
+    let evil = Request::post(list.clone(), Some("spiffe://evil.test/agent/reader")).decide(&g);
     assert_eq!(evil.reason(), "untrusted_trust_domain");
     assert_eq!(evil.record["trust_domain"], "evil.test");
     assert_eq!(evil.body()["id"], 9);
@@ -288,7 +194,7 @@ fn untrusted_trust_domains_and_malformed_ids_are_refused() {
         "spiffe:///a",
     ] {
         assert_eq!(
-            Req::post(list.clone(), Some(bad)).decide(&g).reason(),
+            Request::post(list.clone(), Some(bad)).decide(&g).reason(),
             "invalid_spiffe_id",
             "{bad}"
         );
@@ -298,8 +204,8 @@ fn untrusted_trust_domains_and_malformed_ids_are_refused() {
 #[test]
 fn identity_headers_count_only_in_configured_development_mode() {
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
-    let claim = |g: &Gate| {
-        Req::post(list.clone(), None)
+    let claim = |g: &toolgate::Gate| {
+        Request::post(list.clone(), None)
             .header("x-dev-id", READER)
             .decide(g)
     };
@@ -317,7 +223,7 @@ fn identity_headers_count_only_in_configured_development_mode() {
 
 #[test]
 fn client_annotation_headers_are_removed_or_replaced() {
-    let d = Req::post(tool_call(json!(1), "read_file", json!({})), Some(READER))
+    let d = Request::post(tool_call(json!(1), "read_file", json!({})), Some(READER))
         .header("x-toolgate-policies", "forged")
         .header("x-toolgate-approved", "yes")
         .decide(&gate());
@@ -333,10 +239,10 @@ fn client_annotation_headers_are_removed_or_replaced() {
 #[test]
 fn rest_calls_map_to_routes_and_get_problem_documents() {
     let g = gate_with(json!({"trust_domains": ["toolgate.test"], "server": "weather"}));
-    let ok = Req::raw("GET", "/weather/v1/forecast?city=x", vec![], Some(READER)).decide(&g);
+    let ok = Request::new("GET", "/weather/v1/forecast?city=x", vec![], Some(READER)).decide(&g);
     assert_eq!(ok.outcome, Outcome::Allow);
     assert_eq!(ok.record["resource"], "weather/GET /weather/v1/forecast");
-    let denied = Req::raw("DELETE", "/weather/v1/forecast", vec![], Some(READER)).decide(&g);
+    let denied = Request::new("DELETE", "/weather/v1/forecast", vec![], Some(READER)).decide(&g);
     assert_eq!(denied.status(), 403);
     let Action::Respond { headers, .. } = &denied.action else {
         panic!()
@@ -391,22 +297,22 @@ fn mcp_methods_map_to_actions_and_resources() {
         ),
     ];
     for (message, action, resource) in cases {
-        let d = Req::post(message.clone(), Some(READER)).decide(&g);
+        let d = Request::post(message.clone(), Some(READER)).decide(&g);
         assert_eq!(d.record["action"], action, "{message}");
         assert_eq!(d.record["resource"], resource, "{message}");
     }
-    let session = Req::post(
+    let session = Request::post(
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize"}),
         Some(READER),
     )
     .decide(&g);
     assert_eq!(session.outcome, Outcome::Allow);
-    let docs = Req::post(
+    let docs = Request::post(
         json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "docs://a"}}),
         Some(READER),
     );
     assert_eq!(docs.decide(&g).outcome, Outcome::Allow);
-    let secret = Req::post(
+    let secret = Request::post(
         json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "file:///etc/shadow"}}),
         Some(READER),
     );
@@ -425,7 +331,7 @@ fn malformed_messages_fail_closed_with_jsonrpc_codes() {
         (b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", "batch_rejected", -32600),
     ];
     for (body, reason, code) in cases {
-        let d = Req::raw("POST", "/mcp", body.to_vec(), Some(READER))
+        let d = Request::new("POST", "/mcp", body.to_vec(), Some(READER))
             .header("content-type", "application/json")
             .decide(&g);
         assert_eq!(
@@ -446,14 +352,14 @@ fn evaluated_batches_are_denied_whole_if_any_element_is() {
     );
     let ok = json!([tool_call(json!(1), "read_file", json!({})), {"jsonrpc": "2.0", "method": "notifications/progress"}]);
     assert_eq!(
-        Req::post(ok, Some(READER)).decide(&g).outcome,
+        Request::post(ok, Some(READER)).decide(&g).outcome,
         Outcome::Allow
     );
     let mixed = json!([
         tool_call(json!(1), "read_file", json!({})),
         tool_call(json!(2), "delete_database", json!({}))
     ]);
-    let d = Req::post(mixed, Some(READER)).decide(&g);
+    let d = Request::post(mixed, Some(READER)).decide(&g);
     assert_eq!(d.outcome, Outcome::Deny);
     assert_eq!(d.record["resource"], "tools/delete_database");
     let ids: Vec<Value> = d
@@ -465,7 +371,7 @@ fn evaluated_batches_are_denied_whole_if_any_element_is() {
         .collect();
     assert_eq!(ids, [json!(1), json!(2)]);
     assert_eq!(
-        Req::post(json!([]), Some(READER)).decide(&g).reason(),
+        Request::post(json!([]), Some(READER)).decide(&g).reason(),
         "invalid_jsonrpc"
     );
 }
@@ -473,12 +379,13 @@ fn evaluated_batches_are_denied_whole_if_any_element_is() {
 #[test]
 fn oversized_and_encoded_bodies_are_refused() {
     let g = gate();
-    let too_large = Req::post(json!({}), Some(READER)).decide_with(&g, true);
+    let too_large =
+        Request::post(json!({}), Some(READER)).decide_with(&g, |input| input.body_too_large = true);
     assert_eq!(
         (too_large.status(), too_large.reason()),
         (413, "body_too_large")
     );
-    let gz = Req::post(tool_call(json!(1), "read_file", json!({})), Some(READER))
+    let gz = Request::post(tool_call(json!(1), "read_file", json!({})), Some(READER))
         .header("content-encoding", "gzip")
         .decide(&g);
     assert_eq!(
@@ -489,7 +396,7 @@ fn oversized_and_encoded_bodies_are_refused() {
 
 #[test]
 fn the_record_has_every_field_and_digests_arguments() {
-    let d = Req::post(
+    let d = Request::post(
         tool_call(json!(5), "read_file", json!({"b": 1, "a": [true, null]})),
         Some(READER),
     )
@@ -541,7 +448,7 @@ fn the_record_carries_the_cedar_request_and_it_replays_to_the_same_answer() {
     let store = g.store();
     let authorizer = cedar_policy::Authorizer::new();
     for (amount, decision) in [(50, "allow"), (500, "deny")] {
-        let d = Req::post(
+        let d = Request::post(
             tool_call(
                 json!(1),
                 "refund",
@@ -557,7 +464,10 @@ fn the_record_carries_the_cedar_request_and_it_replays_to_the_same_answer() {
             cedar["resource"],
             json!({"type": "Toolgate::Tool", "id": "tools/refund"})
         );
-        assert_eq!(cedar["context"]["arguments"]["amount"], amount);
+        assert_eq!(
+            cedar["context"]["arguments"]["tools"]["refund"]["amount"],
+            amount
+        );
         let recorded: CedarRecord = serde_json::from_value(cedar.clone()).expect("cedar block");
         let built = from_record(&recorded).expect("rebuilds");
         let replayed = authorize(&authorizer, store, &built);
@@ -571,7 +481,7 @@ fn the_record_carries_the_cedar_request_and_it_replays_to_the_same_answer() {
         );
     }
     // Without log_arguments the context leaves the arguments out.
-    let d = Req::post(
+    let d = Request::post(
         tool_call(json!(1), "refund", json!({"amount": 5})),
         Some(PAYMENTS),
     )
@@ -579,7 +489,7 @@ fn the_record_carries_the_cedar_request_and_it_replays_to_the_same_answer() {
     assert!(d.record["cedar"]["context"].get("arguments").is_none());
     assert_eq!(d.record["cedar"]["context"]["server"], "tools");
     // Refused before Cedar ran: no request to record.
-    let d = Req::post(
+    let d = Request::post(
         tool_call(json!(1), "refund", json!({})),
         Some("spiffe://elsewhere.test/x"),
     )
@@ -590,7 +500,125 @@ fn the_record_carries_the_cedar_request_and_it_replays_to_the_same_answer() {
 #[test]
 fn every_decision_gets_a_distinct_id() {
     let g = gate();
-    let req = Req::post(tool_call(json!(1), "read_file", json!({})), Some(READER));
+    let req = Request::post(tool_call(json!(1), "read_file", json!({})), Some(READER));
     let (a, b) = (req.decide(&g), req.decide(&g));
     assert_ne!(a.record["decision_id"], b.record["decision_id"]);
+}
+
+#[test]
+fn a_server_wide_forbid_covers_tools_the_catalog_does_not_list() {
+    // `resource in Server::"tools"` must match every call to server `tools`, listed or
+    // not: a forbid written that way must not fail open for a new tool.
+    let g = gate_with(json!({
+        "policies": kit::demo_policies_and(json!({"cedar":
+            "@id(\"open-to-readers\") permit (principal in Toolgate::AgentGroup::\"readers\", action, resource in Toolgate::Server::\"tools\");\n\
+             @id(\"tools-closed\") forbid (principal, action == Toolgate::Action::\"tools/call\", resource in Toolgate::Server::\"tools\") when { context has task && context.task == \"freeze\" };"}))
+    }));
+    let call = |tool: &str, task: Option<&str>| {
+        let mut request = Request::post(tool_call(json!(1), tool, json!({})), Some(READER));
+        if let Some(task) = task {
+            request = request.header("x-agent-task", task);
+        }
+        request.decide(&g)
+    };
+    // An uncatalogued tool is a child of its server: the permit scoped to it applies...
+    assert_eq!(call("brand_new_tool", None).outcome, Outcome::Allow);
+    // ...and so does the forbid, for it as for a catalogued one.
+    for tool in ["brand_new_tool", "read_file"] {
+        let frozen = call(tool, Some("freeze"));
+        assert_eq!(frozen.reason(), "forbidden_by_policy", "{tool}");
+        assert_eq!(frozen.record["policies"], json!(["tools-closed"]), "{tool}");
+    }
+    // Prompts the catalog does not list are children of their server too.
+    let prompt =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": {"name": "p"}});
+    assert_eq!(
+        Request::post(prompt, Some(READER)).decide(&g).outcome,
+        Outcome::Allow
+    );
+}
+
+#[test]
+fn argument_types_are_per_server_and_tool() {
+    // search_docs declares `limit` an integer; read_file does not declare it at all.
+    let g = gate();
+    let read = Request::post(
+        tool_call(json!(1), "read_file", json!({"path": "a", "limit": "10"})),
+        Some(READER),
+    )
+    .decide(&g);
+    assert_eq!(read.outcome, Outcome::Allow, "{}", read.record);
+    let search = Request::post(
+        tool_call(
+            json!(1),
+            "search_docs",
+            json!({"query": "q", "limit": "10"}),
+        ),
+        Some(READER),
+    )
+    .decide(&g);
+    assert_eq!(search.reason(), "invalid_arguments");
+    assert_eq!(
+        search.record["errors"],
+        json!(["argument `limit` must be an integer (64-bit), not a string"])
+    );
+    // A second server whose tool declares `limit` a string: each server's own type holds.
+    let arguments = "namespace Toolgate { type Arguments = { tools?: { search_docs?: { limit?: Long }, refund?: { amount?: Long } }, wiki?: { search_docs?: { limit?: String } } }; }";
+    let policy = "@id(\"wiki-limit\") permit (principal, action == Toolgate::Action::\"tools/call\", resource) when { context has arguments.wiki.search_docs.limit && context.arguments.wiki.search_docs.limit == \"10\" };";
+    let wiki = gate_with(json!({"server": "wiki",
+        "policies": kit::demo_policies_and(json!({"cedar": policy, "arguments_schema": arguments}))}));
+    let d = Request::post(
+        tool_call(json!(1), "search_docs", json!({"limit": "10"})),
+        Some(READER),
+    )
+    .decide(&wiki);
+    assert_eq!(d.outcome, Outcome::Allow, "{}", d.record);
+    assert_eq!(d.record["policies"], json!(["wiki-limit"]));
+}
+
+#[test]
+fn a_json_schema_number_is_a_cedar_decimal_and_what_does_not_fit_is_refused() {
+    // search_docs declares `min_score` a JSON Schema `number`: a Cedar decimal.
+    let policy = "@id(\"no-low-scores\") forbid (principal, action == Toolgate::Action::\"tools/call\", resource) when { context has arguments.tools.search_docs.min_score && context.arguments.tools.search_docs.min_score.lessThan(decimal(\"0.2\")) };";
+    let g = gate_with(json!({"log_arguments": true,
+        "policies": kit::demo_policies_and(json!({"cedar": policy}))}));
+    let search = |score: Value| {
+        Request::post(
+            tool_call(
+                json!(1),
+                "search_docs",
+                json!({"query": "q", "min_score": score}),
+            ),
+            Some(READER),
+        )
+        .decide(&g)
+    };
+    let low = search(json!(0.1));
+    assert_eq!(low.reason(), "forbidden_by_policy", "{}", low.record);
+    assert_eq!(
+        low.record["cedar"]["context"]["arguments"]["tools"]["search_docs"]["min_score"],
+        json!({"__extn": {"fn": "decimal", "arg": "0.1000"}})
+    );
+    // Integers are decimals too where a number is declared.
+    for (fine, allowed) in [
+        (json!(0.5), true),
+        (json!(3), true),
+        (json!(1e3), true),
+        (json!(-0.25), false),
+    ] {
+        let d = search(fine.clone());
+        assert_eq!(d.outcome == Outcome::Allow, allowed, "{fine}: {}", d.record);
+    }
+    for (unfit, shown) in [
+        (json!(0.12345), "0.12345"),
+        (json!(1e300), "1e+300"),
+        (json!(1e-7), "1e-7"),
+    ] {
+        let d = search(unfit);
+        assert_eq!(d.reason(), "invalid_arguments", "{shown}");
+        assert_eq!(
+            d.record["errors"],
+            json!([format!("argument `min_score` must be a number with at most 4 decimal places, between -922337203685477.5808 and 922337203685477.5807 (a Cedar decimal), not {shown}")])
+        );
+    }
 }

@@ -3,21 +3,20 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+mod kit;
+
+use kit::{gate_with, Request, READER, WRITER};
 use serde_json::{json, Value};
 use toolgate::credential::{Credential, TokenState};
-use toolgate::gate::{Input, Outcome};
-use toolgate::http::{Header, HttpRequest};
-use toolgate::identity::Peer;
+use toolgate::gate::Outcome;
+use toolgate::http::Header;
 use toolgate::wire::encode_pairs;
 use toolgate::Gate;
 
-const READER: &str = "spiffe://toolgate.test/agent/reader";
-const WRITER: &str = "spiffe://toolgate.test/agent/writer";
 const NOW: i64 = 1_800_000_000;
 
 fn gate() -> Gate {
-    let config = json!({"trust_domains": ["toolgate.test"], "server": "tools", "credentials": {}});
-    Gate::configure(config.to_string().as_bytes(), 1).unwrap_or_else(|e| panic!("{e}"))
+    gate_with(json!({"credentials": {}}))
 }
 
 fn number(n: i64) -> Vec<u8> {
@@ -62,32 +61,15 @@ fn decide(
     name: &str,
     task: Option<&str>,
 ) -> (Outcome, Value) {
-    let mut headers: Vec<Header> = vec![
-        (":method".into(), b"POST".to_vec()),
-        (":path".into(), b"/mcp".to_vec()),
-    ];
+    let arguments = json!({"path": "a", "content": "b"});
+    let mut request = Request::tool(name, arguments, peer).at(NOW as u64);
     if let Some(task) = task {
-        headers.push(("x-agent-task".into(), task.as_bytes().to_vec()));
-        headers.push(("x-agent-intent".into(), b"write".to_vec()));
+        request = request
+            .header("x-agent-task", task)
+            .header("x-agent-intent", "write");
     }
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": {"path": "a", "content": "b"}}}).to_string();
-    let peer = Peer::with_uri_san(peer);
-    let input = Input {
-        token,
-        ..Input::new(
-            HttpRequest {
-                headers: &headers,
-                body: body.as_bytes(),
-            },
-            &peer,
-            NOW as u64 * 1_000_000_000,
-        )
-    };
-    let verdict = gate.decide(&input, &|| 0);
-    (
-        verdict.outcome,
-        serde_json::to_value(&verdict.record).expect("record"),
-    )
+    let decided = request.decide_with(gate, |input| input.token = token);
+    (decided.outcome, decided.record)
 }
 
 fn verified(bytes: &[u8]) -> TokenState {
@@ -310,26 +292,14 @@ fn approvals_bind_agent_server_tool_and_arguments() {
 }
 
 fn revocation_gate() -> Gate {
-    let config = json!({"trust_domains": ["toolgate.test"], "server": "tools",
-        "revocation": {"controllers": ["spiffe://toolgate.test/controller"], "ttl_seconds": 60}});
-    Gate::configure(config.to_string().as_bytes(), 1).unwrap_or_else(|e| panic!("{e}"))
+    gate_with(json!({
+        "revocation": {"controllers": ["spiffe://toolgate.test/controller"], "ttl_seconds": 60}}))
 }
 
 fn control(gate: &Gate, peer: &str, method: &str, body: &[u8]) -> toolgate::gate::Verdict {
-    let headers: Vec<Header> = vec![
-        (":method".into(), method.as_bytes().to_vec()),
-        (":path".into(), b"/.toolgate/revoke".to_vec()),
-    ];
-    let peer = Peer::with_uri_san(peer);
-    let input = Input::new(
-        HttpRequest {
-            headers: &headers,
-            body,
-        },
-        &peer,
-        NOW as u64 * 1_000_000_000,
-    );
-    gate.decide(&input, &|| 0)
+    Request::new(method, "/.toolgate/revoke", body, Some(peer))
+        .at(NOW as u64)
+        .verdict_with(gate, |_| {})
 }
 
 #[test]
@@ -380,25 +350,16 @@ fn only_controllers_revoke_and_revocations_expire() {
         ["toolgate/revoked/task/T-7"]
     );
     let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"}}"#;
-    let peer = Peer::with_uri_san(READER);
+    let mut request = Request::new("POST", "/mcp", &body[..], Some(READER)).at(NOW as u64);
+    request.headers = headers.clone();
     let decide = |stored: &str| {
-        let input = Input {
-            revocations: vec![(
+        let decided = request.decide_with(&g, |input| {
+            input.revocations = vec![(
                 "toolgate/revoked/task/T-7".into(),
                 stored.as_bytes().to_vec(),
-            )],
-            ..Input::new(
-                HttpRequest {
-                    headers: &headers,
-                    body,
-                },
-                &peer,
-                NOW as u64 * 1_000_000_000,
-            )
-        };
-        let verdict = g.decide(&input, &|| 0);
-        let record: Value = serde_json::to_value(&verdict.record).expect("record");
-        record["reason"].clone()
+            )]
+        });
+        decided.record["reason"].clone()
     };
     assert_eq!(decide(&(NOW + 30).to_string()), "revoked");
     assert_eq!(decide(&(NOW - 1).to_string()), Value::Null);

@@ -3,28 +3,15 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+mod kit;
+
+use kit::{gate_with, Decided, Request, READER};
 use serde_json::{json, Value};
 use toolgate::enforce::Action;
-use toolgate::gate::{Input, Outcome};
-use toolgate::http::{Header, HttpRequest};
+use toolgate::gate::Outcome;
+use toolgate::http::Header;
 use toolgate::identity::Peer;
 use toolgate::Gate;
-
-const READER: &str = "spiffe://toolgate.test/agent/reader";
-
-fn gate_with(extra: Value) -> Gate {
-    let mut config = json!({ "trust_domains": ["toolgate.test"], "server": "tools" });
-    if let (Some(base), Value::Object(more)) = (config.as_object_mut(), extra) {
-        base.extend(more);
-    }
-    Gate::configure(config.to_string().as_bytes(), 1).unwrap_or_else(|e| panic!("{e}"))
-}
-
-struct Decided {
-    record: Value,
-    outcome: Outcome,
-    action: Action,
-}
 
 fn decide(gate: &Gate, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Decided {
     decide_on_route(gate, method, path, headers, body, None)
@@ -38,33 +25,11 @@ fn decide_on_route(
     body: &[u8],
     route: Option<&str>,
 ) -> Decided {
-    let mut all: Vec<Header> = vec![
-        (":method".into(), method.into()),
-        (":path".into(), path.into()),
-    ];
-    all.extend(
-        headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
-    );
-    let peer = Peer::with_uri_san(READER);
-    let input = Input {
-        route_name: route,
-        ..Input::new(
-            HttpRequest {
-                headers: &all,
-                body,
-            },
-            &peer,
-            0,
-        )
-    };
-    let verdict = gate.decide(&input, &|| 0);
-    Decided {
-        record: serde_json::to_value(&verdict.record).expect("record"),
-        outcome: verdict.outcome,
-        action: verdict.action,
+    let mut request = Request::new(method, path, body, Some(READER)).at(0);
+    for (name, value) in headers {
+        request = request.header(name, value);
     }
+    request.decide_with(gate, |input| input.route_name = route)
 }
 
 fn post(gate: &Gate, body: &[u8]) -> Decided {
@@ -408,17 +373,10 @@ fn xfcc_is_honoured_only_from_a_trusted_hop() {
             (":path".into(), b"/mcp".to_vec()),
             ("x-forwarded-client-cert".into(), header.as_bytes().to_vec()),
         ];
-        let input = Input::new(
-            HttpRequest {
-                headers: &headers,
-                body: READ,
-            },
-            &peer,
-            0,
-        );
-        let verdict = g.decide(&input, &|| 0);
-        let record: Value = serde_json::to_value(&verdict.record).expect("record");
-        (verdict.outcome, record)
+        let mut request = Request::new("POST", "/mcp", READ, None).at(0);
+        (request.headers, request.peer) = (headers, peer);
+        let decided = request.decide(&g);
+        (decided.outcome, decided.record)
     };
     let (outcome, record) = via(Peer::with_uri_san("spiffe://toolgate.test/gateway"), xfcc);
     assert_eq!(outcome, Outcome::Allow);
@@ -451,7 +409,7 @@ fn xfcc_is_honoured_only_from_a_trusted_hop() {
 fn glue_failures_are_refusals_with_a_record() {
     let verdict = toolgate::gate::internal_failure("cannot read the request body: ParseFailure", 5);
     assert_eq!(verdict.outcome, Outcome::Error);
-    let record: Value = serde_json::to_value(&verdict.record).expect("record");
+    let record = kit::record(&verdict);
     assert_eq!(
         (record["decision"].as_str(), record["reason"].as_str()),
         (Some("deny"), Some("internal_error"))

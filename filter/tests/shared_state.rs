@@ -25,12 +25,11 @@ const T0: u64 = 1_800_000_000;
 const META_KEY: &str = "toolgate/risk/v1/meta";
 const FEED_KEY: &str = "toolgate/risk/v1/feed";
 
+mod kit;
+
+/// A gate on the demo configuration (its agents, tools and policies) with `extra`.
 fn gate_with(extra: Value) -> Gate {
-    let mut config = json!({ "trust_domains": ["toolgate.test"], "server": "tools" });
-    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
-        config.extend(extra);
-    }
-    Gate::configure(config.to_string().as_bytes(), 1).unwrap_or_else(|e| panic!("configure: {e}"))
+    kit::gate_with(extra)
 }
 
 fn history_gate() -> Gate {

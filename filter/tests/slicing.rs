@@ -21,9 +21,7 @@ use toolgate::call::{Call, ResourceKind, RpcMessage};
 use toolgate::cedar_request::{self, Facts, Intent};
 use toolgate::config::Config;
 use toolgate::identity::{Identity, Principal, SpiffeId};
-use toolgate::policy::{
-    PolicyStore, CREDENTIAL_POLICIES, EMBEDDED_ARGUMENTS_SCHEMA, EMBEDDED_SCHEMA,
-};
+use toolgate::policy::{PolicyStore, CREDENTIAL_POLICIES, EMBEDDED_SCHEMA};
 
 /// Policy sets, and requests per set. Fewer under wasm, where Cedar runs slower.
 #[cfg(not(target_arch = "wasm32"))]
@@ -124,6 +122,15 @@ const TYPES: &[&str] = &[
     "Route",
 ];
 
+/// The arguments the conditions read, typed per server and tool as toolgate types them.
+const ARGUMENTS: &str = "namespace Toolgate { type Arguments = {
+    s1?: { t0?: { amount?: Long, path?: String }, t1?: { amount?: Long }, t9?: { amount?: Long } },
+    s2?: { t0?: { amount?: Long } },
+    s3?: { t0?: { amount?: Long } },
+}; }";
+/// The tools [`ARGUMENTS`] types, as `context.arguments` paths.
+const TYPED_TOOLS: &[&str] = &["s1.t0", "s1.t1", "s1.t9", "s2.t0", "s3.t0"];
+
 fn uid(ty: &str, id: &str) -> String {
     format!("Toolgate::{ty}::{}", json!(id))
 }
@@ -221,13 +228,20 @@ fn resource_scope(rng: &mut Rng) -> String {
 /// attribute, an argument of the wrong type, an overflow).
 fn condition(rng: &mut Rng) -> String {
     let word = rng.pick(&["read", "write", "x"]);
-    match rng.below(15) {
+    // Argument conditions weigh more since arguments are per tool: one reads a single tool's.
+    match rng.below(19) {
         0 => format!("context has intent && context.intent == \"{word}\""),
         1 => "context has task".into(),
         2 => "context.authenticated".into(),
         3 => "context.insecure_identity".into(),
-        4 | 11 | 12 => "context has arguments && context.arguments has amount && context.arguments.amount > 5".into(),
-        5 | 13 => "context has arguments && context.arguments has amount && context.arguments.amount + 9223372036854775800 > 0".into(),
+        4 | 11 | 12 | 15 | 16 => {
+            let tool = rng.pick(TYPED_TOOLS);
+            format!("context has arguments.{tool}.amount && context.arguments.{tool}.amount > 5")
+        }
+        5 | 13 | 17 | 18 => {
+            let tool = rng.pick(TYPED_TOOLS);
+            format!("context has arguments.{tool}.amount && context.arguments.{tool}.amount + 9223372036854775800 > 0")
+        }
         6 => format!("principal in {}", uid("AgentGroup", rng.pick(GROUPS))),
         7 => "resource has sensitivity && resource.sensitivity == \"low\"".into(),
         8 => format!("context.server == \"{}\"", rng.pick(SERVERS)),
@@ -280,11 +294,11 @@ fn store(rng: &mut Rng, validator: &Validator) -> PolicyStore {
         }
     }
     let replace = rng.chance(50);
-    let mut policies = json!({"cedar": cedar, "entities": entities(rng)});
+    let mut policies =
+        json!({"cedar": cedar, "entities": entities(rng), "arguments_schema": ARGUMENTS});
     if replace {
         policies["mode"] = json!("replace");
         policies["schema"] = json!(EMBEDDED_SCHEMA.text);
-        policies["arguments_schema"] = json!(EMBEDDED_ARGUMENTS_SCHEMA.text);
     }
     let config = json!({"trust_domains": ["t.test", "toolgate.test"], "policies": policies});
     let config = Config::from_json(config.to_string().as_bytes()).expect("config");
@@ -383,7 +397,7 @@ fn summary(response: &Response) -> (Decision, Vec<String>, Vec<String>) {
 
 #[test]
 fn slices_decide_like_the_whole_policy_set() {
-    let fragments = [EMBEDDED_SCHEMA.text, EMBEDDED_ARGUMENTS_SCHEMA.text].map(|text| {
+    let fragments = [EMBEDDED_SCHEMA.text, ARGUMENTS].map(|text| {
         SchemaFragment::from_cedarschema_str(text)
             .expect("fragment")
             .0
@@ -426,8 +440,9 @@ fn slices_decide_like_the_whole_policy_set() {
             };
             let built = cedar_request::build(&store, &call, &facts).expect("request");
             let slice = store.policies_for(&built.principal, &built.action, &built.resource);
-            let full = authorizer.is_authorized(&built.request, &store.policies, &store.entities);
-            let sliced = authorizer.is_authorized(&built.request, &slice, &store.entities);
+            let entities = store.entities_for(&built.resource);
+            let full = authorizer.is_authorized(&built.request, &store.policies, &entities);
+            let sliced = authorizer.is_authorized(&built.request, &slice, &entities);
             assert_eq!(
                 summary(&sliced),
                 summary(&full),
@@ -488,7 +503,7 @@ fn slice_cache_overflow_keeps_slices_right() {
             uid("Tool", &format!("s1/{t}"))
         ));
     }
-    let config = json!({"policies": {"mode": "replace", "schema": EMBEDDED_SCHEMA.text, "arguments_schema": EMBEDDED_ARGUMENTS_SCHEMA.text, "cedar": cedar}});
+    let config = json!({"policies": {"mode": "replace", "schema": EMBEDDED_SCHEMA.text, "arguments_schema": ARGUMENTS, "cedar": cedar}});
     let config = Config::from_json(config.to_string().as_bytes()).expect("config");
     let store = PolicyStore::build(&config.policies, &[]).expect("store");
     let action = "Toolgate::Action::\"tools/call\"".parse().expect("action");

@@ -119,7 +119,7 @@ ensure_wasm_bindgen_runner() {
 }
 
 # Starts the sample upstream and Envoy with toolgate; stop_gateway (or the EXIT trap) stops them.
-# toolgate's config, with policies/, reaches Envoy through ECDS from $WORK/run/ecds, so
+# toolgate's config, with the demo's policies (examples/demo/), reaches Envoy through ECDS from $WORK/run/ecds, so
 # scripts/reload can replace the policies while it runs; gateway.env tells scripts/reload
 # where the admin interface and the log are.
 # Sets GW_PORT, GW_ADMIN, GW_LOG, GW_RECORD, GW_ENVOY_LOG.
@@ -131,9 +131,9 @@ start_gateway() {
   GW_LOG="$run/decisions.log"; GW_RECORD="$run/upstream.jsonl"; GW_ENVOY_LOG="$run/envoy.log"
   : > "$GW_LOG"; : > "$GW_RECORD"
   rm -rf "$run/ecds"; mkdir -p "$run/ecds"
-  say "writing toolgate's filter config with policies/ for ECDS ($run/ecds)"
+  say "writing toolgate's filter config with examples/demo/ for ECDS ($run/ecds)"
   python3 "$ROOT/scripts/lib/ecds.py" "$run/ecds/toolgate.ecds.json" --wasm "$WASM" \
-    --config "${PLUGIN_CONFIG:-$ROOT/envoy/toolgate.json}" --policies "$ROOT/policies" >/dev/null \
+    --config "${PLUGIN_CONFIG:-$ROOT/envoy/toolgate.json}" --policies "$ROOT/examples/demo" >/dev/null \
     || die "cannot write the ECDS resource (see above)"
   python3 "$ROOT/scripts/lib/render.py" "$ROOT/envoy/envoy.yaml" "$run/envoy.yaml" \
     "ADMIN_PORT=$GW_ADMIN" "LISTEN_PORT=$GW_PORT" "UPSTREAM_PORT=$upstream_port" "CERTS=$CERTS" \

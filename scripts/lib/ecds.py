@@ -5,7 +5,7 @@ Envoy's extension config discovery (ECDS) reads a DiscoveryResponse holding one
 envoy.config.core.v3.TypedExtensionConfig named like the http filter (`toolgate`),
 whose typed_config is the envoy.extensions.filters.http.wasm.v3.Wasm filter config. The
 plugin configuration inside it carries the policies inline:
-`"policies": {"mode": "replace", "cedar": ..., "schema": ..., "entities": ...}`.
+`"policies": {"mode": "extend" or "replace", "cedar": ..., "schema": ..., "entities": ...}`.
 
   ecds.py FILE --policies DIR [--admin HOST:PORT] [--envoy-log PATH]
       FILE exists: replaces only the policies in its plugin configuration. The wasm code,
@@ -20,8 +20,11 @@ Envoy log when --envoy-log is given.
 
 A policy folder is read as: every *.cedar file in name order (credentials.cedar,
 behaviour.cedar and risk.cedar only when the plugin configuration has `credentials`,
-`history` and `risk_feed` respectively, as with the embedded set), the one
-*.cedarschema, and entities.json plus any *.entities.json.
+`history` and `risk_feed` respectively, as with the embedded set), its *.cedarschema,
+and entities.json plus any *.entities.json. A folder with its own model (a *.cedarschema
+besides arguments.cedarschema) replaces the embedded defaults (`"mode": "replace"`);
+one without, like examples/demo/, extends them (`"mode": "extend"`): the filter adds
+its embedded model and guardrails, as `toolgate validate` does for the same folder.
 """
 import argparse
 import glob
@@ -44,7 +47,7 @@ RESOURCE_FILE = "toolgate.ecds.json"
 # feature_policies in filter/src/policy.rs): without it their context (a token, the
 # session history, the risk) is never there and these rules never apply.
 FEATURE_POLICIES = {"credentials.cedar": "credentials", "behaviour.cedar": "history", "risk.cedar": "risk_feed"}
-# The schema fragment given as `policies.arguments_schema` (see filter/src/mcp_schema.rs).
+# The schema fragment given as `policies.arguments_schema` (see cli/src/mcp_schema.rs).
 ARGUMENTS_SCHEMA = "arguments.cedarschema"
 
 
@@ -86,10 +89,11 @@ def read_policies(policy_dir, plugin_config):
     schemas = sorted(glob.glob(os.path.join(policy_dir, "*.cedarschema")))
     arguments = [s for s in schemas if os.path.basename(s) == ARGUMENTS_SCHEMA]
     model = [s for s in schemas if os.path.basename(s) != ARGUMENTS_SCHEMA]
-    if len(model) != 1:
-        raise ValueError(f"{policy_dir}: expected one *.cedarschema file besides {ARGUMENTS_SCHEMA},"
-                         f" found {len(model)} (mode \"replace\" needs the schema)")
-    policies = {"mode": "replace", "cedar": cedar, "schema": read_text(model[0])}
+    if len(model) > 1:
+        raise ValueError(f"{policy_dir}: expected at most one *.cedarschema file besides {ARGUMENTS_SCHEMA}"
+                         f" (the model, for mode \"replace\"), found {len(model)}")
+    policies = {"mode": "replace", "cedar": cedar, "schema": read_text(model[0])} if model else \
+        {"mode": "extend", "cedar": cedar}
     if arguments:
         policies["arguments_schema"] = read_text(arguments[0])
     entity_files = sorted(glob.glob(os.path.join(policy_dir, "entities.json")) +

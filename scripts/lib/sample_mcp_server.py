@@ -10,9 +10,9 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-# The tools it lists are the committed tools/list result policies/arguments.cedarschema is
+# The tools it lists are the committed tools/list result examples/demo/arguments.cedarschema is
 # generated from, so the demo server and the policies' argument types cannot drift apart.
-DEFAULT_TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../policies/mcp/tools.json")
+DEFAULT_TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../examples/demo/mcp/tools.json")
 TOOLS = []
 
 

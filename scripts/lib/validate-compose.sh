@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks envoy/compose/envoy.yaml with `envoy --mode validate`, its /etc/toolgate paths mapped to
-# this checkout; then its ECDS variant (docker-compose.ecds.yaml), with a resource from policies/.
+# this checkout; then its ECDS variant (docker-compose.ecds.yaml), with a resource from examples/demo/.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 [ -f "$WASM" ] || die "$WASM is missing; run build_filter (scripts/test does) first"
@@ -19,7 +19,7 @@ echo "envoy/compose/envoy.yaml: $(tail -1 "$tmp/out")"
 python3 "$ROOT/scripts/lib/render.py" "$ROOT/envoy/compose/envoy.yaml" "$tmp/ecds.yaml" ECDS_DIR=/etc/toolgate/ecds
 sed -i "s|/etc/toolgate|$tmp/etc|g" "$tmp/ecds.yaml"
 python3 "$ROOT/scripts/lib/ecds.py" "$tmp/etc/ecds/toolgate.ecds.json" --wasm "$tmp/etc/toolgate.wasm" \
-  --config "$ROOT/envoy/toolgate.json" --policies "$ROOT/policies" >/dev/null
+  --config "$ROOT/envoy/toolgate.json" --policies "$ROOT/examples/demo" >/dev/null
 "$ENVOY" --mode validate -c "$tmp/ecds.yaml" -l error >"$tmp/out" 2>&1 \
   || { cat "$tmp/out" >&2; die "the ECDS variant of envoy/compose/envoy.yaml does not validate (output above)"; }
 echo "envoy/compose/envoy.yaml with ECDS_DIR: $(tail -1 "$tmp/out")"

@@ -28,6 +28,23 @@ DEFAULT_CONFIG = os.path.join(ROOT, "envoy/toolgate.json")
 ECDS = os.path.join(ROOT, "scripts/lib/ecds.py")
 RISK_FEED = os.path.join(ROOT, "scripts/lib/risk_feed.py")
 ECDS_RESOURCE = "toolgate.ecds.json"
+# The demo's policies, catalog and argument types: configuration, not embedded in the filter.
+DEMO = os.path.join(ROOT, "examples/demo")
+sys.path.insert(0, os.path.join(ROOT, "scripts/lib"))
+import ecds as ecds_lib  # noqa: E402
+
+
+def with_demo_policies(plugin_config):
+    """The plugin configuration (JSON text) with the demo folder as its `policies`, as
+    scripts/demo publishes it, when it gives none; text that is not a JSON object stays as is."""
+    try:
+        config = json.loads(plugin_config)
+    except ValueError:
+        return plugin_config
+    if not isinstance(config, dict) or "policies" in config:
+        return plugin_config
+    config["policies"] = ecds_lib.read_policies(DEMO, config)
+    return json.dumps(config, indent=2)
 
 
 def free_port():
@@ -113,10 +130,11 @@ class Gateway:
         self.record_path = os.path.join(self.dir, "upstream.jsonl")
         config_path = os.path.join(self.dir, "toolgate.json")
         if plugin_config is None:
-            shutil.copy(DEFAULT_CONFIG, config_path)
-        else:
-            with open(config_path, "w", encoding="utf-8") as f:
-                f.write(plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config, indent=2))
+            with open(DEFAULT_CONFIG, encoding="utf-8") as f:
+                plugin_config = f.read()
+        with open(config_path, "w", encoding="utf-8") as f:
+            text = plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config, indent=2)
+            f.write(with_demo_policies(text))
         self.envoy_config = os.path.join(self.dir, "envoy.yaml")
         ecds_values = []
         self.ecds_resource = None

@@ -18,7 +18,7 @@ def logged(gw, count, timeout=5):
 
 
 CLI = os.environ.get("TOOLGATE_CLI", os.path.join(ROOT, "target/debug/toolgate"))
-POLICIES = os.path.join(ROOT, "policies")
+POLICIES = os.path.join(ROOT, "examples/demo")
 
 
 def toolgate(*args):
@@ -67,8 +67,8 @@ class ReplayRealDecisionLog(unittest.TestCase):
             'forbid (principal, action == Toolgate::Action::"tools/call", resource == Toolgate::Tool::"tools/search_docs");\n'
             '@id("refunds-up-to-1000")\n'
             'permit (principal in Toolgate::AgentGroup::"payments", action == Toolgate::Action::"tools/call",'
-            ' resource == Toolgate::Tool::"tools/refund") when { context has arguments && context.arguments has amount'
-            ' && context.arguments.amount <= 1000 };\n')
+            ' resource == Toolgate::Tool::"tools/refund") when { context has arguments.tools.refund.amount'
+            ' && context.arguments.tools.refund.amount <= 1000 };\n')
         code, out = toolgate("replay", "--policies", proposed, "--json", log)
         self.assertEqual(code, 1, out)
         summary = json.loads(out)

@@ -15,7 +15,7 @@ BASE = {"trust_domains": ["toolgate.test"], "server": "tools", "server_from": "r
 ECDS = "envoy_extension_config_discovery_http_filter_toolgate_"
 VMS_CREATED = "envoy_wasm_envoy_wasm_runtime_v8_created"
 
-# v1 is policies/ as shipped; v2 lets readers write files; v3 also forbids them searching docs.
+# v1 is the demo folder (examples/demo/) as shipped; v2 lets readers write files; v3 also forbids them searching docs.
 READERS_WRITE = '''@id("readers-may-write-files")
 permit (principal in Toolgate::AgentGroup::"readers", action == Toolgate::Action::"tools/call",
         resource == Toolgate::Tool::"tools/write_file");
@@ -99,9 +99,9 @@ class Traffic:
 
 
 def folder(base, name, **extra_files):
-    """A copy of policies/ plus extra .cedar files."""
+    """A copy of the demo folder (examples/demo/) plus extra .cedar files."""
     path = os.path.join(base, name)
-    shutil.copytree(os.path.join(ROOT, "policies"), path)
+    shutil.copytree(os.path.join(ROOT, "examples/demo"), path)
     for file_name, text in extra_files.items():
         with open(os.path.join(path, file_name + ".cedar"), "w", encoding="utf-8") as f:
             f.write(text)

@@ -1,11 +1,13 @@
 //! MCP `tools/list` results -> the Cedar `Arguments` schema fragment and a Tool catalog.
 //!
-//! The types follow what [`crate::cedar_request::to_cedar`] makes of JSON at run time:
-//! strings -> `String`, integers -> `Long`, booleans -> `Bool`, arrays -> `Set`,
-//! objects -> records, `null` -> left out. A JSON Schema `number` has no Cedar type
-//! (integers arrive as `Long`, other numbers as their literal text), so it is left
-//! out, as is anything else that cannot be typed; a policy that reads such a field
-//! then fails strict validation instead of denying calls at run time.
+//! `Arguments` is a record of servers, each a record of tools, each a record of that
+//! tool's arguments, so a policy reads `context.arguments.<server>.<tool>.<argument>`
+//! typed by that tool's own `inputSchema` (see `toolgate::arguments`). The types follow
+//! what the filter makes of JSON at run time: strings -> `String`, integers -> `Long`,
+//! numbers -> `decimal` (four decimal places; a value that does not fit is refused),
+//! booleans -> `Bool`, arrays -> `Set`, objects -> records, `null` -> left out. Anything
+//! that cannot be typed is left out, and a policy that reads it then fails strict
+//! validation instead of denying calls at run time.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,17 +74,6 @@ pub struct Generated {
     pub warnings: Vec<String>,
 }
 
-/// One tool's declaration of an argument, for conflict messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Declaration {
-    /// `<server>/<tool>`.
-    pub tool: String,
-    /// The tools/list file it came from.
-    pub file: String,
-    /// The Cedar type it maps to.
-    pub cedar_type: String,
-}
-
 /// Why no schema fragment could be generated. Every message names the input and a fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum McpSchemaError {
@@ -112,12 +103,6 @@ pub enum McpSchemaError {
         tool: String,
         first_file: String,
         second_file: String,
-    },
-    /// Two tools declare one argument name with different Cedar types.
-    Conflict {
-        argument: String,
-        first: Box<Declaration>,
-        second: Box<Declaration>,
     },
 }
 
@@ -168,28 +153,11 @@ impl fmt::Display for McpSchemaError {
                     "tool {tool} is listed twice ({files}); give each server's tools once"
                 )
             }
-            Self::Conflict {
-                argument,
-                first,
-                second,
-            } => write!(
-                f,
-                "argument `{argument}` is {} in {} ({}) but {} in {} ({}); every tool shares one `Arguments` type, so rename the argument on one of the servers, or type it by hand (write the `Arguments` fragment yourself and give it as `policies.arguments_schema`)",
-                first.cedar_type,
-                first.tool,
-                first.file,
-                second.cedar_type,
-                second.tool,
-                second.file
-            ),
         }
     }
 }
 
 impl std::error::Error for McpSchemaError {}
-
-/// Why a JSON Schema `number` has no Cedar type.
-pub const NUMBER_REASON: &str = "a JSON Schema `number`: toolgate passes integers as Long and other numbers as their literal text, so no single Cedar type fits";
 
 /// Builds the `Arguments` schema fragment and the Tool catalog from tools/list results.
 ///
@@ -216,39 +184,24 @@ pub fn generate(servers: &[ServerTools], options: &Options) -> Result<Generated,
         }
     }
 
-    let mut arguments: BTreeMap<String, Argument> = BTreeMap::new();
     for tool in &tools {
         for note in &tool.notes {
             warnings.push(format!("{}: tool {}: {note}", tool.file, tool.id));
         }
         for (name, mapped) in &tool.arguments {
-            let entry = arguments.entry(name.clone()).or_default();
-            match mapped {
-                Ok(ty) => entry.add_typed(name, ty, tool)?,
-                Err(reason) => entry.untyped.push((tool.id.clone(), reason.clone())),
+            if let Err(reason) = mapped {
+                warnings.push(format!(
+                    "{}: tool {}: argument `{name}` left out: {reason}",
+                    tool.file, tool.id
+                ));
             }
-        }
-    }
-    for (name, argument) in &arguments {
-        for (tool, reason) in &argument.untyped {
-            let file = tools
-                .iter()
-                .find(|t| &t.id == tool)
-                .map_or("", |t| t.file.as_str());
-            warnings.push(match &argument.typed {
-                Some((ty, _)) => format!(
-                    "{file}: tool {tool}: argument `{name}` is not typed there ({reason}) but is {} for other tools; a policy that reads it on {tool} validates and may deny at run time",
-                    ty.inline()
-                ),
-                None => format!("{file}: tool {tool}: argument `{name}` left out: {reason}"),
-            });
         }
     }
 
     let mut server_names: Vec<&str> = servers.iter().map(|s| s.server.as_str()).collect();
     server_names.sort_unstable();
     server_names.dedup();
-    let schema = render_schema(&server_names, &arguments);
+    let schema = render_schema(&server_names, &tools);
     let entities = Value::Array(
         tools
             .iter()
@@ -324,6 +277,8 @@ fn tool_list<'a>(
 /// One tool: its id, its arguments mapped (or why not), and its catalog hints.
 struct Tool {
     server: String,
+    /// The name the server lists it by.
+    name: String,
     id: String,
     file: String,
     arguments: BTreeMap<String, Result<Ty, String>>,
@@ -424,6 +379,7 @@ fn read_tool(server: &ServerTools, tool: &Value) -> Result<Tool, McpSchemaError>
     let destructive = hint("destructiveHint") == Some(true) && hint("readOnlyHint") != Some(true);
     Ok(Tool {
         server: server.server.clone(),
+        name: name.clone(),
         id,
         file: server.file.clone(),
         arguments,
@@ -447,6 +403,7 @@ enum Ty {
     String,
     Long,
     Bool,
+    Decimal,
     Set(Box<Ty>),
     Record(Record),
 }
@@ -478,6 +435,7 @@ impl Ty {
             Ty::String => "String".into(),
             Ty::Long => "Long".into(),
             Ty::Bool => "Bool".into(),
+            Ty::Decimal => "decimal".into(),
             Ty::Set(item) => format!("Set<{}>", item.inline()),
             Ty::Record(record) => {
                 let fields: Vec<String> = record
@@ -498,27 +456,6 @@ impl Ty {
                     format!("{{ {} }}", fields.join(", "))
                 }
             }
-        }
-    }
-
-    /// Adds the other declaration's comments (its omitted properties) to this type,
-    /// which has the same [`Ty::inline`] form.
-    fn merge_notes(&mut self, other: &Ty) {
-        match (self, other) {
-            (Ty::Set(a), Ty::Set(b)) => a.merge_notes(b),
-            (Ty::Record(a), Ty::Record(b)) => {
-                for (name, reason) in &b.omitted {
-                    a.omitted
-                        .entry(name.clone())
-                        .or_insert_with(|| reason.clone());
-                }
-                for (name, field) in &mut a.fields {
-                    if let Some(theirs) = b.fields.get(name) {
-                        field.ty.merge_notes(&theirs.ty);
-                    }
-                }
-            }
-            _ => {}
         }
     }
 
@@ -640,7 +577,7 @@ impl Mapper<'_> {
             "string" => Ty::String,
             "integer" => Ty::Long,
             "boolean" => Ty::Bool,
-            "number" => return Err(NUMBER_REASON.into()),
+            "number" => Ty::Decimal,
             "null" => return Err("always null, which toolgate leaves out".into()),
             "array" => Ty::Set(Box::new(self.items(object, depth, refs)?)),
             "object" => Ty::Record(self.record(object, depth, refs)?),
@@ -777,83 +714,58 @@ fn infer_from_values(object: &Map<String, Value>) -> Result<Mapped, String> {
     Ok(Mapped { ty, nullable })
 }
 
-/// One top-level argument across every tool that declares it.
-#[derive(Default)]
-struct Argument {
-    /// The Cedar type and the tools that declare it so.
-    typed: Option<(Ty, Vec<(String, String)>)>,
-    /// Tools whose declaration could not be typed, and why.
-    untyped: Vec<(String, String)>,
-}
-
-impl Argument {
-    fn add_typed(&mut self, name: &str, ty: &Ty, tool: &Tool) -> Result<(), McpSchemaError> {
-        match &mut self.typed {
-            None => self.typed = Some((ty.clone(), vec![(tool.id.clone(), tool.file.clone())])),
-            Some((existing, tools)) => {
-                if existing.inline() != ty.inline() {
-                    let (first_tool, first_file) = tools.first().cloned().unwrap_or_default();
-                    return Err(McpSchemaError::Conflict {
-                        argument: name.to_owned(),
-                        first: Box::new(Declaration {
-                            tool: first_tool,
-                            file: first_file,
-                            cedar_type: existing.inline(),
-                        }),
-                        second: Box::new(Declaration {
-                            tool: tool.id.clone(),
-                            file: tool.file.clone(),
-                            cedar_type: ty.inline(),
-                        }),
-                    });
-                }
-                existing.merge_notes(ty);
-                tools.push((tool.id.clone(), tool.file.clone()));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn render_schema(servers: &[&str], arguments: &BTreeMap<String, Argument>) -> String {
+fn render_schema(servers: &[&str], tools: &[Tool]) -> String {
     let mut out = String::new();
     out.push_str("// Generated by `toolgate schema-from-mcp` from the MCP tools/list results of: ");
     out.push_str(&one_line(&servers.join(", ")));
     out.push_str(".\n// Do not edit: change the tools/list files and regenerate.\n");
     out.push_str("namespace Toolgate {\n");
     out.push_str(
-        "  // Tool arguments that policies may read (`context.arguments`). Every field is\n",
+        "  // Tool arguments that policies may read: a call of tool T on server S has its\n",
     );
     out.push_str(
-        "  // optional: one type serves every tool's call. Each field names the tools that\n",
+        "  // arguments at `context.arguments.S.T`, typed by T's own inputSchema. Servers, tools\n",
     );
-    out.push_str("  // declare it. Arguments not typed here still reach the decision digest, never a policy.\n");
+    out.push_str(
+        "  // and arguments are all optional (test with `context has arguments.S.T.name`).\n",
+    );
+    out.push_str("  // JSON Schema `number` is a Cedar `decimal` (compare with `.lessThan(decimal(\"1.5\"))`).\n");
+    out.push_str(
+        "  // Arguments not typed here still reach the decision digest, never a policy.\n",
+    );
     out.push_str("  type Arguments = {\n");
-    for (name, argument) in arguments {
-        let untyped: Vec<String> = argument
-            .untyped
-            .iter()
-            .map(|(tool, reason)| format!("{tool} ({})", one_line(reason)))
-            .collect();
-        match &argument.typed {
-            Some((ty, tools)) => {
-                let ids: Vec<&str> = tools.iter().map(|(id, _)| id.as_str()).collect();
-                out.push_str(&format!("    // {}\n", one_line(&ids.join(", "))));
-                if !untyped.is_empty() {
-                    out.push_str(&format!("    // not typed for: {}\n", untyped.join("; ")));
-                }
-                out.push_str(&format!("    {}?: ", attribute_name(name)));
-                ty.render(2, &mut out);
-                out.push_str(",\n");
+    // `tools` is sorted by id (`<server>/<tool>`), so each server's tools are together.
+    let mut open_server: Option<&str> = None;
+    for tool in tools {
+        if open_server != Some(tool.server.as_str()) {
+            if open_server.is_some() {
+                out.push_str("    },\n");
             }
-            None => {
-                out.push_str(&format!(
-                    "    // left out: `{}`: {}\n",
-                    one_line(name),
-                    untyped.join("; ")
-                ));
+            out.push_str(&format!("    {}?: {{\n", attribute_name(&tool.server)));
+            open_server = Some(&tool.server);
+        }
+        let mut record = Record::default();
+        for (name, mapped) in &tool.arguments {
+            match mapped {
+                // Optional whatever `required` says: a client may leave it out.
+                Ok(ty) => {
+                    let field = Field {
+                        ty: ty.clone(),
+                        required: false,
+                    };
+                    record.fields.insert(name.clone(), field);
+                }
+                Err(reason) => {
+                    record.omitted.insert(name.clone(), reason.clone());
+                }
             }
         }
+        out.push_str(&format!("      {}?: ", attribute_name(&tool.name)));
+        Ty::Record(record).render(3, &mut out);
+        out.push_str(",\n");
+    }
+    if open_server.is_some() {
+        out.push_str("    },\n");
     }
     out.push_str("  };\n}\n");
     out

@@ -1,20 +1,22 @@
 //! Typed policies: the `Arguments` schema fragment generated from MCP tools/list results,
 //! and what strict validation then refuses at load.
 
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
-
 use serde_json::{json, Value};
-use toolgate::mcp_schema::{self, Generated, McpSchemaError, Options, ServerTools};
 use toolgate::policy::{PolicyFiles, PolicyStore, Source};
 use toolgate::Gate;
+use toolgate_cli::mcp_schema::{self, Generated, McpSchemaError, Options, ServerTools};
 
-/// The committed tools/list files in `policies/mcp/`, by server name (the file stem).
+/// The demo's tools/list files in `examples/demo/mcp/`, by server name (the file stem).
 const MCP_FILES: &[(&str, &str, &str)] = &[(
     "tools",
-    "policies/mcp/tools.json",
-    include_str!("../../policies/mcp/tools.json"),
+    "examples/demo/mcp/tools.json",
+    include_str!("../../examples/demo/mcp/tools.json"),
 )];
+/// The demo's `Arguments`, generated from [`MCP_FILES`].
+const DEMO_ARGUMENTS: Source<'static> = Source {
+    name: "examples/demo/arguments.cedarschema",
+    text: include_str!("../../examples/demo/arguments.cedarschema"),
+};
 
 fn server(name: &str, tools: Value) -> ServerTools {
     ServerTools {
@@ -39,15 +41,16 @@ fn generate_err(servers: &[ServerTools]) -> McpSchemaError {
     }
 }
 
-/// The `Arguments` field lines of a generated fragment, comments dropped.
+/// The argument lines of the first tool in a generated fragment, comments dropped.
 fn fields(schema: &str) -> Vec<String> {
+    let tool = |line: &&str| line.starts_with("      ") && !line.starts_with("       ");
     schema
         .lines()
+        .skip_while(|line| !(tool(line) && line.ends_with("?: {")))
+        .skip(1)
+        .take_while(|line| *line != "      },")
         .map(str::trim)
         .filter(|line| !line.starts_with("//") && !line.is_empty())
-        .skip_while(|line| !line.starts_with("type Arguments"))
-        .skip(1)
-        .take_while(|line| *line != "};")
         .map(str::to_owned)
         .collect()
 }
@@ -116,7 +119,8 @@ fn json_schema_types_map_to_cedar_types() {
             "host: String,",
             "labels?: Set<String>,",
             "port?: Long,",
-            "// left out: `weight`: a JSON Schema `number`: toolgate passes integers as Long and other numbers as their literal text, so no single Cedar type fits",
+            // A JSON Schema `number` is a Cedar decimal.
+            "weight: decimal,",
             "},",
         ]
         .iter()
@@ -125,11 +129,14 @@ fn json_schema_types_map_to_cedar_types() {
         .collect::<Vec<_>>()
     );
     assert!(
-        generated.schema.contains("    // s/t\n    count?: Long,\n"),
+        generated
+            .schema
+            .contains("    s?: {\n      t?: {\n        count?: Long,\n"),
         "{}",
         generated.schema
     );
-    assert!(generated.schema.contains("// left out: `weight`"));
+    assert!(!generated.schema.contains("left out"));
+    load(&generated.schema, "").unwrap_or_else(|e| panic!("{e}\n{}", generated.schema));
     assert!(generated.warnings.is_empty(), "{:?}", generated.warnings);
 }
 
@@ -153,15 +160,17 @@ fn local_refs_are_followed_and_recursion_is_left_out() {
     )]);
     let schema = &generated.schema;
     assert!(
-        schema.contains("price?: {\n      currency?: String,\n      units: Long,\n    },"),
+        schema.contains(
+            "price?: {\n          currency?: String,\n          units: Long,\n        },"
+        ),
         "{schema}"
     );
     assert!(
-        schema.contains("tree?: {\n      label?: String,\n      // left out: `child`: `$ref` \"#/$defs/Node\" is recursive"),
+        schema.contains("tree?: {\n          label?: String,\n          // left out: `child`: `$ref` \"#/$defs/Node\" is recursive"),
         "{schema}"
     );
     assert!(
-        schema.contains("// left out: `remote`: shop/buy (`$ref` \"https://example.com/schema.json\" is not a definition in the same inputSchema)"),
+        schema.contains("// left out: `remote`: `$ref` \"https://example.com/schema.json\" is not a definition in the same inputSchema\n"),
         "{schema}"
     );
     assert_eq!(generated.warnings.len(), 1, "{:?}", generated.warnings);
@@ -187,7 +196,7 @@ fn a_ref_bomb_is_cut_short() {
     assert!(
         generated
             .schema
-            .contains("// left out: `bomb`: s/t (its schema expands to more than 10000 schemas)"),
+            .contains("// left out: `bomb`: its schema expands to more than 10000 schemas\n"),
         "{}",
         generated.schema
     );
@@ -201,7 +210,6 @@ fn untyped_arguments_are_left_out_with_the_reason() {
         json!({"tools": [tool(
             "t",
             json!({
-                "ratio": {"type": "number"},
                 "anything": {},
                 "either": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
                 "pair": {"type": "array", "items": [{"type": "string"}, {"type": "integer"}]},
@@ -213,16 +221,15 @@ fn untyped_arguments_are_left_out_with_the_reason() {
     assert_eq!(fields(&generated.schema), Vec::<String>::new());
     let schema = &generated.schema;
     for expected in [
-        "// left out: `ratio`: s/t (a JSON Schema `number`",
-        "// left out: `anything`: s/t (no `type`)",
-        "// left out: `either`: s/t (`oneOf` has no single Cedar type)",
-        "// left out: `pair`: s/t (array with a tuple `items` list",
-        "// left out: `bag`: s/t (object without `properties`",
-        "// left out: `list`: s/t (array without `items`",
+        "// left out: `anything`: no `type`\n",
+        "// left out: `either`: `oneOf` has no single Cedar type\n",
+        "// left out: `pair`: array with a tuple `items` list",
+        "// left out: `bag`: object without `properties`",
+        "// left out: `list`: array without `items`",
     ] {
         assert!(schema.contains(expected), "{expected}\n{schema}");
     }
-    assert_eq!(generated.warnings.len(), 6, "{:?}", generated.warnings);
+    assert_eq!(generated.warnings.len(), 5, "{:?}", generated.warnings);
     assert!(generated
         .warnings
         .iter()
@@ -232,84 +239,59 @@ fn untyped_arguments_are_left_out_with_the_reason() {
 }
 
 #[test]
-fn same_types_merge_and_different_types_are_a_conflict() {
+fn each_server_and_tool_has_its_own_argument_types() {
+    // One argument name, two types: each tool keeps its own, so nothing conflicts.
     let refund = tool(
         "refund",
         json!({"amount": {"type": "integer"}, "order_id": {"type": "string"}}),
     );
-    let wire = tool("wire_transfer", json!({"amount": {"type": "integer"}}));
     let generated = generate(&[
-        server("payments", json!([wire, refund])),
-        server(
-            "billing",
-            json!([tool("charge", json!({"amount": {"type": "integer"}}))]),
-        ),
-    ]);
-    assert!(
-        generated.schema.contains(
-            "    // billing/charge, payments/refund, payments/wire_transfer\n    amount?: Long,\n"
-        ),
-        "{}",
-        generated.schema
-    );
-
-    let error = generate_err(&[
         server("payments", json!([refund])),
         server(
             "billing",
-            json!([tool("charge", json!({"amount": {"type": "string"}}))]),
+            json!([tool(
+                "charge",
+                json!({"amount": {"type": "string"}, "to": {"type": "object", "properties": {"x": {"type": "integer"}}}})
+            )]),
         ),
     ]);
-    let message = error.to_string();
+    let schema = &generated.schema;
     assert!(
-        matches!(error, McpSchemaError::Conflict { .. }),
-        "{message}"
+        schema.contains("    billing?: {\n      charge?: {\n        amount?: String,\n        to?: {\n          x?: Long,\n        },\n      },\n    },\n"),
+        "{schema}"
     );
-    for expected in [
-        "argument `amount` is String in billing/charge (billing.json)",
-        "but Long in payments/refund (payments.json)",
-        "rename the argument",
-        "type it by hand",
-    ] {
-        assert!(message.contains(expected), "{expected}: {message}");
-    }
-
-    // Records differ when their fields do.
-    let a = tool(
-        "a",
-        json!({"to": {"type": "object", "properties": {"x": {"type": "string"}}}}),
+    assert!(
+        schema.contains("    payments?: {\n      refund?: {\n        amount?: Long,\n        order_id?: String,\n      },\n    },\n"),
+        "{schema}"
     );
-    let b = tool(
-        "b",
-        json!({"to": {"type": "object", "properties": {"x": {"type": "integer"}}}}),
-    );
-    let message = generate_err(&[server("s", json!([a, b]))]).to_string();
-    assert!(message.contains("is { x?: String } in s/a"), "{message}");
-    assert!(message.contains("but { x?: Long } in s/b"), "{message}");
+    // Policies read each tool's arguments with that tool's type.
+    let policies = "@id(\"a\") permit (principal, action, resource) when { context has arguments.payments.refund.amount && context.arguments.payments.refund.amount <= 100 };\n\
+                    @id(\"b\") permit (principal, action, resource) when { context has arguments.billing.charge.amount && context.arguments.billing.charge.amount == \"10\" };";
+    load(schema, policies).unwrap_or_else(|e| panic!("{e}\n{schema}"));
 }
 
 #[test]
-fn an_argument_typed_by_one_tool_and_untyped_by_another_is_kept_and_flagged() {
+fn an_argument_untyped_for_one_tool_stays_typed_for_another() {
     let generated = generate(&[server(
         "s",
         json!([
             tool("a", json!({"amount": {"type": "integer"}})),
-            tool("b", json!({"amount": {"type": "number"}}))
+            tool(
+                "b",
+                json!({"amount": {"oneOf": [{"type": "string"}, {"type": "integer"}]}})
+            )
         ]),
     )]);
+    assert_eq!(fields(&generated.schema), ["amount?: Long,"]);
     assert!(
-        generated
-            .schema
-            .contains("    // s/a\n    // not typed for: s/b (a JSON Schema `number`"),
+        generated.schema.contains("      b?: {\n        // left out: `amount`: `oneOf` has no single Cedar type\n      },\n"),
         "{}",
         generated.schema
     );
-    assert_eq!(fields(&generated.schema), ["amount?: Long,"]);
-    assert_eq!(generated.warnings.len(), 1);
-    assert!(generated
-        .warnings
-        .iter()
-        .all(|w| w.contains("may deny at run time")));
+    assert_eq!(
+        generated.warnings,
+        ["s.json: tool s/b: argument `amount` left out: `oneOf` has no single Cedar type"]
+    );
 }
 
 #[test]
@@ -386,7 +368,7 @@ fn odd_names_are_quoted_and_comments_stay_on_one_line() {
             "\"say \\\"hi\\\"\\n\"?: String,"
         ]
     );
-    let policy = "@id(\"p\") permit(principal, action == Toolgate::Action::\"tools/call\", resource)\nwhen { context has arguments && context.arguments has \"dry-run\" && context.arguments[\"dry-run\"] && context.arguments has \"say \\\"hi\\\"\\n\" };";
+    let policy = "@id(\"p\") permit(principal, action == Toolgate::Action::\"tools/call\", resource)\nwhen { context has arguments.s.t && context.arguments.s.t has \"dry-run\" && context.arguments.s.t[\"dry-run\"] && context.arguments.s.t has \"say \\\"hi\\\"\\n\" };";
     load(&generated.schema, policy).unwrap_or_else(|e| panic!("{e}\n{}", generated.schema));
 }
 
@@ -436,19 +418,24 @@ fn the_catalog_has_one_tool_entity_per_tool() {
     assert_eq!(Options::default().sensitivity, "high");
 }
 
-const AMOUNT_POLICY: &str = "// Small refunds only.\n@id(\"small-refunds\")\npermit (principal, action == Toolgate::Action::\"tools/call\", resource == Toolgate::Tool::\"billing/refund\")\nwhen { context has arguments && context.arguments has amount && context.arguments.amount <= 100 };\n";
+const AMOUNT_POLICY: &str = "// Small refunds only.\n@id(\"small-refunds\")\npermit (principal, action == Toolgate::Action::\"tools/call\", resource == Toolgate::Tool::\"billing/refund\")\nwhen { context has arguments.billing.refund.amount && context.arguments.billing.refund.amount <= 100 };\n";
 
-fn refund_catalog(amount_type: &str) -> String {
+/// A `billing/refund` tool whose `amount` has this JSON Schema.
+fn refund_catalog(amount: Value) -> String {
     let tools = json!([tool(
         "refund",
-        json!({"amount": {"type": amount_type}, "order_id": {"type": "string"}})
+        json!({"amount": amount, "order_id": {"type": "string"}})
     )]);
     generate(&[server("billing", tools)]).schema
 }
 
+fn untyped() -> Value {
+    json!({"oneOf": [{"type": "string"}, {"type": "integer"}]})
+}
+
 #[test]
 fn a_policy_comparing_a_string_amount_fails_validation_at_load() {
-    let error = load(&refund_catalog("string"), AMOUNT_POLICY)
+    let error = load(&refund_catalog(json!({"type": "string"})), AMOUNT_POLICY)
         .map(|_| ())
         .unwrap_err();
     assert!(
@@ -459,19 +446,20 @@ fn a_policy_comparing_a_string_amount_fails_validation_at_load() {
     assert!(error.contains("Long"), "{error}");
     assert!(error.contains("String"), "{error}");
 
-    let store = load(&refund_catalog("integer"), AMOUNT_POLICY).unwrap_or_else(|e| panic!("{e}"));
+    let store = load(&refund_catalog(json!({"type": "integer"})), AMOUNT_POLICY)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.policy_count(), 1);
 
-    // A `number` is left out: behind `has` the policy could never apply, which is refused
-    // too (instead of denying every refund at run time).
-    let error = load(&refund_catalog("number"), AMOUNT_POLICY)
+    // An untyped argument is left out: behind `has` the policy could never apply, which
+    // is refused too (instead of denying every refund at run time).
+    let error = load(&refund_catalog(untyped()), AMOUNT_POLICY)
         .map(|_| ())
         .unwrap_err();
     assert!(error.starts_with("invalid policies: policies/refunds.cedar:2:1: for policy `small-refunds`, policy is impossible"), "{error}");
     assert!(error.contains("can never apply"), "{error}");
     // Without `has`, it is the unknown attribute.
-    let unguarded = AMOUNT_POLICY.replace("context.arguments has amount && ", "");
-    let error = load(&refund_catalog("number"), &unguarded)
+    let unguarded = AMOUNT_POLICY.replace("context has arguments.billing.refund.amount && ", "");
+    let error = load(&refund_catalog(untyped()), &unguarded)
         .map(|_| ())
         .unwrap_err();
     assert!(error.contains("policies/refunds.cedar:4:"), "{error}");
@@ -479,10 +467,24 @@ fn a_policy_comparing_a_string_amount_fails_validation_at_load() {
 }
 
 #[test]
+fn a_number_is_a_decimal_in_policies() {
+    let catalog = refund_catalog(json!({"type": "number"}));
+    assert!(catalog.contains("        amount?: decimal,\n"), "{catalog}");
+    // Compared as a Long, it fails validation; compared as a decimal, it loads.
+    let error = load(&catalog, AMOUNT_POLICY).map(|_| ()).unwrap_err();
+    assert!(error.contains("policies/refunds.cedar:4:"), "{error}");
+    let decimal = AMOUNT_POLICY.replace(
+        "context.arguments.billing.refund.amount <= 100",
+        "context.arguments.billing.refund.amount.lessThanOrEqual(decimal(\"100.0\"))",
+    );
+    load(&catalog, &decimal).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
 fn a_forbid_on_an_untyped_argument_is_refused_not_silently_inert() {
     // The guardrail would never fire (fail open), so it is refused at load.
-    let forbid = "@id(\"no-big-refunds\")\nforbid (principal, action == Toolgate::Action::\"tools/call\", resource)\nwhen { context has arguments && context.arguments has amount && context.arguments.amount > 100 };\n";
-    let error = load(&refund_catalog("number"), forbid)
+    let forbid = "@id(\"no-big-refunds\")\nforbid (principal, action == Toolgate::Action::\"tools/call\", resource)\nwhen { context has arguments.billing.refund.amount && context.arguments.billing.refund.amount > 100 };\n";
+    let error = load(&refund_catalog(untyped()), forbid)
         .map(|_| ())
         .unwrap_err();
     assert!(
@@ -490,13 +492,13 @@ fn a_forbid_on_an_untyped_argument_is_refused_not_silently_inert() {
         "{error}"
     );
     assert!(error.contains("can never apply"), "{error}");
-    load(&refund_catalog("integer"), forbid).unwrap_or_else(|e| panic!("{e}"));
+    load(&refund_catalog(json!({"type": "integer"})), forbid).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn the_plugin_configuration_takes_a_generated_arguments_schema() {
     let config = |amount_type: &str| {
-        json!({"policies": {"cedar": AMOUNT_POLICY, "arguments_schema": refund_catalog(amount_type)}})
+        json!({"policies": {"cedar": AMOUNT_POLICY, "arguments_schema": refund_catalog(json!({"type": amount_type}))}})
             .to_string()
     };
     let error = match Gate::configure(config("string").as_bytes(), 0) {
@@ -505,16 +507,13 @@ fn the_plugin_configuration_takes_a_generated_arguments_schema() {
     };
     assert!(error.contains("`policies.cedar`:4:"), "{error}");
     let gate = Gate::configure(config("integer").as_bytes(), 0).unwrap_or_else(|e| panic!("{e}"));
-    assert!(gate.policy_count() >= 9);
+    let embedded = Gate::configure(b"{}", 0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(gate.policy_count(), embedded.policy_count() + 1);
 
-    // The embedded policies read `path` and `amount`: an arguments schema without them refuses them.
+    // The embedded policies read no argument: any arguments schema, even an empty one, fits them.
     let bare =
         json!({"policies": {"arguments_schema": "namespace Toolgate { type Arguments = {}; }"}});
-    let error = match Gate::configure(bare.to_string().as_bytes(), 0) {
-        Ok(_) => panic!("embedded policies validated without their arguments"),
-        Err(e) => e,
-    };
-    assert!(error.contains("policies/default.cedar:"), "{error}");
+    Gate::configure(bare.to_string().as_bytes(), 0).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -581,41 +580,20 @@ fn committed_arguments_schema_is_generated_from_the_committed_tools_lists() {
         .collect();
     let generated = generate(&servers);
     assert!(
-        generated.schema == toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA.text,
-        "policies/arguments.cedarschema is stale; regenerate it from policies/mcp/*.json \
-         (toolgate schema-from-mcp policies/mcp/*.json > policies/arguments.cedarschema). \
+        generated.schema == DEMO_ARGUMENTS.text,
+        "examples/demo/arguments.cedarschema is stale; regenerate it from examples/demo/mcp/*.json \
+         (toolgate schema-from-mcp examples/demo/mcp/*.json > examples/demo/arguments.cedarschema). \
          Generated:\n{}",
         generated.schema
     );
-    // Every field the embedded policies read is typed.
-    for field in [
-        "path",
-        "content",
-        "query",
-        "amount",
-        "to_account",
-        "currency",
-        "order_id",
-    ] {
-        assert!(
-            fields(&generated.schema)
-                .iter()
-                .any(|l| l.starts_with(&format!("{field}?: "))),
-            "{field}"
-        );
-    }
+    // The argument the demo policies read is typed.
+    let amount = "      refund?: {\n        amount?: Long,\n";
+    assert!(generated.schema.contains(amount), "{amount}");
     // The generated catalog is valid against the schema.
-    let schema = toolgate::policy::EMBEDDED_SCHEMA.text;
     let entities = generated.entities.to_string();
     PolicyStore::from_files(&PolicyFiles {
         policies: Vec::new(),
-        schema: vec![
-            Source {
-                name: "toolgate.cedarschema",
-                text: schema,
-            },
-            toolgate::policy::EMBEDDED_ARGUMENTS_SCHEMA,
-        ],
+        schema: vec![toolgate::policy::EMBEDDED_SCHEMA, DEMO_ARGUMENTS],
         entities: vec![Source {
             name: "catalog.json",
             text: &entities,
@@ -624,50 +602,61 @@ fn committed_arguments_schema_is_generated_from_the_committed_tools_lists() {
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Natively, also check that `MCP_FILES` lists every file in `policies/mcp/`.
-#[cfg(not(target_arch = "wasm32"))]
+/// Also check that `MCP_FILES` lists every file in `examples/demo/mcp/`.
 #[test]
 fn every_committed_tools_list_is_checked() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/mcp");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo/mcp");
     let mut found: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(Result::ok)
-        .map(|entry| format!("policies/mcp/{}", entry.file_name().to_string_lossy()))
+        .map(|entry| format!("examples/demo/mcp/{}", entry.file_name().to_string_lossy()))
         .collect();
     found.sort();
     let listed: Vec<&str> = MCP_FILES.iter().map(|(_, file, _)| *file).collect();
-    assert_eq!(found, listed, "add new files in policies/mcp/ to MCP_FILES");
+    assert_eq!(
+        found, listed,
+        "add new files in examples/demo/mcp/ to MCP_FILES"
+    );
 }
 
 #[test]
-fn the_policy_folder_validates_as_files() {
-    // What `toolgate validate policies/` checks: every *.cedar, *.cedarschema and entities file.
-    use toolgate::policy::{
-        CREDENTIAL_POLICIES, EMBEDDED_ARGUMENTS_SCHEMA, EMBEDDED_ENTITIES, EMBEDDED_POLICIES,
-        EMBEDDED_SCHEMA,
-    };
+fn the_demo_folder_validates_as_files() {
+    // What `toolgate validate --policies examples/demo` checks: the folder on top of the
+    // embedded defaults and every feature's rules.
+    use toolgate::policy::FEATURE_POLICIES;
+    let demo = |name: &'static str, text: &'static str| Source { name, text };
     let files = PolicyFiles {
-        policies: EMBEDDED_POLICIES
-            .iter()
-            .copied()
-            .chain([CREDENTIAL_POLICIES])
-            .collect(),
-        schema: vec![EMBEDDED_SCHEMA, EMBEDDED_ARGUMENTS_SCHEMA],
-        entities: vec![EMBEDDED_ENTITIES],
+        policies: vec![
+            demo(
+                "examples/demo/default.cedar",
+                include_str!("../../examples/demo/default.cedar"),
+            ),
+            demo(
+                "examples/demo/rates.cedar",
+                include_str!("../../examples/demo/rates.cedar"),
+            ),
+        ],
+        schema: vec![DEMO_ARGUMENTS],
+        entities: vec![demo(
+            "examples/demo/entities.json",
+            include_str!("../../examples/demo/entities.json"),
+        )],
     };
-    let store = PolicyStore::from_files(&files).unwrap_or_else(|e| panic!("{e}"));
+    let store = PolicyStore::extending(&files, FEATURE_POLICIES).unwrap_or_else(|e| panic!("{e}"));
     assert!(store.requires_approval("tools/wire_transfer"));
 
     let broken = PolicyFiles {
         entities: vec![Source {
-            name: "policies/entities.json",
+            name: "examples/demo/entities.json",
             text: "[\n  {\"uid\": }\n]",
         }],
         ..files
     };
-    let error = PolicyStore::from_files(&broken).map(|_| ()).unwrap_err();
+    let error = PolicyStore::extending(&broken, FEATURE_POLICIES)
+        .map(|_| ())
+        .unwrap_err();
     assert!(
-        error.starts_with("policies/entities.json:2:11: "),
+        error.starts_with("examples/demo/entities.json:2:11: "),
         "{error}"
     );
 }

@@ -1,0 +1,3 @@
+//! The CLI's library: what the policy tooling needs and the wasm filter never carries.
+
+pub mod mcp_schema;
