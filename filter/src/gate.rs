@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use cedar_policy::Authorizer;
+use cedar_policy::{Authorizer, RestrictedExpression};
 use serde_json::Value;
 
 use crate::authorize::authorize;
@@ -226,16 +226,11 @@ impl Gate {
         let credential = credential::required(&input.token, self.config.credentials.as_ref())?;
         found.token = credential.cloned();
         revocation::check(&input.revocations, input.now_unix())?;
-        let agent = identity.agent();
-        let behaviour = match self.risk_view(input, agent)? {
-            Some(view) => {
-                found.effects.risk_stale = view.stale;
-                let context = crate::behaviour::risk(&view).map_err(Refusal::internal)?;
-                found.risk = Some(view);
-                vec![context]
-            }
-            None => Vec::new(),
-        };
+        let risk = self.risk_context(
+            input,
+            identity.agent(),
+            (&mut found.risk, &mut found.effects),
+        )?;
         let facts = Facts {
             identity,
             credential,
@@ -244,45 +239,74 @@ impl Gate {
             server,
             http_method: request.method(),
             path: request.path(),
-            behaviour: &behaviour,
+            behaviour: &risk,
         };
-        let (calls, decided, effects) =
-            (&found.calls, &mut found.calls_decided, &mut found.effects);
-        match (&self.config.history, agent) {
-            (Some(config), Some(agent)) => {
-                let session = credential
-                    .and_then(|c| c.task.as_deref())
-                    .or(found.intent.session.as_deref())
-                    .unwrap_or(history::NO_SESSION);
-                let settled = history::decide(shared_data(input)?, config, agent, |shard| {
-                    let mut tracked = Tracked {
-                        config,
-                        agent,
-                        session,
-                        shard,
-                        recorded: false,
-                    };
-                    let decided =
-                        self.decide_calls(calls, &facts, input, Some(&mut tracked), decided);
-                    // A refused request records nothing, not even the calls before the refusal.
-                    let recorded = decided.is_ok() && tracked.recorded;
-                    (decided, recorded)
-                });
-                match settled {
-                    Ok(settled) => {
-                        effects.expired += settled.removed.expired;
-                        effects.evicted += settled.removed.evicted;
-                        effects.conflicts += u64::from(settled.conflicts);
-                        settled.outcome
-                    }
-                    Err(error) => {
-                        effects.conflicts += u64::from(error.conflicts());
-                        Err(Refusal::internal(error))
-                    }
-                }
-            }
+        let decided = (&mut found.calls_decided, &mut found.effects);
+        self.decide_in_session(input, &facts, &found.calls, decided)
+    }
+
+    /// `context.risk`, when the risk feed is configured.
+    fn risk_context(
+        &self,
+        input: &Input<'_>,
+        agent: Option<&str>,
+        (seen, effects): (&mut Option<risk::View>, &mut Effects),
+    ) -> Result<Vec<(String, RestrictedExpression)>, Refusal> {
+        let Some(feed) = &self.config.risk_feed else {
+            return Ok(Vec::new());
+        };
+        let view = self
+            .risk
+            .view(shared_data(input)?, feed, agent, input.unix_nanos)
+            .map_err(Refusal::internal)?;
+        effects.risk_stale = view.stale;
+        let context = crate::behaviour::risk(&view).map_err(Refusal::internal)?;
+        *seen = Some(view);
+        Ok(vec![context])
+    }
+
+    /// Decides the calls in the agent's session history, when it is kept, and records
+    /// the allowed ones in it (see `history::decide` for the compare-and-swap).
+    fn decide_in_session(
+        &self,
+        input: &Input<'_>,
+        facts: &Facts<'_>,
+        calls: &[Call],
+        (decided, effects): (&mut CallsDecided, &mut Effects),
+    ) -> Result<(), Refusal> {
+        let agent = facts.identity.agent();
+        let (Some(config), Some(agent)) = (&self.config.history, agent) else {
             // No identity, no history: nothing is recorded (and nothing is allowed).
-            _ => self.decide_calls(calls, &facts, input, None, decided),
+            return self.decide_calls(calls, facts, input, None, decided);
+        };
+        // The verified token's task outranks the header the agent declares.
+        let session = (facts.credential.and_then(|c| c.task.as_deref()))
+            .or(facts.intent.session.as_deref())
+            .unwrap_or(history::NO_SESSION);
+        let settled = history::decide(shared_data(input)?, config, agent, |shard| {
+            let mut tracked = Tracked {
+                config,
+                agent,
+                session,
+                shard,
+                recorded: false,
+            };
+            let decided = self.decide_calls(calls, facts, input, Some(&mut tracked), decided);
+            // A refused request records nothing, not even the calls before the refusal.
+            let recorded = decided.is_ok() && tracked.recorded;
+            (decided, recorded)
+        });
+        match settled {
+            Ok(settled) => {
+                effects.expired += settled.removed.expired;
+                effects.evicted += settled.removed.evicted;
+                effects.conflicts += u64::from(settled.conflicts);
+                settled.outcome
+            }
+            Err(error) => {
+                effects.conflicts += u64::from(error.conflicts());
+                Err(Refusal::internal(error))
+            }
         }
     }
 
@@ -343,22 +367,6 @@ impl Gate {
         })?;
         *principal = identity.agent().map(str::to_owned);
         Ok(identity)
-    }
-
-    /// The workload's live risk, when the risk feed is configured.
-    fn risk_view(
-        &self,
-        input: &Input<'_>,
-        agent: Option<&str>,
-    ) -> Result<Option<risk::View>, Refusal> {
-        let Some(feed) = &self.config.risk_feed else {
-            return Ok(None);
-        };
-        let shared = shared_data(input)?;
-        self.risk
-            .view(shared, feed, agent, input.unix_nanos)
-            .map(Some)
-            .map_err(Refusal::internal)
     }
 
     /// Decides each call in turn; the first refusal stops them. With `tracked`,

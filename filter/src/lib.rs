@@ -1,12 +1,12 @@
 //! toolgate: decide every AI agent tool call with Cedar, inside Envoy.
 //!
-//! The modules follow one request through the filter, in order:
-//! [`config`] and [`policy`] are built once when Envoy configures the plugin;
-//! then per request [`http`] reads the HTTP facts, [`identity`] finds the principal,
-//! [`call`] works out what is being called (via [`jsonrpc`] or [`rest`]),
-//! [`cedar_request`] builds the Cedar request, [`authorize`] decides,
-//! [`record`] shapes the decision log line and [`enforce`] shapes what Envoy sends on.
-//! [`gate`] strings the stages together. Only `glue` talks to Envoy.
+//! [`config`] and [`policy`] are built once when Envoy configures the plugin. Per
+//! request, [`gate`] runs the stages in order: [`http`] reads the request, [`protocol`]
+//! reads its calls (via [`jsonrpc`] and [`mcp`], or [`rest`]), [`identity`],
+//! [`credential`] and [`revocation`] settle who is calling, [`risk`] and [`history`]
+//! add live context, and each call goes through [`cedar_request`], [`authorize`],
+//! [`rate`], [`delegation`] and [`approval`]. [`conclude`] shapes the verdict and its
+//! [`record`]. Only `glue` talks to Envoy. See `docs/architecture.md`.
 
 // One panic traps the VM for every later request on the worker: the filter never
 // unwraps, indexes or panics; every failure becomes a refusal with a reason.
