@@ -636,10 +636,10 @@ fn a_case_file_whose_expectation_is_wrong_fails_with_the_cli_output() {
 #[test]
 fn a_policy_is_checked_against_the_tools_list_it_names() {
     let tools = "```json tools name=t\n{\"tools\": [{\"name\": \"search\", \"inputSchema\": {\"type\": \"object\", \"properties\": {\"limit\": {\"type\": \"integer\"}}}}]}\n```\n";
-    let good = "```cedar tools=t\npermit (principal, action == Toolgate::Action::\"tools/call\", resource == Toolgate::Tool::\"tools/search\")\nwhen { context has arguments && context.arguments has limit && context.arguments.limit <= 20 };\n```\n";
+    let good = "```cedar tools=t\npermit (principal, action == Toolgate::Action::\"tools/call\", resource == Toolgate::Tool::\"tools/search\")\nwhen { context has arguments.tools.search.limit && context.arguments.tools.search.limit <= 20 };\n```\n";
     assert!(errors_of(&format!("{tools}{good}")).is_empty());
-    // `amount` is the demo's argument, not this server's.
-    let bad = good.replace("limit", "amount");
+    // `amount` is the demo's refund argument, not this tool's.
+    let bad = good.replace("search.limit", "refund.amount");
     let errors = errors_of(&format!("{tools}{bad}"));
     assert!(errors[0].contains("can never apply"), "{errors:?}");
     assert!(errors_of(&bad)[0].contains("no ```json tools name=t block"));

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Prints the timings of the README's scaling table from the last `cargo bench -p toolgate --bench decide`.
+"""Prints the timings of docs/performance.md's scaling table from the last `cargo bench -p toolgate --bench decide`.
+
+(That table is under "Scaling the policy set".)
 
 criterion prints a mean per benchmark; this reads the medians it saved under
 target/criterion/<group>/<name>/<policies>/new/estimates.json.

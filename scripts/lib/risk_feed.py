@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Serves a sample risk feed (GET /risk) that toolgate polls, with control endpoints for demos and tests.
 
-The feed says which agents are at risk (toolgate's `risk_feed` configuration, README):
+The feed says which agents are at risk (toolgate's `risk_feed`; see docs/behaviour.md, "The risk feed"):
   {"agents": {"spiffe://toolgate.test/agent/payments": {"score": 90, "flags": ["compromised"]}}}
 `score` is an integer 0..100 and `flags` a list of strings, both optional.
 
