@@ -1,6 +1,9 @@
 //! The tables the code declares once (refusal reasons, actions, record fields) and
 //! what the docs and the Cedar model say of them must agree; a drift fails here.
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use std::collections::BTreeSet;
 
 use toolgate::action::{Action, Level};
@@ -8,8 +11,7 @@ use toolgate::reason::{Class, Reason};
 use toolgate::record::DecisionRecord;
 
 fn decision_log_doc() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/decision-log.md");
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    include_str!("../../docs/decision-log.md").to_owned()
 }
 
 /// The rows of the Markdown table under `heading` whose first cell is a `code` name.
