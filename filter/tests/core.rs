@@ -11,7 +11,7 @@ use toolgate::authorize::authorize;
 use toolgate::cedar_request::from_record;
 use toolgate::enforce::Action;
 use toolgate::gate::Outcome;
-use toolgate::record::CedarRecord;
+use toolgate::record::{CedarRecord, Decision, DecisionRecord};
 
 #[test]
 fn reader_may_call_a_low_sensitivity_tool() {
@@ -403,41 +403,26 @@ fn the_record_has_every_field_and_digests_arguments() {
     .header("x-agent-intent", "summarize")
     .header("x-agent-session", "")
     .decide(&gate());
-    let r = &d.record;
-    for field in [
-        "decision_id",
-        "timestamp",
-        "principal",
-        "trust_domain",
-        "action",
-        "resource",
-        "server",
-        "intent",
-        "task",
-        "session",
-        "decision",
-        "enforced",
-        "policies",
-        "errors",
-        "policy_version",
-        "eval_us",
-        "request_id",
-        "arguments_digest",
-    ] {
-        assert!(r.get(field).is_some(), "missing {field}");
-    }
-    assert_eq!(r["timestamp"], "2023-11-14T22:13:20.123456Z");
-    assert_eq!(r["intent"], "summarize");
-    assert_eq!(r["session"], Value::Null);
-    assert_eq!(r["request_id"], "rid-1");
-    assert_eq!(r["decision_id"].as_str().map(str::len), Some(32));
+    // The typed record, as the gate returned it.
+    let r = &d.typed;
+    assert_eq!(r.timestamp, "2023-11-14T22:13:20.123456Z");
+    assert_eq!(r.intent.as_deref(), Some("summarize"));
+    assert_eq!(r.session, None, "an empty header is no session");
+    assert_eq!(r.request_id.as_deref(), Some("rid-1"));
+    assert_eq!(r.decision_id.len(), 32);
+    assert_eq!(r.decision, Decision::Allow);
     // printf '{"a":[true,null],"b":1}' | sha256sum
     assert_eq!(
-        r["arguments_digest"],
-        "sha256:51705a2c9eb3e7e410a58f696a770c3ac3885a0cf43eb7fc88f5e47c11d4d30d"
+        r.arguments_digest.as_deref(),
+        Some("sha256:51705a2c9eb3e7e410a58f696a770c3ac3885a0cf43eb7fc88f5e47c11d4d30d")
     );
-    // Not logged unless log_arguments: present, as null, like every absent fact.
-    assert_eq!(r.get("arguments"), Some(&Value::Null));
+    assert_eq!(r.arguments, None, "not logged unless log_arguments");
+    // Its log line has every field, absent ones as null.
+    let line = d.record.as_object().expect("an object");
+    for field in DecisionRecord::field_names() {
+        assert!(line.contains_key(&field), "missing {field}");
+    }
+    assert_eq!(line.get("arguments"), Some(&Value::Null));
 }
 
 #[test]
