@@ -70,7 +70,8 @@ ensure_cargo_tool() {
       cat "$log" >&2
       die "cargo install $crate $version failed; see the output above (also in $log)"
     }
-    say "the locked dependencies of $crate $version are not all in this registry (${unresolved#"${unresolved%%[![:space:]]*}"}); resolving against the registry's versions"
+    unresolved=${unresolved#"${unresolved%%[![:space:]]*}"}
+    say "the locked dependencies of $crate $version are not all in this registry (${unresolved#error: }); resolving against the registry's versions"
     (cd "$ROOT" && CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback run_logged "$log" \
       "cargo install $crate $version failed with the registry's versions too" \
       cargo install -q --root "$TOOLS" "$crate" --version "=$version")
