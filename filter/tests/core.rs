@@ -21,10 +21,7 @@ fn reader_may_call_a_low_sensitivity_tool() {
     )
     .decide(&gate());
     assert_eq!(d.outcome, Outcome::Allow);
-    assert_eq!(
-        d.record["policies"],
-        json!(["readers-call-low-sensitivity-tools"])
-    );
+    assert_eq!(d.typed.policies, ["readers-call-low-sensitivity-tools"]);
     let Action::Forward { set, remove } = &d.action else {
         panic!("not forwarded")
     };
@@ -56,7 +53,7 @@ fn forbidden_tool_is_a_jsonrpc_error_echoing_the_id() {
     assert_eq!(body["error"]["data"]["reason"], "forbidden_by_policy");
     assert_eq!(
         body["error"]["data"]["decision_id"],
-        d.record["decision_id"]
+        d.typed.decision_id.as_str()
     );
 }
 
@@ -96,8 +93,8 @@ fn refunds_are_decided_on_the_amount_argument() {
     assert_eq!(float.outcome, Outcome::Error);
     assert_eq!(float.reason(), "invalid_arguments");
     assert_eq!(
-        float.record["errors"],
-        json!(["argument `amount` must be an integer (64-bit), not a non-integer number"])
+        float.typed.errors,
+        ["argument `amount` must be an integer (64-bit), not a non-integer number"]
     );
     assert_eq!(refund(json!(u64::MAX)).reason(), "invalid_arguments");
     assert_eq!(refund(json!("50")).reason(), "invalid_arguments");
@@ -154,14 +151,14 @@ fn nested_declared_types_are_checked_too() {
     );
     let bad_set = read(json!({"tags": ["a", 2]}));
     assert_eq!(
-        bad_set.record["errors"],
-        json!(["argument `tags`[1] must be a string, not an integer"])
+        bad_set.typed.errors,
+        ["argument `tags`[1] must be a string, not an integer"]
     );
     let bad_record = read(json!({"filter": {"depth": "deep"}}));
     assert_eq!(bad_record.reason(), "invalid_arguments");
     assert_eq!(
-        bad_record.record["errors"],
-        json!(["argument `filter`.depth must be an integer (64-bit), not a string"])
+        bad_record.typed.errors,
+        ["argument `filter`.depth must be an integer (64-bit), not a string"]
     );
 }
 
@@ -173,9 +170,9 @@ fn no_certificate_is_the_unauthenticated_principal() {
     )
     .decide(&gate());
     assert_eq!(d.outcome, Outcome::Deny);
-    assert_eq!(d.record["policies"], json!(["forbid-unauthenticated"]));
-    assert_eq!(d.record["authenticated"], false);
-    assert_eq!(d.record["principal"], Value::Null);
+    assert_eq!(d.typed.policies, ["forbid-unauthenticated"]);
+    assert!(!d.typed.authenticated);
+    assert_eq!(d.typed.principal, None);
 }
 
 #[test]
@@ -184,7 +181,7 @@ fn untrusted_trust_domains_and_malformed_ids_are_refused() {
     let list = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"});
     let evil = Request::post(list.clone(), Some("spiffe://evil.test/agent/reader")).decide(&g);
     assert_eq!(evil.reason(), "untrusted_trust_domain");
-    assert_eq!(evil.record["trust_domain"], "evil.test");
+    assert_eq!(evil.typed.trust_domain.as_deref(), Some("evil.test"));
     assert_eq!(evil.body()["id"], 9);
     for bad in [
         "https://toolgate.test/agent",
@@ -214,7 +211,7 @@ fn identity_headers_count_only_in_configured_development_mode() {
         gate_with(json!({"trust_domains": ["toolgate.test"], "dev_identity_header": "x-dev-id"}));
     let d = claim(&dev);
     assert_eq!(d.outcome, Outcome::Allow);
-    assert_eq!(d.record["insecure_identity"], true);
+    assert!(d.typed.insecure_identity);
     let Action::Forward { remove, .. } = &d.action else {
         panic!()
     };
@@ -241,7 +238,10 @@ fn rest_calls_map_to_routes_and_get_problem_documents() {
     let g = gate_with(json!({"trust_domains": ["toolgate.test"], "server": "weather"}));
     let ok = Request::new("GET", "/weather/v1/forecast?city=x", vec![], Some(READER)).decide(&g);
     assert_eq!(ok.outcome, Outcome::Allow);
-    assert_eq!(ok.record["resource"], "weather/GET /weather/v1/forecast");
+    assert_eq!(
+        ok.typed.resource.as_deref(),
+        Some("weather/GET /weather/v1/forecast")
+    );
     let denied = Request::new("DELETE", "/weather/v1/forecast", vec![], Some(READER)).decide(&g);
     assert_eq!(denied.status(), 403);
     let Action::Respond { headers, .. } = &denied.action else {
@@ -298,8 +298,8 @@ fn mcp_methods_map_to_actions_and_resources() {
     ];
     for (message, action, resource) in cases {
         let d = Request::post(message.clone(), Some(READER)).decide(&g);
-        assert_eq!(d.record["action"], action, "{message}");
-        assert_eq!(d.record["resource"], resource, "{message}");
+        assert_eq!(d.typed.action.as_deref(), Some(action), "{message}");
+        assert_eq!(d.typed.resource.as_deref(), Some(resource), "{message}");
     }
     let session = Request::post(
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize"}),
@@ -361,7 +361,7 @@ fn evaluated_batches_are_denied_whole_if_any_element_is() {
     ]);
     let d = Request::post(mixed, Some(READER)).decide(&g);
     assert_eq!(d.outcome, Outcome::Deny);
-    assert_eq!(d.record["resource"], "tools/delete_database");
+    assert_eq!(d.typed.resource.as_deref(), Some("tools/delete_database"));
     let ids: Vec<Value> = d
         .body()
         .as_array()
@@ -457,13 +457,7 @@ fn the_record_carries_the_cedar_request_and_it_replays_to_the_same_answer() {
         let built = from_record(&recorded).expect("rebuilds");
         let replayed = authorize(&authorizer, store, &built);
         assert_eq!(replayed.denied.is_none(), decision == "allow");
-        assert_eq!(
-            replayed.policies,
-            d.record["policies"].as_array().map_or(vec![], |p| p
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect())
-        );
+        assert_eq!(replayed.policies, d.typed.policies);
     }
     // Without log_arguments the context leaves the arguments out.
     let d = Request::post(
@@ -471,15 +465,16 @@ fn the_record_carries_the_cedar_request_and_it_replays_to_the_same_answer() {
         Some(PAYMENTS),
     )
     .decide(&gate());
-    assert!(d.record["cedar"]["context"].get("arguments").is_none());
-    assert_eq!(d.record["cedar"]["context"]["server"], "tools");
+    let context = d.typed.cedar.as_ref().map(|c| &c.context).expect("cedar");
+    assert!(context.get("arguments").is_none());
+    assert_eq!(context["server"], "tools");
     // Refused before Cedar ran: no request to record.
     let d = Request::post(
         tool_call(json!(1), "refund", json!({})),
         Some("spiffe://elsewhere.test/x"),
     )
     .decide(&gate());
-    assert_eq!(d.record["cedar"], Value::Null);
+    assert_eq!(d.typed.cedar, None);
 }
 
 #[test]
@@ -487,7 +482,7 @@ fn every_decision_gets_a_distinct_id() {
     let g = gate();
     let req = Request::post(tool_call(json!(1), "read_file", json!({})), Some(READER));
     let (a, b) = (req.decide(&g), req.decide(&g));
-    assert_ne!(a.record["decision_id"], b.record["decision_id"]);
+    assert_ne!(a.typed.decision_id, b.typed.decision_id);
 }
 
 #[test]
@@ -512,7 +507,7 @@ fn a_server_wide_forbid_covers_tools_the_catalog_does_not_list() {
     for tool in ["brand_new_tool", "read_file"] {
         let frozen = call(tool, Some("freeze"));
         assert_eq!(frozen.reason(), "forbidden_by_policy", "{tool}");
-        assert_eq!(frozen.record["policies"], json!(["tools-closed"]), "{tool}");
+        assert_eq!(frozen.typed.policies, ["tools-closed"], "{tool}");
     }
     // Prompts the catalog does not list are children of their server too.
     let prompt =
@@ -544,8 +539,8 @@ fn argument_types_are_per_server_and_tool() {
     .decide(&g);
     assert_eq!(search.reason(), "invalid_arguments");
     assert_eq!(
-        search.record["errors"],
-        json!(["argument `limit` must be an integer (64-bit), not a string"])
+        search.typed.errors,
+        ["argument `limit` must be an integer (64-bit), not a string"]
     );
     // A second server whose tool declares `limit` a string: each server's own type holds.
     let arguments = "namespace Toolgate { type Arguments = { tools?: { search_docs?: { limit?: Long }, refund?: { amount?: Long } }, wiki?: { search_docs?: { limit?: String } } }; }";
@@ -558,7 +553,7 @@ fn argument_types_are_per_server_and_tool() {
     )
     .decide(&wiki);
     assert_eq!(d.outcome, Outcome::Allow, "{}", d.record);
-    assert_eq!(d.record["policies"], json!(["wiki-limit"]));
+    assert_eq!(d.typed.policies, ["wiki-limit"]);
 }
 
 #[test]
@@ -581,8 +576,11 @@ fn a_json_schema_number_is_a_cedar_decimal_and_what_does_not_fit_is_refused() {
     let low = search(json!(0.1));
     assert_eq!(low.reason(), "forbidden_by_policy", "{}", low.record);
     assert_eq!(
-        low.record["cedar"]["context"]["arguments"]["tools"]["search_docs"]["min_score"],
-        json!({"__extn": {"fn": "decimal", "arg": "0.1000"}})
+        low.typed
+            .cedar
+            .as_ref()
+            .map(|c| &c.context["arguments"]["tools"]["search_docs"]["min_score"]),
+        Some(&json!({"__extn": {"fn": "decimal", "arg": "0.1000"}}))
     );
     // Integers are decimals too where a number is declared.
     for (fine, allowed) in [
@@ -602,8 +600,8 @@ fn a_json_schema_number_is_a_cedar_decimal_and_what_does_not_fit_is_refused() {
         let d = search(unfit);
         assert_eq!(d.reason(), "invalid_arguments", "{shown}");
         assert_eq!(
-            d.record["errors"],
-            json!([format!("argument `min_score` must be a number with at most 4 decimal places, between -922337203685477.5808 and 922337203685477.5807 (a Cedar decimal), not {shown}")])
+            d.typed.errors,
+            [format!("argument `min_score` must be a number with at most 4 decimal places, between -922337203685477.5808 and 922337203685477.5807 (a Cedar decimal), not {shown}")]
         );
     }
 }

@@ -6,10 +6,12 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 mod kit;
 
 use kit::{gate_with, Request, READER, WRITER};
-use serde_json::{json, Value};
+use serde_json::json;
 use toolgate::credential::{Credential, TokenState};
 use toolgate::gate::Outcome;
 use toolgate::http::Header;
+use toolgate::reason::Reason;
+use toolgate::record::DecisionRecord;
 use toolgate::wire::encode_pairs;
 use toolgate::Gate;
 
@@ -60,7 +62,7 @@ fn decide(
     token: TokenState,
     name: &str,
     task: Option<&str>,
-) -> (Outcome, Value) {
+) -> (Outcome, DecisionRecord) {
     let arguments = json!({"path": "a", "content": "b"});
     let mut request = Request::tool(name, arguments, peer).at(NOW as u64);
     if let Some(task) = task {
@@ -69,7 +71,7 @@ fn decide(
             .header("x-agent-intent", "write");
     }
     let decided = request.decide_with(gate, |input| input.token = token);
-    (decided.outcome, decided.record)
+    (decided.outcome, decided.typed)
 }
 
 fn verified(bytes: &[u8]) -> TokenState {
@@ -124,10 +126,11 @@ fn a_matching_short_lived_token_is_allowed_and_logged() {
         "read_file",
         None,
     );
-    assert_eq!(outcome, Outcome::Allow, "{record}");
-    assert_eq!(record["token"]["subject"], READER);
-    assert_eq!(record["token"]["ttl_seconds"], 600);
-    assert_eq!(record["token"]["delegation"], json!([]));
+    assert_eq!(outcome, Outcome::Allow, "{record:?}");
+    let token = record.token.expect("token");
+    assert_eq!(token.subject, READER);
+    assert_eq!(token.ttl_seconds, 600);
+    assert!(token.delegation.is_empty());
 }
 
 #[test]
@@ -167,12 +170,10 @@ fn each_token_rule_denies_with_its_policy() {
     ];
     for (bytes, task, policy) in cases {
         let (outcome, record) = decide(&g, READER, verified(&bytes), "read_file", task);
-        assert_eq!(outcome, Outcome::Deny, "{policy}: {record}");
+        assert_eq!(outcome, Outcome::Deny, "{policy}: {record:?}");
         assert!(
-            record["policies"]
-                .as_array()
-                .is_some_and(|p| p.contains(&json!(policy))),
-            "{policy}: {record}"
+            record.policies.iter().any(|p| p == policy),
+            "{policy}: {record:?}"
         );
     }
     let (outcome, _) = decide(
@@ -190,8 +191,8 @@ fn missing_and_failed_tokens_are_refused() {
     let g = gate();
     let (outcome, record) = decide(&g, READER, TokenState::Absent, "read_file", None);
     assert_eq!(
-        (outcome, record["reason"].as_str()),
-        (Outcome::Deny, Some("token_missing"))
+        (outcome, record.reason),
+        (Outcome::Deny, Some(Reason::TokenMissing))
     );
     let (_, record) = decide(
         &g,
@@ -200,8 +201,8 @@ fn missing_and_failed_tokens_are_refused() {
         "read_file",
         None,
     );
-    assert_eq!(record["reason"], "token_invalid");
-    assert_eq!(record["errors"], json!(["jwt_authn: Jwt is expired"]));
+    assert_eq!(record.reason.map(Reason::code), Some("token_invalid"));
+    assert_eq!(record.errors, ["jwt_authn: Jwt is expired"]);
 }
 
 #[test]
@@ -210,7 +211,7 @@ fn delegation_never_widens_access() {
     // The writer may write (with intent and task); a reader acting through it may not.
     let chain = |actors: &[&str]| verified(&payload(WRITER, 600, Some("T-9"), &["tools"], actors));
     let (outcome, record) = decide(&g, WRITER, chain(&[]), "write_file", Some("T-9"));
-    assert_eq!(outcome, Outcome::Allow, "{record}");
+    assert_eq!(outcome, Outcome::Allow, "{record:?}");
     let (outcome, record) = decide(
         &g,
         WRITER,
@@ -218,7 +219,7 @@ fn delegation_never_widens_access() {
         "write_file",
         Some("T-9"),
     );
-    assert_eq!(outcome, Outcome::Allow, "{record}");
+    assert_eq!(outcome, Outcome::Allow, "{record:?}");
     let (outcome, record) = decide(
         &g,
         WRITER,
@@ -227,14 +228,11 @@ fn delegation_never_widens_access() {
         Some("T-9"),
     );
     assert_eq!(
-        (outcome, record["reason"].as_str()),
+        (outcome, record.reason.map(Reason::code)),
         (Outcome::Deny, Some("delegated_actor_not_permitted")),
-        "{record}"
+        "{record:?}"
     );
-    assert_eq!(
-        record["token"]["delegation"].as_array().map(Vec::len),
-        Some(3)
-    );
+    assert_eq!(record.token.as_ref().map(|t| t.delegation.len()), Some(3));
 }
 
 #[test]
@@ -359,11 +357,11 @@ fn only_controllers_revoke_and_revocations_expire() {
                 stored.as_bytes().to_vec(),
             )]
         });
-        decided.record["reason"].clone()
+        decided.typed.reason.map(Reason::code)
     };
-    assert_eq!(decide(&(NOW + 30).to_string()), "revoked");
-    assert_eq!(decide(&(NOW - 1).to_string()), Value::Null);
+    assert_eq!(decide(&(NOW + 30).to_string()), Some("revoked"));
+    assert_eq!(decide(&(NOW - 1).to_string()), None);
     // An unreadable entry fails closed, as every corrupt shared state does
     // (tests/shared_state.rs checks the error names the key).
-    assert_eq!(decide("garbage"), "internal_error");
+    assert_eq!(decide("garbage"), Some("internal_error"));
 }

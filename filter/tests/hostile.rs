@@ -7,10 +7,13 @@ mod kit;
 
 use kit::{gate_with, Decided, Request, READER};
 use serde_json::{json, Value};
+use toolgate::config::Enforcement;
 use toolgate::enforce::Action;
 use toolgate::gate::Outcome;
 use toolgate::http::Header;
 use toolgate::identity::Peer;
+use toolgate::reason::Reason;
+use toolgate::record::Decision;
 use toolgate::Gate;
 
 fn decide(gate: &Gate, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Decided {
@@ -43,7 +46,7 @@ fn post(gate: &Gate, body: &[u8]) -> Decided {
 }
 
 fn reason(d: &Decided) -> &str {
-    d.record["reason"].as_str().unwrap_or("")
+    d.reason()
 }
 
 const READ: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{}}}"#;
@@ -215,7 +218,7 @@ fn names_match_exactly_and_confusable_names_are_refused() {
     ] {
         assert_eq!(reason(&call(name)), "invalid_name", "{name:?}");
     }
-    assert_eq!(call(&"a".repeat(129)).record["reason"], "invalid_name");
+    assert_eq!(reason(&call(&"a".repeat(129))), "invalid_name");
     let uri = |uri: &str| {
         let body =
             json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": uri}});
@@ -231,12 +234,12 @@ fn mcp_stream_and_session_end_are_session_actions() {
     let g = gate_with(json!({}));
     let get = decide(&g, "GET", "/mcp", &[("accept", "text/event-stream")], b"");
     assert_eq!(
-        (get.record["action"].as_str(), get.outcome),
+        (get.typed.action.as_deref(), get.outcome),
         (Some("stream"), Outcome::Allow)
     );
     let delete = decide(&g, "DELETE", "/mcp", &[("mcp-session-id", "s-1")], b"");
     assert_eq!(
-        (delete.record["action"].as_str(), delete.outcome),
+        (delete.typed.action.as_deref(), delete.outcome),
         (Some("terminate"), Outcome::Allow)
     );
     // A body on GET is still JSON-RPC, and still evaluated.
@@ -277,10 +280,10 @@ fn shadow_mode_keeps_the_real_decision_and_forwards() {
     let h = [("content-type", "application/json")];
     let shadow = decide_on_route(&g, "POST", "/mcp", &h, body, Some("tools"));
     assert_eq!(shadow.outcome, Outcome::ShadowDeny);
-    assert_eq!(shadow.record["decision"], "deny");
-    assert_eq!(shadow.record["enforced"], false);
-    assert_eq!(shadow.record["mode"], "shadow");
-    assert_eq!(shadow.record["reason"], "forbidden_by_policy");
+    assert_eq!(shadow.typed.decision, Decision::Deny);
+    assert!(!shadow.typed.enforced);
+    assert_eq!(shadow.typed.mode, Enforcement::Shadow);
+    assert_eq!(reason(&shadow), "forbidden_by_policy");
     let Action::Forward { set, .. } = &shadow.action else {
         panic!("shadow mode blocked")
     };
@@ -288,13 +291,13 @@ fn shadow_mode_keeps_the_real_decision_and_forwards() {
     // Another route stays enforced; an allowed call in shadow mode is a plain allow.
     let enforced = decide_on_route(&g, "POST", "/mcp", &h, body, Some("other"));
     assert_eq!(
-        (enforced.outcome, enforced.record["enforced"].as_bool()),
-        (Outcome::Deny, Some(true))
+        (enforced.outcome, enforced.typed.enforced),
+        (Outcome::Deny, true)
     );
     let allowed = decide_on_route(&g, "POST", "/mcp", &h, READ, Some("tools"));
     assert_eq!(
-        (allowed.outcome, allowed.record["enforced"].as_bool()),
-        (Outcome::Allow, Some(true))
+        (allowed.outcome, allowed.typed.enforced),
+        (Outcome::Allow, true)
     );
     let Action::Forward { set, .. } = &allowed.action else {
         panic!()
@@ -325,11 +328,8 @@ fn fail_open_lets_only_errors_through_and_says_so() {
     let broken = decide_on_route(&g, "POST", "/mcp", &[], b"{not json", Some("legacy"));
     assert_eq!(broken.outcome, Outcome::FailOpen);
     assert_eq!(
-        (
-            broken.record["enforced"].as_bool(),
-            broken.record["reason"].as_str()
-        ),
-        (Some(false), Some("invalid_json"))
+        (broken.typed.enforced, broken.typed.reason.map(Reason::code)),
+        (false, Some("invalid_json"))
     );
     let Action::Forward { set, .. } = &broken.action else {
         panic!("fail-open blocked")
@@ -376,43 +376,51 @@ fn xfcc_is_honoured_only_from_a_trusted_hop() {
         let mut request = Request::new("POST", "/mcp", READ, None).at(0);
         (request.headers, request.peer) = (headers, peer);
         let decided = request.decide(&g);
-        (decided.outcome, decided.record)
+        (decided.outcome, decided.typed)
     };
     let (outcome, record) = via(Peer::with_uri_san("spiffe://toolgate.test/gateway"), xfcc);
     assert_eq!(outcome, Outcome::Allow);
-    assert_eq!(record["principal"], READER);
-    assert_eq!(record["via"], "spiffe://toolgate.test/gateway");
+    assert_eq!(record.principal.as_deref(), Some(READER));
+    assert_eq!(
+        record.via.as_deref(),
+        Some("spiffe://toolgate.test/gateway")
+    );
     // Not a trusted hop: the header is ignored and the certificate speaks.
     let (_, record) = via(
         Peer::with_uri_san("spiffe://toolgate.test/agent/payments"),
         xfcc,
     );
-    assert_eq!(record["principal"], "spiffe://toolgate.test/agent/payments");
-    assert_eq!(record["via"], Value::Null);
-    let (outcome, record) = via(Peer::default(), xfcc);
     assert_eq!(
-        (outcome, record["principal"].clone()),
-        (Outcome::Deny, Value::Null)
+        record.principal.as_deref(),
+        Some("spiffe://toolgate.test/agent/payments")
     );
+    assert_eq!(record.via, None);
+    let (outcome, record) = via(Peer::default(), xfcc);
+    assert_eq!((outcome, record.principal), (Outcome::Deny, None));
     // What the hop vouches for is checked like a certificate.
     let (_, record) = via(
         Peer::with_uri_san("spiffe://toolgate.test/gateway"),
         "URI=spiffe://evil.test/a",
     );
-    assert_eq!(record["reason"], "untrusted_trust_domain");
+    assert_eq!(
+        record.reason.map(Reason::code),
+        Some("untrusted_trust_domain")
+    );
     let two = "URI=spiffe://toolgate.test/agent/reader;URI=spiffe://toolgate.test/agent/payments";
     let (_, record) = via(Peer::with_uri_san("spiffe://toolgate.test/gateway"), two);
-    assert_eq!(record["reason"], "multiple_uri_sans");
+    assert_eq!(record.reason.map(Reason::code), Some("multiple_uri_sans"));
 }
 
 #[test]
 fn glue_failures_are_refusals_with_a_record() {
     let verdict = toolgate::gate::internal_failure("cannot read the request body: ParseFailure", 5);
     assert_eq!(verdict.outcome, Outcome::Error);
-    let record = kit::record(&verdict);
     assert_eq!(
-        (record["decision"].as_str(), record["reason"].as_str()),
-        (Some("deny"), Some("internal_error"))
+        (
+            verdict.record.decision,
+            verdict.record.reason.map(Reason::code)
+        ),
+        (Decision::Deny, Some("internal_error"))
     );
     assert!(matches!(verdict.action, Action::Respond { .. }));
 }

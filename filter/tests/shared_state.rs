@@ -15,6 +15,8 @@ use toolgate::gate::{Input, Outcome, Verdict};
 use toolgate::history;
 use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::Peer;
+use toolgate::reason::Reason;
+use toolgate::record::{DecisionRecord, RiskRecord};
 use toolgate::risk::{self, Poll};
 use toolgate::shared::{self, Memory, SharedData, StateError, Stored, Text, Versioned};
 use toolgate::Gate;
@@ -39,25 +41,23 @@ fn history_gate() -> Gate {
 /// What a decision came to, as the user sees it.
 struct Decided {
     outcome: Outcome,
-    record: Value,
+    record: DecisionRecord,
     conflicts: u64,
 }
 
 impl Decided {
     fn reason(&self) -> &str {
-        self.record["reason"].as_str().unwrap_or("")
+        self.record.reason.map_or("", Reason::code)
     }
 
     fn errors(&self) -> String {
-        let errors = self.record["errors"].as_array().expect("errors");
-        let errors: Vec<&str> = errors.iter().filter_map(Value::as_str).collect();
-        errors.join("\n")
+        self.record.errors.join("\n")
     }
 
     /// Refused because toolgate's own state failed, with an error naming `key`.
     fn assert_fails_closed_on(&self, key: &str, why: &str) {
-        assert_eq!(self.outcome, Outcome::Error, "{}", self.record);
-        assert_eq!(self.reason(), "internal_error", "{}", self.record);
+        assert_eq!(self.outcome, Outcome::Error, "{:?}", self.record);
+        assert_eq!(self.reason(), "internal_error", "{:?}", self.record);
         let errors = self.errors();
         assert!(errors.contains(key), "the error names {key}: {errors}");
         assert!(errors.contains(why), "the error says {why:?}: {errors}");
@@ -67,7 +67,7 @@ impl Decided {
 fn decided(verdict: Verdict) -> Decided {
     Decided {
         outcome: verdict.outcome,
-        record: serde_json::to_value(&verdict.record).expect("record is JSON"),
+        record: verdict.record,
         conflicts: verdict.effects.conflicts,
     }
 }
@@ -188,7 +188,7 @@ fn a_corrupt_session_refuses_instead_of_forgetting_the_secret_read() {
     // Only what depends on the entry fails: another session of the agent still
     // works, and recording it keeps the damaged entry as it was.
     let other = call(&gate, &shared, READER, Some("s-2"), webhook(), T0 + 2);
-    assert_eq!(other.outcome, Outcome::Allow, "{}", other.record);
+    assert_eq!(other.outcome, Outcome::Allow, "{:?}", other.record);
     let again = call(&gate, &shared, READER, Some("s-1"), webhook(), T0 + 3);
     again.assert_fails_closed_on(&key, "the session \"s-1\"");
 }
@@ -206,7 +206,7 @@ fn a_corrupt_rate_counter_refuses_instead_of_counting_from_zero() {
     sixth.assert_fails_closed_on(&key, "the call rate to tools/refund");
     // A counter whose last call left the window counts nothing, damaged or not.
     let later = call(&gate, &shared, PAYMENTS, None, refund(), T0 + 5 + 60);
-    assert_eq!(later.outcome, Outcome::Allow, "{}", later.record);
+    assert_eq!(later.outcome, Outcome::Allow, "{:?}", later.record);
 }
 
 #[test]
@@ -378,8 +378,13 @@ fn a_stored_feed_reads_back_as_it_was_polled() {
     );
     let seen = call(&gate, &shared, PAYMENTS, None, read_file(), T0 + 1);
     assert_eq!(
-        seen.record["risk"],
-        json!({ "score": 42, "flags": ["degraded", "new"], "stale": false, "age_seconds": 1 })
+        seen.record.risk,
+        Some(RiskRecord {
+            score: 42,
+            flags: vec!["degraded".into(), "new".into()],
+            stale: false,
+            age_seconds: Some(1)
+        })
     );
 }
 
