@@ -139,13 +139,13 @@ pub fn check(
     call: &Call,
     facts: &Facts<'_>,
     state: &ApprovalState,
-) -> Result<Option<String>, crate::decision::Refusal> {
+) -> Result<Option<String>, crate::refusal::Refusal> {
     let gated = call.action.needs_approval() && store.requires_approval(&call.resource_id);
     if let Some(needed) = needed(gated, call, facts, state) {
-        return Err(crate::decision::Refusal {
-            errors: vec![needed.why.clone()],
-            approval: Some(Box::new(needed)),
-            ..crate::decision::Refusal::new(crate::reason::Reason::ApprovalRequired)
+        return Err(crate::refusal::Refusal {
+            errors: vec![needed.why],
+            approve: Some(Box::new(needed.approve)),
+            ..crate::refusal::Refusal::new(crate::reason::Reason::ApprovalRequired)
         });
     }
     Ok(match state {

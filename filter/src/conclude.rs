@@ -3,9 +3,9 @@
 use serde_json::Value;
 
 use crate::config::{Config, Enforcement, RouteMode};
+use crate::decision::Findings;
 use crate::decision::{Input, Outcome, Refusal, Verdict};
 use crate::enforce::{self, Action};
-use crate::gate::Findings;
 use crate::identity::{Identity, Principal, XFCC};
 use crate::policy::PolicyStore;
 use crate::record::{
@@ -116,7 +116,7 @@ fn refuse(refusal: &Refusal, found: &Findings, input: &Input<'_>, decision_id: &
         }
     };
     let hints = enforce::Hints {
-        approve: refusal.approval.as_ref().map(|needed| &needed.approve),
+        approve: refusal.approve.as_deref(),
         retry_after: refusal.retry_after,
     };
     enforce::refuse(refusal.reason, decision_id, &refusal.policies, shape, hints)
@@ -158,10 +158,10 @@ fn record(
             Some(refusal.reason),
             refusal.policies,
             refusal.errors,
-            refusal.approval.map(|needed| ApprovalRecord {
+            refusal.approve.map(|approve| ApprovalRecord {
                 status: ApprovalStatus::MissingOrMismatched,
                 approver: None,
-                approve: Some(needed.approve.clone()),
+                approve: Some(*approve),
             }),
             refusal.retry_after,
         ),

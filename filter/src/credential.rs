@@ -165,9 +165,9 @@ fn actors(value: &[u8], depth: usize) -> Option<Vec<String>> {
 pub fn required<'t>(
     token: &'t TokenState,
     config: Option<&crate::config::Credentials>,
-) -> Result<Option<&'t Credential>, crate::decision::Refusal> {
-    use crate::decision::Refusal;
+) -> Result<Option<&'t Credential>, crate::refusal::Refusal> {
     use crate::reason::Reason;
+    use crate::refusal::Refusal;
     let Some(config) = config else {
         return Ok(None);
     };

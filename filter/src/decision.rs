@@ -1,13 +1,21 @@
 //! The gate's input and answer: what the glue hands the core for one request, and what it gets back.
 
+use serde_json::Value;
+
 use crate::approval::ApprovalState;
+use crate::call::Call;
+use crate::cedar_request::{Built, Intent};
+use crate::credential::Credential;
 use crate::credential::TokenState;
 use crate::enforce::Action;
 use crate::http::HttpRequest;
+use crate::identity::Identity;
 use crate::identity::Peer;
 use crate::reason::Reason;
 use crate::record::DecisionRecord;
+pub use crate::refusal::Refusal;
 use crate::revocation::SharedWrite;
+use crate::risk;
 use crate::shared::SharedData;
 
 /// What the filter saw of one request.
@@ -106,48 +114,35 @@ pub struct Effects {
     pub risk_stale: bool,
 }
 
-/// Why a stage stopped the request: the reason, and what the record should say.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Refusal {
-    pub reason: Reason,
-    /// What went wrong, for the record's `errors` (never sent to the client).
-    pub errors: Vec<String>,
-    /// The determining policies, when policy refused.
+/// What the stages learned about one request, as far as they got: the record and
+/// the shape of a refusal are made from it.
+#[derive(Default)]
+pub(crate) struct Findings {
+    pub intent: Intent,
+    pub calls: Vec<Call>,
+    /// The client speaks JSON-RPC, so a refusal is a JSON-RPC error.
+    pub rpc: bool,
+    pub batch: bool,
+    /// The id of a JSON-RPC message refused before it became a call.
+    pub malformed_rpc_id: Option<Value>,
+    /// The principal, or the identity a refused client claimed.
+    pub principal: Option<String>,
+    pub identity: Option<Identity>,
+    pub token: Option<Credential>,
+    pub risk: Option<risk::View>,
+    pub effects: Effects,
+    pub calls_decided: CallsDecided,
+}
+
+/// What deciding the calls found; made afresh each time they are decided.
+#[derive(Default)]
+pub(crate) struct CallsDecided {
+    /// Index of the call the record describes: the first refused, else the first.
+    pub deciding: usize,
+    /// The deciding call's Cedar request, and whether Cedar allowed it.
+    pub cedar: Option<(Built, bool)>,
+    /// The permits that allowed the calls.
     pub policies: Vec<String>,
-    /// For `approval_required`: what to approve, and why the presented one did not do.
-    pub approval: Option<Box<crate::approval::Needed>>,
-    /// For `rate_limited`: seconds until the call can succeed.
-    pub retry_after: Option<u64>,
-}
-
-impl Refusal {
-    /// A refusal with nothing more to say than its reason.
-    pub fn new(reason: Reason) -> Self {
-        Self {
-            reason,
-            errors: Vec::new(),
-            policies: Vec::new(),
-            approval: None,
-            retry_after: None,
-        }
-    }
-
-    /// A refusal and the error behind it.
-    pub fn because(reason: Reason, error: impl Into<String>) -> Self {
-        Self {
-            errors: vec![error.into()],
-            ..Self::new(reason)
-        }
-    }
-
-    /// toolgate's own state failed it: fail closed, and say why.
-    pub fn internal(error: impl std::fmt::Display) -> Self {
-        Self::because(Reason::Internal, error.to_string())
-    }
-}
-
-impl From<Reason> for Refusal {
-    fn from(reason: Reason) -> Self {
-        Self::new(reason)
-    }
+    /// The approver of an approval-gated call that went through.
+    pub approved_by: Option<String>,
 }

@@ -5,9 +5,9 @@ use cedar_policy::Authorizer;
 use crate::authorize::authorize;
 use crate::call::Call;
 use crate::cedar_request::{self, Facts};
-use crate::decision::Refusal;
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
+use crate::refusal::Refusal;
 use crate::spiffe::SpiffeId;
 
 /// Checks every SPIFFE actor in the verified token's delegation chain, as if it made

@@ -3,13 +3,12 @@
 use std::cell::Cell;
 
 use cedar_policy::{Authorizer, RestrictedExpression};
-use serde_json::Value;
 
 use crate::authorize::authorize;
 use crate::call::{Call, Malformed};
-use crate::cedar_request::{self, Built, Facts, Intent};
+use crate::cedar_request::{self, Facts, Intent};
 use crate::config::{Config, History, ServerSource};
-use crate::credential::{self, Credential, TokenState};
+use crate::credential::{self, TokenState};
 use crate::history::{self, Shard};
 use crate::http::HttpRequest;
 use crate::identity::{self, ClaimedHeaders, Identity};
@@ -19,6 +18,7 @@ use crate::shared::SharedData;
 use crate::{approval, conclude, control, delegation, protocol, rate, revocation, risk};
 
 pub use crate::conclude::internal_failure;
+use crate::decision::{CallsDecided, Findings};
 pub use crate::decision::{Effects, Input, Outcome, Refusal, Verdict};
 
 /// Built once per plugin configuration; decides every request after that.
@@ -30,39 +30,6 @@ pub struct Gate {
     decisions: Cell<u64>,
     /// This VM's parsed copy of the risk feed.
     risk: risk::Cache,
-}
-
-/// What the stages learned about one request, as far as they got: the record and
-/// the shape of a refusal are made from it.
-#[derive(Default)]
-pub(crate) struct Findings {
-    pub intent: Intent,
-    pub calls: Vec<Call>,
-    /// The client speaks JSON-RPC, so a refusal is a JSON-RPC error.
-    pub rpc: bool,
-    pub batch: bool,
-    /// The id of a JSON-RPC message refused before it became a call.
-    pub malformed_rpc_id: Option<Value>,
-    /// The principal, or the identity a refused client claimed.
-    pub principal: Option<String>,
-    pub identity: Option<Identity>,
-    pub token: Option<Credential>,
-    pub risk: Option<risk::View>,
-    pub effects: Effects,
-    pub calls_decided: CallsDecided,
-}
-
-/// What deciding the calls found; made afresh each time they are decided.
-#[derive(Default)]
-pub(crate) struct CallsDecided {
-    /// Index of the call the record describes: the first refused, else the first.
-    pub deciding: usize,
-    /// The deciding call's Cedar request, and whether Cedar allowed it.
-    pub cedar: Option<(Built, bool)>,
-    /// The permits that allowed the calls.
-    pub policies: Vec<String>,
-    /// The approver of an approval-gated call that went through.
-    pub approved_by: Option<String>,
 }
 
 /// The agent's shard of session history while its calls are decided.
@@ -443,7 +410,7 @@ impl Gate {
                 reason: retry_after.map_or(reason, |_| Reason::RateLimited),
                 errors: verdict.errors,
                 policies: verdict.policies,
-                approval: None,
+                approve: None,
                 retry_after,
             });
         }

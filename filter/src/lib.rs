@@ -48,6 +48,7 @@ pub mod protocol;
 pub mod rate;
 pub mod reason;
 pub mod record;
+pub mod refusal;
 pub mod rest;
 pub mod revocation;
 pub mod risk;

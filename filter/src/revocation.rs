@@ -8,9 +8,9 @@
 use serde_json::Value;
 
 use crate::config::Revocation;
-use crate::decision::Refusal;
 use crate::reason::Reason;
 use crate::record::Revoked;
+use crate::refusal::Refusal;
 use crate::shared::{Codec, StateError, Stored, Text};
 
 /// A shared-data write the glue performs for the core.
