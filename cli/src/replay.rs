@@ -182,11 +182,7 @@ fn replay(
         Replayed::Same
     } else {
         Replayed::Changed {
-            now: match now {
-                Decision::Allow => "allow",
-                Decision::Deny => "deny",
-            }
-            .to_owned(),
+            now: now.as_str().to_owned(),
             reason: verdict.denied.map(|r| r.code().to_owned()),
             policies: verdict.policies,
         }

@@ -134,7 +134,7 @@ fn decide_http(
         ),
     };
     Ok(Decided {
-        decision: decision_name(record.decision).to_owned(),
+        decision: record.decision.as_str().to_owned(),
         reason: record.reason.map(|r| r.code().to_owned()),
         policies: record.policies.clone(),
         errors: record.errors.clone(),
@@ -185,7 +185,7 @@ fn decide_cedar(gate: &Gate, fields: &Map<String, Value>) -> Result<Decided, Str
     };
     let cedar = serde_json::to_value(CedarRecord { decision, ..record }).ok();
     Ok(Decided {
-        decision: decision_name(decision).to_owned(),
+        decision: decision.as_str().to_owned(),
         reason: verdict.denied.map(|r| r.code().to_owned()),
         policies: verdict.policies,
         errors: verdict.errors,
@@ -203,12 +203,5 @@ fn known_fields(fields: &Map<String, Value>, known: &[&str]) -> Result<(), Strin
             "unknown request field {key:?}; a request has {}",
             known.join(", ")
         )),
-    }
-}
-
-fn decision_name(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Allow => "allow",
-        Decision::Deny => "deny",
     }
 }

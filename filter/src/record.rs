@@ -78,6 +78,16 @@ pub enum Decision {
     Deny,
 }
 
+impl Decision {
+    /// The word the log and the CLI use: `allow` or `deny` (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+}
+
 /// One Cedar request exactly as evaluated, in Cedar's JSON forms. The context
 /// leaves out `arguments` unless `log_arguments` is set (`arguments_digest` stands in).
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
