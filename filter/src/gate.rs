@@ -183,13 +183,13 @@ impl Gate {
         found: &mut Findings,
     ) -> Result<(), Refusal> {
         let request = &input.request;
+        // Identity is resolved first so that a refusal of the headers or the body
+        // still names who sent it, and refused only after the body is read, so that
+        // every refusal, identity ones included, is shaped for the client's protocol.
+        let identified = self.identify(input, &mut found.principal);
         found.intent = self.intent(request)?;
-        // The body is read before identity so that every refusal, identity ones
-        // included, is shaped for the protocol the client speaks.
         found.calls = self.read_calls(input, server, found)?;
-        let identity = found
-            .identity
-            .insert(self.identify(input, &mut found.principal)?);
+        let identity = found.identity.insert(identified?);
         let credential = credential::required(&input.token, self.config.credentials.as_ref())?;
         found.token = credential.cloned();
         revocation::check(&input.revocations, input.now_unix())?;

@@ -424,3 +424,55 @@ fn glue_failures_are_refusals_with_a_record() {
     );
     assert!(matches!(verdict.action, Action::Respond { .. }));
 }
+
+#[test]
+fn refusals_before_identity_name_the_verified_peer() {
+    let g = gate_with(json!({}));
+    let json = [("content-type", "application/json")];
+    let batch = format!("[{}]", String::from_utf8_lossy(READ));
+    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>)> = vec![
+        ("invalid_json", json.to_vec(), b"{".to_vec()),
+        (
+            "duplicate_json_key",
+            json.to_vec(),
+            br#"{"id":1,"id":2}"#.to_vec(),
+        ),
+        ("batch_rejected", json.to_vec(), batch.into_bytes()),
+        (
+            "unsupported_charset",
+            json.to_vec(),
+            [b"\xEF\xBB\xBF".as_slice(), READ].concat(),
+        ),
+        (
+            "unsupported_content_encoding",
+            vec![json[0], ("content-encoding", "gzip")],
+            READ.to_vec(),
+        ),
+        (
+            "method_override",
+            vec![json[0], ("x-http-method-override", "GET")],
+            READ.to_vec(),
+        ),
+    ];
+    for (expected, headers, body) in cases {
+        let d = decide(&g, "POST", "/mcp", &headers, &body);
+        assert_eq!(reason(&d), expected);
+        assert_eq!(
+            d.typed.principal.as_deref(),
+            Some(kit::READER),
+            "{expected}: the record names who sent it"
+        );
+    }
+    let oversized = Request::new("POST", "/mcp", READ, Some(kit::READER))
+        .header("content-type", "application/json")
+        .decide_with(&g, |input| input.body_too_large = true);
+    assert_eq!(reason(&oversized), "body_too_large");
+    assert_eq!(oversized.typed.principal.as_deref(), Some(kit::READER));
+    let anonymous = Request::new("POST", "/mcp", b"{".to_vec(), None)
+        .header("content-type", "application/json")
+        .decide(&g);
+    assert_eq!(
+        (reason(&anonymous), anonymous.typed.principal.as_deref()),
+        ("invalid_json", None)
+    );
+}

@@ -80,6 +80,21 @@ class Matrix(GatewayTestCase):
         self.assert_refused(self.raw(allowed.replace(b"read_file", b"read_\xff"), {"content-type": "application/json"}),
                             400, "invalid_json", before)
 
+    def test_refusals_before_identity_name_the_verified_peer(self):
+        before = self.upstream_count()
+        json_type = {"content-type": "application/json"}
+        for response, status, reason in [
+            (self.raw(b"{", json_type), 400, "invalid_json"),
+            (self.raw([tool("read_file")]), 403, "batch_rejected"),
+            (self.raw(b"\xef\xbb\xbf{}", json_type), 415, "unsupported_charset"),
+        ]:
+            self.assert_refused(response, status, reason, before)
+            record = self.gw.decision(response.header("x-toolgate-decision-id"))
+            self.assertEqual(record["principal"], "spiffe://toolgate.test/agent/reader", reason)
+        anonymous = self.raw(b"{", json_type, cert=None)
+        self.assert_refused(anonymous, 400, "invalid_json", before)
+        self.assertIsNone(self.gw.decision(anonymous.header("x-toolgate-decision-id"))["principal"])
+
     # -- framing -----------------------------------------------------------------------
     def test_chunked_and_trickled_bodies_are_evaluated(self):
         data = json.dumps(FORBIDDEN).encode()
