@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::config::RiskFeed;
 use crate::shared::{Codec, Json, SharedData, StateError, Stored};
 
-const META_KEY: &str = "toolgate/risk/v1/meta";
-const FEED_KEY: &str = "toolgate/risk/v1/feed";
+pub const META_KEY: &str = "toolgate/risk/v1/meta";
+pub const FEED_KEY: &str = "toolgate/risk/v1/feed";
 /// Who polls next: the worker whose claim on this key succeeds.
 pub const POLL_CLAIM_KEY: &str = "toolgate/risk/v1/claim";
 

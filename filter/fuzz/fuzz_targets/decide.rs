@@ -1,9 +1,12 @@
 //! Raw headers + body -> decision: the core must never panic, and its answer must be coherent.
 //!
-//! Input layout: `name: value` header lines, a blank line, the body, and optionally
-//! `\n\n\n` followed by bytes that stand for jwt_authn's metadata (as the token, the
-//! approval and a revocation entry), so the metadata decoders are fuzzed too. The
-//! first byte picks the peer identity, so identity handling is fuzzed as well.
+//! Input layout: the first byte picks the peer identity (so identity handling is
+//! fuzzed too), then `name: value` header lines, a blank line and the body. After
+//! the body, sections separated by `\n\n\n` stand for what Envoy hands over: the
+//! jwt_authn metadata (as the token, the approval and a revocation entry), the
+//! agent's session-history shard, a risk-feed poll's body, and the stored risk
+//! feed and its state, so every decoder of host-provided bytes is fuzzed with history and the
+//! risk feed configured.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -16,7 +19,8 @@ use toolgate::enforce::Action;
 use toolgate::gate::{Input, Outcome};
 use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::Peer;
-use toolgate::Gate;
+use toolgate::shared::{Memory, SharedData};
+use toolgate::{history, risk, Gate};
 
 struct Shared(Gate);
 // The fuzzer runs one input at a time; the gate is only ever used from that thread.
@@ -30,10 +34,29 @@ fn gate() -> &'static Gate {
             let config =
                 br#"{"trust_domains":["toolgate.test"],"server":"tools","batches":"evaluate",
                 "dev_identity_header":"x-dev-id","routes":{"shadow":{"mode":"shadow"}},
-                "credentials":{"required":false},"revocation":{"controllers":["spiffe://toolgate.test/agent/writer"]}}"#;
+                "credentials":{"required":false},"revocation":{"controllers":["spiffe://toolgate.test/agent/writer"]},
+                "history":{},"risk_feed":{}}"#;
             Shared(Gate::configure(config, 1).expect("fuzz configuration"))
         })
         .0
+}
+
+/// The input after the headers, split at `\n\n\n`.
+struct Sections<'a>(Option<&'a [u8]>);
+
+impl<'a> Iterator for Sections<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.0.take()?;
+        match rest.windows(3).position(|w| w == b"\n\n\n") {
+            Some(at) => {
+                self.0 = Some(&rest[at + 3..]);
+                Some(&rest[..at])
+            }
+            None => Some(rest),
+        }
+    }
 }
 
 const PEERS: [Option<&str>; 5] = [
@@ -53,10 +76,9 @@ fuzz_target!(|data: &[u8]| {
         Some(at) => (&rest[..at], &rest[at + 2..]),
         None => (rest, &[][..]),
     };
-    let (body, metadata) = match body.windows(3).position(|w| w == b"\n\n\n") {
-        Some(at) => (&body[..at], Some(&body[at + 3..])),
-        None => (body, None),
-    };
+    let mut sections = Sections(Some(body));
+    let body = sections.next().unwrap_or_default();
+    let [metadata, shard, feed, stored_feed, stored_meta] = std::array::from_fn(|_| sections.next());
     let mut headers: Vec<Header> = vec![
         (":method".into(), b"POST".to_vec()),
         (":path".into(), b"/mcp".to_vec()),
@@ -78,6 +100,24 @@ fuzz_target!(|data: &[u8]| {
             unreadable: selector & 0x10 != 0,
         },
     };
+    let shared = Memory::new();
+    let agent = PEERS[usize::from(selector) % PEERS.len()];
+    let config = gate().config();
+    if let (Some(shard), Some(agent), Some(history)) = (shard, agent, &config.history) {
+        let _ = shared.set(&history::shard_key(history, agent), shard, 0);
+    }
+    if let Some(feed) = feed {
+        let poll = risk::Poll {
+            status: Some(200),
+            body: feed,
+        };
+        let _ = risk::record_poll(&shared, &poll, u64::from(selector) << 39);
+    }
+    for (key, stored) in [(risk::FEED_KEY, stored_feed), (risk::META_KEY, stored_meta)] {
+        if let Some(stored) = stored {
+            let _ = shared.set(key, stored, 0);
+        }
+    }
     let route = if selector & 0x80 != 0 {
         Some("shadow")
     } else {
@@ -92,6 +132,7 @@ fuzz_target!(|data: &[u8]| {
             .filter(|_| selector & 0x08 != 0)
             .map(|m| vec![("toolgate/revoked/task/t".to_owned(), m.to_vec())])
             .unwrap_or_default(),
+        shared: Some(&shared),
         ..Input::new(
             HttpRequest {
                 headers: &headers,
