@@ -466,6 +466,11 @@ impl Gate {
             .is_some_and(|c| c.actors_must_be_permitted)
     }
 
+    /// What every decision id this gate gives starts with: its seed, in 16 hex digits.
+    pub fn decision_id_prefix(&self) -> String {
+        format!("{:016x}", self.id_seed)
+    }
+
     /// A decision id unique across VMs (the seed) and within one (the counter).
     fn next_decision_id(&self) -> String {
         let n = self.decisions.get().wrapping_add(1);

@@ -98,14 +98,15 @@ class Gateway:
     """One Envoy + sample upstream. Use as a context manager; everything stops on exit."""
 
     def __init__(self, plugin_config=None, failure_policy="FAIL_RELOAD", wasm=None, xfcc_mode="SANITIZE",
-                 workers=1, ecds=None, risk_feed=None):
+                 workers=1, ecds=None, risk_feed=None, envoy_args=()):
         """ecds: deliver the filter's config through ECDS (a watched directory) instead of
         inline: True keeps plugin_config's own policies, a policy folder replaces them
         (scripts/lib/ecds.py); publish() then updates the policies of the running gateway.
         risk_feed: True, or the initial feed as a dict, runs scripts/lib/risk_feed.py behind
         Envoy's risk_feed cluster; set_risk(), fail_risk(), stop_risk() and start_risk()
-        then change what toolgate's polls get."""
+        then change what toolgate's polls get. envoy_args: more Envoy command-line arguments."""
         self.workers = workers
+        self.envoy_args = list(envoy_args)
         self.processes = []
         self.envoy = self.upstream = None
         self.dir = tempfile.mkdtemp(prefix="toolgate-e2e-")
@@ -180,7 +181,7 @@ class Gateway:
             with open(self.envoy_log, "w") as log:
                 self.envoy = self._spawn(
                     [ENVOY, "-c", self.envoy_config, "--use-dynamic-base-id", "--concurrency", str(self.workers),
-                     "--file-flush-interval-msec", "100", "-l", "info"],
+                     "--file-flush-interval-msec", "100", "-l", "info"] + self.envoy_args,
                     stdout=log, stderr=subprocess.STDOUT)
             if wait_ready:
                 self.wait_ready(ready_timeout)

@@ -66,6 +66,7 @@ extern "C" {
         id: *mut u32,
     ) -> Status;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> Status;
     fn proxy_get_current_time_nanoseconds(time: *mut u64) -> Status;
     fn proxy_log(level: LogLevel, message_data: *const u8, message_size: usize) -> Status;
     fn proxy_get_shared_data(
@@ -256,8 +257,19 @@ pub fn define_counter(name: &str) -> HostResult<u32> {
     Ok(id)
 }
 
+pub fn define_gauge(name: &str) -> HostResult<u32> {
+    let mut id = 0;
+    check(unsafe { proxy_define_metric(MetricType::Gauge, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
 pub fn increment(metric: u32, by: i64) -> HostResult<()> {
     check(unsafe { proxy_increment_metric(metric, by) })
+}
+
+/// Sets a gauge.
+pub fn record(metric: u32, value: u64) -> HostResult<()> {
+    check(unsafe { proxy_record_metric(metric, value) })
 }
 
 pub fn unix_nanos() -> HostResult<u64> {

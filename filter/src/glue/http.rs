@@ -154,6 +154,9 @@ impl Request {
             }
         }
         self.metrics.count(verdict.outcome, verdict.effects);
+        if let Some(gate) = &self.gate {
+            self.metrics.memory(|| gate.decision_id_prefix());
+        }
         let line = verdict.record.to_json();
         if let Err(status) = host::set_filter_state(DECISION_LOG_KEY, line.as_bytes()) {
             host::log(

@@ -1,4 +1,6 @@
-//! Counters, declared in one place. Envoy shows them as `wasmcustom.toolgate.*`.
+//! Counters and the memory gauge, declared in one place. Envoy shows them as `wasmcustom.toolgate.*`.
+
+use std::cell::Cell;
 
 use proxy_wasm::types::LogLevel;
 
@@ -95,6 +97,65 @@ impl Metrics {
     /// A callout answered with a token this VM did not dispatch (or saw answered).
     pub fn unknown_callout(&self) {
         add(self.callouts_unknown, 1);
+    }
+}
+
+/// This VM's memory gauge, once [`Metrics::memory`] has defined it.
+#[derive(Debug, Clone, Copy)]
+enum MemoryGauge {
+    Undefined,
+    /// Defined, with the size it was last set to.
+    Defined {
+        id: u32,
+        recorded: usize,
+    },
+    /// Envoy refused to define it; not tried again.
+    Unavailable,
+}
+
+thread_local! {
+    // A VM is one instance of the module with its own statics, run on one worker thread.
+    static MEMORY: Cell<MemoryGauge> = const { Cell::new(MemoryGauge::Undefined) };
+}
+
+impl Metrics {
+    /// Sets this VM's gauge `toolgate.vm.<vm>.memory_bytes` to the size of its linear
+    /// memory (`memory.size` pages of 64 KiB), when that changed since it was last set.
+    /// Linear memory only grows, so that is a host call per growth, not per request.
+    ///
+    /// A metric name is one stat for the whole Envoy process: every worker's VM that
+    /// defines a name gets the same stat, so a gauge each VM set under one name would
+    /// show whichever worker wrote last (and increments would add the workers up).
+    /// Each VM defines its own name instead; `vm` gives it the first time, and the glue
+    /// passes the decision-id prefix of the VM's gate, which its decision log lines
+    /// start with. Only VMs that decide requests (the workers') define one.
+    pub fn memory(&self, vm: impl FnOnce() -> String) {
+        let bytes = core::arch::wasm32::memory_size::<0>().saturating_mul(65536);
+        let id = match MEMORY.get() {
+            MemoryGauge::Unavailable => return,
+            MemoryGauge::Defined { recorded, .. } if recorded == bytes => return,
+            MemoryGauge::Defined { id, .. } => id,
+            MemoryGauge::Undefined => {
+                let name = format!("toolgate.vm.{}.memory_bytes", vm());
+                match host::define_gauge(&name) {
+                    Ok(id) => id,
+                    Err(status) => {
+                        host::log(
+                            LogLevel::Warn,
+                            &format!("toolgate: cannot define metric {name}: {status:?}"),
+                        );
+                        MEMORY.set(MemoryGauge::Unavailable);
+                        return;
+                    }
+                }
+            }
+        };
+        // Not recorded: tried again on the next call.
+        let recorded = match host::record(id, bytes as u64) {
+            Ok(()) => bytes,
+            Err(_) => 0,
+        };
+        MEMORY.set(MemoryGauge::Defined { id, recorded });
     }
 }
 
