@@ -181,7 +181,9 @@ class Gateway:
             with open(self.envoy_log, "w") as log:
                 self.envoy = self._spawn(
                     [ENVOY, "-c", self.envoy_config, "--use-dynamic-base-id", "--concurrency", str(self.workers),
-                     "--file-flush-interval-msec", "100", "-l", "info"] + self.envoy_args,
+                     "--file-flush-interval-msec", "100", "-l", "info",
+                     # No hot-restart shared memory: it would outlive every test's Envoy.
+                     "--disable-hot-restart"] + self.envoy_args,
                     stdout=log, stderr=subprocess.STDOUT)
             if wait_ready:
                 self.wait_ready(ready_timeout)

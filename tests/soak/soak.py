@@ -453,8 +453,7 @@ class Soak:
         say(f"serving the agents' JWKS on 127.0.0.1:{self.jwks.port} from {self.jwks.path} (remote_jwks, "
             f"cached {JWKS_CACHE_SECONDS} s)")
         self.tokens = Tokens()
-        gw = Gateway(CONFIG, workers=2, ecds=self.v1, risk_feed={"agents": {}},
-                     envoy_args=["--disable-hot-restart"])
+        gw = Gateway(CONFIG, workers=2, ecds=self.v1, risk_feed={"agents": {}})
         self.gw = gw
         use_remote_jwks(gw.envoy_config, self.jwks.port)
         self.contexts = {cert: gw.ssl_context(cert) for cert in CERTS.values()}
