@@ -148,7 +148,7 @@ start_gateway() {
   python3 "$ROOT/scripts/lib/risk_feed.py" --port "$RISK_FEED_PORT" &
   RISK_FEED_PID=$!
   say "starting Envoy with toolgate on https://localhost:$GW_PORT (admin 127.0.0.1:$GW_ADMIN)"
-  "$ENVOY" -c "$run/envoy.yaml" --use-dynamic-base-id --concurrency 1 --file-flush-interval-msec 100 \
+  "$ENVOY" -c "$run/envoy.yaml" --use-dynamic-base-id --disable-hot-restart --concurrency 1 --file-flush-interval-msec 100 \
     -l warning > "$GW_ENVOY_LOG" 2>&1 &
   ENVOY_PID=$!
   trap stop_gateway EXIT
