@@ -99,8 +99,9 @@ impl ArgumentTypes {
 
 /// Converts a JSON argument value to a Cedar value, as `declared` (if known) types it:
 /// numbers declared `decimal` become decimals, other integers Longs; any other number
-/// is kept as its literal text, so a policy comparing it as a Long errors (and fails
-/// closed) rather than silently missing it. JSON null has no Cedar counterpart and is
+/// becomes a String of its canonical text (`1e+22` for `10000000000000000000000`,
+/// `12.5` for `12.50`: the digest's form, exact since `number.rs`), so a policy
+/// comparing it as a Long errors (and fails closed) rather than silently missing it. JSON null has no Cedar counterpart and is
 /// left out. Errors when a value does not fit its declared type ([`ArgumentTypes::check`]
 /// refuses those first).
 pub fn to_cedar(

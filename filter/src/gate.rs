@@ -307,10 +307,14 @@ impl Gate {
                  reason,
                  rpc_id,
                  rpc,
+                 errors,
              }| {
                 found.rpc = rpc;
                 found.malformed_rpc_id = rpc_id;
-                Refusal::new(reason)
+                Refusal {
+                    errors,
+                    ..Refusal::new(reason)
+                }
             },
         )?;
         found.rpc = calls.is_rpc();
