@@ -85,6 +85,8 @@ reasons! {
     InvalidParams => ("invalid_params", 400, -32602, Protocol, "the JSON-RPC params are missing or malformed for this method"),
     /// A declared argument does not have its declared type.
     InvalidArguments => ("invalid_arguments", 400, -32602, Protocol, "an argument does not have the type the tool catalog declares"),
+    /// A `Toolgate::Path` argument could resolve outside the prefix it reads as.
+    UnsafePath => ("unsafe_path", 400, -32602, Protocol, "a path argument has a `.`, `..` or empty segment, a backslash, a control character or a percent-encoded separator"),
     BatchRejected => ("batch_rejected", 403, -32600, Protocol, "JSON-RPC batches are not accepted"),
     BodyTooLarge => ("body_too_large", 413, -32002, Protocol, "the request body is larger than toolgate evaluates"),
     UnsupportedEncoding => ("unsupported_content_encoding", 415, -32002, Protocol, "compressed request bodies are not evaluated"),
