@@ -32,6 +32,7 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
 }
 
 /// A separate pass over the accepted body: only an f64 can differ from its literal.
+/// (A walk over the value, not a flag set in `visit_f64`: the visitor stays stateless.)
 fn exact(bytes: &[u8], value: &Value) -> Result<(), JsonError> {
     if !crate::number::has_float(value) {
         return Ok(());
