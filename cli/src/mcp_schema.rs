@@ -3,7 +3,8 @@
 //! `Arguments` is a record of servers, each a record of tools, each a record of that
 //! tool's arguments, so a policy reads `context.arguments.<server>.<tool>.<argument>`
 //! typed by that tool's own `inputSchema` (see `toolgate::arguments`). The types follow
-//! what the filter makes of JSON at run time: strings -> `String`, integers -> `Long`,
+//! what the filter makes of JSON at run time: strings -> `String` (`Path` with
+//! `"format": "path"`, whose values the filter checks), integers -> `Long`,
 //! numbers -> `decimal` (four decimal places; a value that does not fit is refused),
 //! booleans -> `Bool`, arrays -> `Set`, objects -> records, `null` -> left out. Anything
 //! that cannot be typed is left out, and a policy that reads it then fails strict
@@ -401,6 +402,8 @@ const MAX_NODES: usize = 10_000;
 #[derive(Debug, Clone)]
 enum Ty {
     String,
+    /// `Toolgate::Path`: a string the filter refuses with `.`, `..` or empty segments.
+    Path,
     Long,
     Bool,
     Decimal,
@@ -433,6 +436,7 @@ impl Ty {
     fn inline(&self) -> String {
         match self {
             Ty::String => "String".into(),
+            Ty::Path => "Path".into(),
             Ty::Long => "Long".into(),
             Ty::Bool => "Bool".into(),
             Ty::Decimal => "decimal".into(),
@@ -574,6 +578,7 @@ impl Mapper<'_> {
             None => return infer_from_values(object),
         };
         let ty = match name {
+            "string" if is_path(object) => Ty::Path,
             "string" => Ty::String,
             "integer" => Ty::Long,
             "boolean" => Ty::Bool,
@@ -685,6 +690,18 @@ impl Mapper<'_> {
         }
         Ok(record)
     }
+}
+
+/// JSON Schema `format` values that declare a path: `path`, and pydantic's `file-path`
+/// and `directory-path` (what it writes for `pathlib.Path`, `FilePath`, `DirectoryPath`).
+const PATH_FORMATS: &[&str] = &["path", "file-path", "directory-path"];
+
+/// True when a string schema declares a path, which the filter then checks at run time.
+fn is_path(schema: &Map<String, Value>) -> bool {
+    schema
+        .get("format")
+        .and_then(Value::as_str)
+        .is_some_and(|format| PATH_FORMATS.contains(&format))
 }
 
 /// A schema without `type`: typed by its `enum` or `const` values when they agree.

@@ -660,3 +660,71 @@ fn the_demo_folder_validates_as_files() {
         "{error}"
     );
 }
+
+#[test]
+fn a_path_format_declares_a_toolgate_path_that_the_filter_checks() {
+    let generated = generate(&[server(
+        "files",
+        json!([tool(
+            "read",
+            json!({
+                "path": {"type": "string", "format": "path"},
+                "file": {"type": "string", "format": "file-path"},
+                "dir": {"type": ["string", "null"], "format": "directory-path"},
+                "url": {"type": "string", "format": "uri"},
+                "many": {"type": "array", "items": {"type": "string", "format": "path"}},
+                "target": {"type": "object", "properties": {"path": {"type": "string", "format": "path"}}, "required": ["path"]}
+            })
+        )]),
+    )]);
+    assert_eq!(
+        fields(&generated.schema),
+        [
+            "dir?: Path,",
+            "file?: Path,",
+            "many?: Set<Path>,",
+            "path?: Path,",
+            "target?: {",
+            "path: Path,",
+            "},",
+            "url?: String,",
+        ]
+    );
+    // `like` on a Path validates: it is a String to Cedar.
+    let policy = r#"@id("docs") permit (principal, action == Toolgate::Action::"tools/call", resource == Toolgate::Tool::"files/read")
+when { context has arguments.files.read.path && context.arguments.files.read.path like "/docs/*" };"#;
+    load(&generated.schema, policy).unwrap_or_else(|e| panic!("{e}"));
+    // The filter reads the generated fragment's paths as paths.
+    let config = json!({"server": "files", "policies": {"cedar": policy, "arguments_schema": generated.schema}});
+    let gate = Gate::configure(config.to_string().as_bytes(), 0).unwrap_or_else(|e| panic!("{e}"));
+    let call = toolgate::call::Call {
+        action: toolgate::action::Action::ToolsCall,
+        resource_kind: toolgate::call::ResourceKind::Tool,
+        resource_id: "files/read".into(),
+        name: Some("read".into()),
+        arguments: None,
+        rpc: None,
+    };
+    let check = |arguments: Value| {
+        gate.store()
+            .arguments
+            .check(&call, &arguments)
+            .map_err(|refusal| (refusal.reason.code(), refusal.errors))
+    };
+    assert_eq!(
+        check(json!({"path": "/docs/readme.md", "url": "a/../b"})),
+        Ok(())
+    );
+    for arguments in [
+        json!({"path": "/docs/../etc/passwd"}),
+        json!({"file": "/docs/%2e%2e/x"}),
+        json!({"many": ["/docs/a", "/docs//x"]}),
+        json!({"target": {"path": "/docs\\..\\x"}}),
+    ] {
+        let refused = check(arguments.clone());
+        assert!(
+            matches!(&refused, Err(("unsafe_path", errors)) if errors.len() == 1),
+            "{arguments}: {refused:?}"
+        );
+    }
+}

@@ -13,6 +13,12 @@
 //! JSON Schema `number` maps to Cedar `decimal` (four decimal places, the range of a
 //! 64-bit integer divided by 10^4): a value declared so becomes `decimal("...")`, and
 //! one that does not fit is refused, never passed on untyped.
+//!
+//! `Toolgate::Path` (the model's `type Path = String`) marks a string argument as a
+//! path: one that could resolve outside the prefix it reads as (`/docs/../etc`) is
+//! refused, so `like "/docs/*"` on it means what it says. Cedar's JSON form of a schema
+//! keeps a common type's name where an attribute uses it, so the mark survives into
+//! [`ArgumentTypes::from_schema_json`].
 
 use std::collections::BTreeMap;
 
@@ -20,11 +26,15 @@ use cedar_policy::RestrictedExpression;
 use serde_json::{Number, Value};
 
 use crate::call::{Call, ResourceKind};
+use crate::reason::Reason;
+use crate::refusal::Refusal;
 
 /// A declared type, as far as a JSON value can be checked against it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArgumentType {
     String,
+    /// `Toolgate::Path`: a string without `.`, `..` or empty segments (see [`path_problem`]).
+    Path,
     Long,
     Bool,
     /// Cedar `decimal`: a JSON number with at most four decimal places.
@@ -81,16 +91,18 @@ impl ArgumentTypes {
         }
     }
 
-    /// Ok when every argument `call` declares has its declared type; otherwise
-    /// which one does not, and what it should be.
-    pub fn check(&self, call: &Call, arguments: &Value) -> Result<(), String> {
+    /// Ok when every argument `call` declares has its declared type; otherwise the
+    /// refusal (`invalid_arguments`, or `unsafe_path` for a path), naming which
+    /// argument and what it should be.
+    pub fn check(&self, call: &Call, arguments: &Value) -> Result<(), Refusal> {
         let (Some(fields), Value::Object(given)) = (self.of(call), arguments) else {
             return Ok(());
         };
         for (name, expected) in fields {
             if let Some(value) = given.get(name) {
-                conforms(value, expected)
-                    .map_err(|problem| format!("argument `{name}`{problem}"))?;
+                conforms(value, expected).map_err(|problem| {
+                    Refusal::because(problem.reason, format!("argument `{name}`{}", problem.text))
+                })?;
             }
         }
         Ok(())
@@ -99,8 +111,9 @@ impl ArgumentTypes {
 
 /// Converts a JSON argument value to a Cedar value, as `declared` (if known) types it:
 /// numbers declared `decimal` become decimals, other integers Longs; any other number
-/// is kept as its literal text, so a policy comparing it as a Long errors (and fails
-/// closed) rather than silently missing it. JSON null has no Cedar counterpart and is
+/// becomes a String of its canonical text (`1e+22` for `10000000000000000000000`,
+/// `12.5` for `12.50`: the digest's form, exact since `number.rs`), so a policy
+/// comparing it as a Long errors (and fails closed) rather than silently missing it. JSON null has no Cedar counterpart and is
 /// left out. Errors when a value does not fit its declared type ([`ArgumentTypes::check`]
 /// refuses those first).
 pub fn to_cedar(
@@ -219,6 +232,7 @@ fn scaled_from_text(text: &str) -> Option<i128> {
 fn parse(declared: &Value) -> ArgumentType {
     let named = |name: &str| match name.trim_start_matches("__cedar::") {
         "String" => ArgumentType::String,
+        "Path" | "Toolgate::Path" => ArgumentType::Path,
         "Long" => ArgumentType::Long,
         "Bool" | "Boolean" => ArgumentType::Bool,
         "decimal" => ArgumentType::Decimal,
@@ -251,24 +265,48 @@ fn parse(declared: &Value) -> ArgumentType {
     }
 }
 
+/// Why a value does not conform: the reason, and the text after the argument's name.
+struct Problem {
+    reason: Reason,
+    text: String,
+}
+
+impl Problem {
+    fn within(self, place: String) -> Self {
+        Self {
+            text: place + &self.text,
+            ..self
+        }
+    }
+}
+
 /// JSON null is left out of the Cedar context, like an absent field, so it always conforms.
-fn conforms(value: &Value, expected: &ArgumentType) -> Result<(), String> {
+fn conforms(value: &Value, expected: &ArgumentType) -> Result<(), Problem> {
     let ok = match (expected, value) {
         (_, Value::Null) | (ArgumentType::Unchecked, _) => true,
         (ArgumentType::String, Value::String(_)) => true,
+        (ArgumentType::Path, Value::String(path)) => match path_problem(path) {
+            None => true,
+            Some(problem) => {
+                return Err(Problem {
+                    reason: Reason::UnsafePath,
+                    text: format!(" is not a safe path: it {problem}"),
+                })
+            }
+        },
         (ArgumentType::Long, Value::Number(n)) => n.as_i64().is_some(),
         (ArgumentType::Bool, Value::Bool(_)) => true,
         (ArgumentType::Decimal, Value::Number(n)) => decimal_text(n).is_some(),
         (ArgumentType::Set(element), Value::Array(items)) => {
             for (n, item) in items.iter().enumerate() {
-                conforms(item, element).map_err(|problem| format!("[{n}]{problem}"))?;
+                conforms(item, element).map_err(|problem| problem.within(format!("[{n}]")))?;
             }
             true
         }
         (ArgumentType::Record(fields), Value::Object(given)) => {
             for (name, field) in fields {
                 if let Some(item) = given.get(name) {
-                    conforms(item, field).map_err(|problem| format!(".{name}{problem}"))?;
+                    conforms(item, field).map_err(|problem| problem.within(format!(".{name}")))?;
                 }
             }
             true
@@ -283,13 +321,66 @@ fn conforms(value: &Value, expected: &ArgumentType) -> Result<(), String> {
             (ArgumentType::Decimal, Value::Number(n)) => n.to_string(),
             (_, other) => json_kind(other).to_owned(),
         };
-        Err(format!(" must be {}, not {given}", describe(expected)))
+        Err(Problem {
+            reason: Reason::InvalidArguments,
+            text: format!(" must be {}, not {given}", describe(expected)),
+        })
     }
+}
+
+/// Characters that Unicode compatibility normalization (NFKC) or a Windows best-fit
+/// code page turns into `.`, `/` or `\` on a server that applies one.
+const SEPARATOR_LOOKALIKES: &[char] = &[
+    '\u{FF0E}', '\u{FF0F}', '\u{FF3C}', '\u{2024}', '\u{2025}', '\u{FE52}', '\u{FE68}', '\u{2215}',
+];
+
+/// Why `path` could name something outside the prefix it reads as, if it could: a
+/// server resolves `/docs/../etc` to `/etc`, `/docs//x` may be `/x`, `\` is a
+/// separator on Windows, and a server that percent-decodes sees `%2e%2e` as `..`.
+/// A leading `/` and a trailing `/` are fine.
+pub fn path_problem(path: &str) -> Option<String> {
+    if let Some(c) = path.chars().find(|c| c.is_control()) {
+        return Some(format!("has a control character (U+{:04X})", u32::from(c)));
+    }
+    if path.contains('\\') {
+        return Some("has a backslash, a separator on Windows".into());
+    }
+    if let Some(c) = path.chars().find(|c| SEPARATOR_LOOKALIKES.contains(c)) {
+        return Some(format!(
+            "has U+{:04X}, which a server may normalize to `.`, `/` or `\\`",
+            u32::from(c)
+        ));
+    }
+    for (at, _) in path.match_indices('%') {
+        let decoded = path
+            .get(at + 1..at + 3)
+            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        // 0xC0 and 0xC1 start only overlong encodings (`%c0%ae` is `.` to a lax decoder).
+        if let Some(byte @ (b'.' | b'/' | b'\\' | b'%' | 0xC0 | 0xC1)) = decoded {
+            let shown = path.get(at..at + 3).unwrap_or_default();
+            return Some(match byte {
+                0xC0 | 0xC1 => format!("has `{shown}`, which starts an overlong encoding"),
+                _ => format!("has `{shown}`, a percent-encoded `{}`", char::from(byte)),
+            });
+        }
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (n, segment) in segments.iter().enumerate() {
+        match *segment {
+            "." | ".." => return Some(format!("has a `{segment}` segment")),
+            "" if n != 0 && n != last => return Some("has an empty segment (`//`)".into()),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn describe(expected: &ArgumentType) -> String {
     match expected {
         ArgumentType::String => "a string".into(),
+        ArgumentType::Path => "a string (a path)".into(),
         ArgumentType::Long => "an integer (64-bit)".into(),
         ArgumentType::Bool => "a boolean".into(),
         ArgumentType::Decimal => "a number with at most 4 decimal places, between -922337203685477.5808 and 922337203685477.5807 (a Cedar decimal)".into(),

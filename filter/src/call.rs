@@ -94,4 +94,6 @@ pub struct Malformed {
     pub rpc_id: Option<Value>,
     /// True when the body was meant as JSON-RPC, so the error is shaped as one.
     pub rpc: bool,
+    /// What to fix, for the record's `errors`, when the reason alone does not say.
+    pub errors: Vec<String>,
 }

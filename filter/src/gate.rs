@@ -307,10 +307,14 @@ impl Gate {
                  reason,
                  rpc_id,
                  rpc,
+                 errors,
              }| {
                 found.rpc = rpc;
                 found.malformed_rpc_id = rpc_id;
-                Refusal::new(reason)
+                Refusal {
+                    errors,
+                    ..Refusal::new(reason)
+                }
             },
         )?;
         found.rpc = calls.is_rpc();
@@ -365,10 +369,7 @@ impl Gate {
         decided: &mut CallsDecided,
     ) -> Result<(), Refusal> {
         if let Some(arguments) = &call.arguments {
-            self.store
-                .arguments
-                .check(call, arguments)
-                .map_err(|problem| Refusal::because(Reason::InvalidArguments, problem))?;
+            self.store.arguments.check(call, arguments)?;
         }
         let mut behaviour = facts.behaviour.to_vec();
         if let Some(t) = tracked.as_deref() {

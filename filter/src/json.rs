@@ -3,7 +3,8 @@
 //! serde_json keeps the last of two equal keys; a tool server may keep the first.
 //! Either way a gateway and a server that disagree on `name` is a bypass, so a
 //! duplicate key at any depth is refused. serde_json already refuses trailing
-//! data, NaN-like tokens, invalid UTF-8 and nesting deeper than 128 levels.
+//! data, NaN-like tokens, invalid UTF-8 and nesting deeper than 128 levels. A number
+//! literal must be exactly the value it is held as (see [`crate::number`]).
 
 use std::fmt;
 
@@ -15,6 +16,8 @@ use serde_json::{Map, Number, Value};
 pub enum JsonError {
     DuplicateKey(String),
     Syntax(String),
+    /// A number literal more precise than the value toolgate holds for it.
+    Inexact(String),
 }
 
 /// Parses one JSON value, refusing duplicate object keys at any depth.
@@ -24,7 +27,17 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
         .deserialize_any(StrictVisitor)
         .map_err(classify)?;
     deserializer.end().map_err(classify)?;
+    exact(bytes, &value)?;
     Ok(value)
+}
+
+/// A separate pass over the accepted body: only an f64 can differ from its literal.
+/// (A walk over the value, not a flag set in `visit_f64`: the visitor stays stateless.)
+fn exact(bytes: &[u8], value: &Value) -> Result<(), JsonError> {
+    if !crate::number::has_float(value) {
+        return Ok(());
+    }
+    crate::number::first_inexact(bytes).map_or(Ok(()), |problem| Err(JsonError::Inexact(problem)))
 }
 
 const DUPLICATE: &str = "duplicate key ";

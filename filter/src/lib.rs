@@ -43,6 +43,7 @@ pub mod identity;
 pub mod json;
 pub mod jsonrpc;
 pub mod mcp;
+pub mod number;
 pub mod policy;
 pub mod protocol;
 pub mod rate;

@@ -48,6 +48,7 @@ pub fn classify(
         reason,
         rpc_id: None,
         rpc: mcp_endpoint || request.declares_json(),
+        errors: Vec::new(),
     };
     if body.starts_with(UTF8_BOM) || !request.charset_is_utf8() {
         return Err(refuse(Reason::UnsupportedCharset));
@@ -55,11 +56,13 @@ pub fn classify(
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     let looks_like_json = matches!(first, Some(b'{' | b'['));
     if first.is_some() && (looks_like_json || mcp_endpoint || request.declares_json()) {
-        let value = json::parse(body).map_err(|e| {
-            refuse(match e {
-                JsonError::DuplicateKey(_) => Reason::DuplicateJsonKey,
-                JsonError::Syntax(_) => Reason::InvalidJson,
-            })
+        let value = json::parse(body).map_err(|e| match e {
+            JsonError::DuplicateKey(_) => refuse(Reason::DuplicateJsonKey),
+            JsonError::Syntax(_) => refuse(Reason::InvalidJson),
+            JsonError::Inexact(problem) => Malformed {
+                errors: vec![problem],
+                ..refuse(Reason::InexactNumber)
+            },
         })?;
         if mcp_endpoint || jsonrpc::is_jsonrpc(&value) {
             return match jsonrpc::parse(value, config.batches)? {

@@ -76,6 +76,8 @@ reasons! {
     InvalidHeader => ("invalid_header", 400, -32002, Protocol, "a request header toolgate reads is not valid UTF-8"),
     InvalidJson => ("invalid_json", 400, -32700, Protocol, "the request body is not valid JSON"),
     DuplicateJsonKey => ("duplicate_json_key", 400, -32700, Protocol, "the request body repeats a JSON object key"),
+    /// A number literal is not exactly the value toolgate holds (see `number.rs`).
+    InexactNumber => ("inexact_number", 400, -32700, Protocol, "a number in the request body has more precision than toolgate carries exactly; send it as a string"),
     UnsupportedCharset => ("unsupported_charset", 415, -32700, Protocol, "the request body must be UTF-8 without a byte order mark"),
     InvalidJsonRpc => ("invalid_jsonrpc", 400, -32600, Protocol, "the request body is not a valid JSON-RPC 2.0 message"),
     InvalidName => ("invalid_name", 400, -32602, Protocol, "the tool, prompt or resource name has characters toolgate does not accept"),
@@ -83,6 +85,8 @@ reasons! {
     InvalidParams => ("invalid_params", 400, -32602, Protocol, "the JSON-RPC params are missing or malformed for this method"),
     /// A declared argument does not have its declared type.
     InvalidArguments => ("invalid_arguments", 400, -32602, Protocol, "an argument does not have the type the tool catalog declares"),
+    /// A `Toolgate::Path` argument could resolve outside the prefix it reads as.
+    UnsafePath => ("unsafe_path", 400, -32602, Protocol, "a path argument has a `.`, `..` or empty segment, a backslash, a control character or a percent-encoded separator"),
     BatchRejected => ("batch_rejected", 403, -32600, Protocol, "JSON-RPC batches are not accepted"),
     BodyTooLarge => ("body_too_large", 413, -32002, Protocol, "the request body is larger than toolgate evaluates"),
     UnsupportedEncoding => ("unsupported_content_encoding", 415, -32002, Protocol, "compressed request bodies are not evaluated"),

@@ -605,3 +605,110 @@ fn a_json_schema_number_is_a_cedar_decimal_and_what_does_not_fit_is_refused() {
         );
     }
 }
+
+/// A `like "/docs/*"` permit for the payments agent (no other policy lets it read files),
+/// on `read_file`'s `path` declared `Toolgate::Path` or, for contrast, `String`.
+fn docs_prefix_gate(path_type: &str) -> toolgate::Gate {
+    let arguments = format!("namespace Toolgate {{ type Arguments = {{ tools?: {{ read_file?: {{ path?: {path_type} }}, copy_files?: {{ sources?: Set<Path>, target?: {{ path: Path, note?: String }} }}, refund?: {{ amount?: Long }} }} }}; }}");
+    let policy = r#"@id("payments-read-docs") permit (principal in Toolgate::AgentGroup::"payments", action == Toolgate::Action::"tools/call", resource == Toolgate::Tool::"tools/read_file") when { context has arguments.tools.read_file.path && context.arguments.tools.read_file.path like "/docs/*" };"#;
+    gate_with(json!({
+        "policies": kit::demo_policies_and(json!({"cedar": policy, "arguments_schema": arguments}))
+    }))
+}
+
+#[test]
+fn a_path_argument_cannot_walk_out_of_a_like_prefix() {
+    let read = |g: &toolgate::Gate, path: &str| {
+        Request::post(
+            tool_call(json!(7), "read_file", json!({ "path": path })),
+            Some(PAYMENTS),
+        )
+        .decide(g)
+    };
+    // Declared a String, `like "/docs/*"` admits a path that resolves to /etc/passwd.
+    let string = docs_prefix_gate("String");
+    assert_eq!(read(&string, "/docs/../etc/passwd").outcome, Outcome::Allow);
+    let g = docs_prefix_gate("Path");
+    for (path, problem) in [
+        ("/docs/../etc/passwd", "has a `..` segment"),
+        ("/docs/./x", "has a `.` segment"),
+        ("/docs/..", "has a `..` segment"),
+        ("/docs//x", "has an empty segment (`//`)"),
+        ("/docs/%2e%2e/x", "has `%2e`, a percent-encoded `.`"),
+        ("/docs/%2E%2e/x", "has `%2E`, a percent-encoded `.`"),
+        ("/docs/..%2fetc", "has `%2f`, a percent-encoded `/`"),
+        ("/docs/x%5C..", "has `%5C`, a percent-encoded `\\`"),
+        ("/docs/%252e%252e/x", "has `%25`, a percent-encoded `%`"),
+        (
+            "/docs/%c0%ae%c0%ae/x",
+            "has `%c0`, which starts an overlong encoding",
+        ),
+        ("/docs\\..\\x", "has a backslash, a separator on Windows"),
+        ("/docs/x\u{0}.md", "has a control character (U+0000)"),
+        ("/docs/\n/x", "has a control character (U+000A)"),
+        (
+            "/docs/\u{FF0E}\u{FF0E}/x",
+            "has U+FF0E, which a server may normalize to `.`, `/` or `\\`",
+        ),
+    ] {
+        let d = read(&g, path);
+        assert_eq!(d.reason(), "unsafe_path", "{path:?}: {}", d.record);
+        assert_eq!(d.outcome, Outcome::Error, "{path:?}");
+        assert_eq!(d.status(), 400, "{path:?}");
+        assert_eq!(d.body()["error"]["code"], -32602, "{path:?}");
+        assert_eq!(d.body()["id"], 7, "{path:?}");
+        assert_eq!(
+            d.typed.errors,
+            [format!("argument `path` is not a safe path: it {problem}")],
+            "{path:?}"
+        );
+    }
+    for path in [
+        "/docs/readme.md",
+        "/docs/guides/setup.md",
+        "/docs/.well-known/x",
+        "/docs/a..b",
+        "/docs/",
+    ] {
+        let d = read(&g, path);
+        assert_eq!(d.outcome, Outcome::Allow, "{path:?}: {}", d.record);
+        assert_eq!(d.policies(), ["payments-read-docs"]);
+    }
+    assert_eq!(read(&g, "/etc/passwd").reason(), "not_permitted");
+    // A Path is still a string: another type is `invalid_arguments`, as for a String.
+    let number = Request::post(
+        tool_call(json!(1), "read_file", json!({ "path": 1 })),
+        Some(PAYMENTS),
+    )
+    .decide(&g);
+    assert_eq!(number.reason(), "invalid_arguments");
+    assert_eq!(
+        number.typed.errors,
+        ["argument `path` must be a string (a path), not an integer"]
+    );
+}
+
+#[test]
+fn paths_in_sets_and_records_are_checked_too() {
+    let g = docs_prefix_gate("Path");
+    let copy = |arguments: Value| {
+        Request::post(tool_call(json!(1), "copy_files", arguments), Some(PAYMENTS)).decide(&g)
+    };
+    let in_set = copy(json!({"sources": ["/docs/a.md", "/docs/../b"]}));
+    assert_eq!(in_set.reason(), "unsafe_path", "{}", in_set.record);
+    assert_eq!(
+        in_set.typed.errors,
+        ["argument `sources`[1] is not a safe path: it has a `..` segment"]
+    );
+    let in_record = copy(json!({"target": {"path": "/docs//x", "note": "a/../b"}}));
+    assert_eq!(in_record.reason(), "unsafe_path");
+    assert_eq!(
+        in_record.typed.errors,
+        ["argument `target`.path is not a safe path: it has an empty segment (`//`)"]
+    );
+    // Safe paths (and a `String` beside them, whatever it holds) pass the check; no
+    // policy permits copy_files, so Cedar says no.
+    let safe =
+        copy(json!({"sources": ["/docs/a.md"], "target": {"path": "/out/", "note": "a/../b"}}));
+    assert_eq!(safe.reason(), "not_permitted", "{}", safe.record);
+}

@@ -476,3 +476,133 @@ fn refusals_before_identity_name_the_verified_peer() {
         ("invalid_json", None)
     );
 }
+
+/// A `read_file` call (readers may call it; `n` is undeclared) with `arguments` as raw JSON text.
+fn read_with(g: &Gate, id: &str, arguments: &str) -> Decided {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"read_file","arguments":{arguments}}}}}"#
+    );
+    post(g, body.as_bytes())
+}
+
+#[test]
+fn a_number_is_held_exactly_or_refused() {
+    let g = gate_with(json!({}));
+    for literal in [
+        "10000000000000000000001",
+        "123456789012345678901234567890",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "0.10000000000000001",
+        "1.00000000000000000000000000001",
+        "1e-400",
+        // Not the nearest f64's shortest form (a correctly rounding reader holds 2.225073858507201e-308).
+        "2.2250738585072011e-308",
+    ] {
+        let d = read_with(&g, "1", &format!(r#"{{"n": {literal}}}"#));
+        assert_eq!(d.reason(), "inexact_number", "{literal}: {}", d.record);
+        assert_eq!(d.outcome, Outcome::Error);
+        assert_eq!(d.status(), 400);
+        assert_eq!(d.body()["error"]["code"], -32700, "{literal}");
+        assert!(
+            d.typed.errors.len() == 1
+                && d.typed.errors[0].starts_with(&format!(
+                    "the number {literal} is not exact: toolgate holds it as "
+                )),
+            "{literal}: {:?}",
+            d.typed.errors
+        );
+    }
+    // Anywhere in the body: the id, params, a nested argument.
+    assert_eq!(
+        read_with(&g, "10000000000000000000001", "{}").reason(),
+        "inexact_number"
+    );
+    let nested = read_with(
+        &g,
+        "1",
+        r#"{"a": [1, {"b": "1e999 in a string", "c": 0.30000000000000001}]}"#,
+    );
+    assert_eq!(nested.reason(), "inexact_number");
+    assert_eq!(
+        nested.typed.errors,
+        ["the number 0.30000000000000001 is not exact: toolgate holds it as 0.3 (a 64-bit float); send at most the digits a 64-bit float carries, an integer within 64 bits, or the number as a string"]
+    );
+    // Beyond the f64 range is no number at all.
+    assert_eq!(
+        read_with(&g, "1", r#"{"n": 1e400}"#).reason(),
+        "invalid_json"
+    );
+    for literal in [
+        "0.1",
+        "12.5",
+        "12.50",
+        "1e22",
+        "1E+22",
+        "10000000000000000000000",
+        "1.0",
+        "-0",
+        "-0.0",
+        "0.30000000000000004",
+        "18446744073709551615",
+        "-9223372036854775808",
+        "5e-324",
+        "1.7976931348623157e308",
+        "2.225073858507201e-308",
+        "100.000e-2",
+        "0e999999999999999999999",
+    ] {
+        let d = read_with(
+            &g,
+            literal,
+            &format!(r#"{{"n": {literal}, "s": "0.10000000000000001"}}"#),
+        );
+        assert_eq!(d.outcome, Outcome::Allow, "{literal}: {}", d.record);
+    }
+}
+
+#[test]
+fn the_digest_is_of_the_value_so_equal_values_match_and_others_do_not() {
+    let g = gate_with(json!({}));
+    let digest = |arguments: &str| {
+        let d = read_with(&g, "1", arguments);
+        assert_eq!(d.outcome, Outcome::Allow, "{arguments}: {}", d.record);
+        d.typed.arguments_digest.unwrap_or_default()
+    };
+    let big = digest(r#"{"n": 10000000000000000000000}"#);
+    assert_eq!(digest(r#"{"n": 1e22}"#), big);
+    assert_eq!(digest(r#"{"n":1E+22}"#), big);
+    assert_ne!(digest(r#"{"n": 9999999999999998000000}"#), big);
+    assert_eq!(digest(r#"{"n": 12.50}"#), digest(r#"{"n": 12.5}"#));
+    assert_ne!(digest(r#"{"n": 12.5}"#), digest(r#"{"n": "12.5"}"#));
+    // The canonical form: keys sorted, no whitespace, numbers as serde_json writes them.
+    let canonical = r#"{"a":[1,"x"],"n":1e+22,"r":12.5,"u":18446744073709551615}"#;
+    assert_eq!(
+        digest(r#"{ "u": 18446744073709551615, "r": 12.50, "n": 1E22, "a": [1, "x"] }"#),
+        format!(
+            "sha256:{}",
+            toolgate::digest::hex(&sha256(canonical.as_bytes()))
+        )
+    );
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+#[test]
+fn an_undeclared_number_beyond_i64_reaches_cedar_as_its_canonical_text() {
+    let g = gate_with(json!({"log_arguments": true}));
+    let d = read_with(
+        &g,
+        "1",
+        r#"{"a": 10000000000000000000000, "b": 1e22, "c": 18446744073709551615, "d": 12.50, "e": 7}"#,
+    );
+    assert_eq!(d.outcome, Outcome::Allow, "{}", d.record);
+    let context = &d.typed.cedar.as_ref().expect("the Cedar request").context;
+    assert_eq!(
+        context["arguments"]["tools"]["read_file"],
+        json!({"a": "1e+22", "b": "1e+22", "c": "18446744073709551615", "d": "12.5", "e": 7})
+    );
+}

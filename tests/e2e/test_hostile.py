@@ -181,15 +181,36 @@ class Matrix(GatewayTestCase):
         trailing = json.dumps(tool("read_file")).encode() + b'{"jsonrpc":"2.0","id":2,"method":"tools/call"}'
         self.assert_refused(self.raw(trailing, {"content-type": "application/json"}), 400, "invalid_json", before)
         odd_values = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file",' \
-                     b'"arguments":{"big":123456789012345678901234567890,"f":0.25,"n":null,"s":"' + b"y" * 200_000 + b'"}}}'
+                     b'"arguments":{"big":10000000000000000000000,"f":0.25,"n":null,"s":"' + b"y" * 200_000 + b'"}}}'
         ok = self.raw(odd_values, {"content-type": "application/json"})
         self.assertEqual(ok.status, 200, ok.body[:200])
         self.assertEqual(self.upstream_count(), before + 1)
         # An argument beyond i64 is not the Long the catalog declares: refused before any policy.
         refund = self.raw(b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"refund",'
-                          b'"arguments":{"amount":99999999999999999999}}}', {"content-type": "application/json"},
+                          b'"arguments":{"amount":18446744073709551615}}}', {"content-type": "application/json"},
                           cert="payments")
         self.assert_refused(refund, 400, "invalid_arguments", before + 1)
+
+    def test_a_number_toolgate_would_not_hold_exactly_is_refused(self):
+        # 2^64 + 1 and 10^22 + 1 are held as the nearest 64-bit float: the upstream would read
+        # another number than toolgate decided on, logged and digested.
+        for literal in [b"18446744073709551617", b"10000000000000000000001", b"0.10000000000000001"]:
+            before = self.upstream_count()
+            text = b'{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"read_file",' \
+                   b'"arguments":{"path":"a","n":' + literal + b'}}}'
+            response = self.raw(text, {"content-type": "application/json"})
+            body = self.assert_refused(response, 400, "inexact_number", before)
+            self.assertEqual(body["error"]["code"], -32700)
+            self.assertEqual(body["id"], None)
+            record = self.gw.decision(response.header("x-toolgate-decision-id"))
+            self.assertTrue(record["errors"][0].startswith(f"the number {literal.decode()} is not exact"), record)
+        # Exact ones pass, and the upstream gets the body as sent.
+        before = self.upstream_count()
+        exact = b'{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"read_file",' \
+                b'"arguments":{"path":"a","n":10000000000000000000000,"m":18446744073709551615,"f":1E+22}}}'
+        ok = self.raw(exact, {"content-type": "application/json"})
+        self.assertEqual(ok.status, 200, ok.body[:200])
+        self.assertEqual(self.gw.upstream_requests()[before:][0]["body"], exact.decode())
 
     # -- names -----------------------------------------------------------------------------
     def test_names_match_exactly(self):

@@ -17,6 +17,9 @@ CLI = os.environ.get("TOOLGATE_CLI", os.path.join(ROOT, "target/debug/toolgate")
 TOOLS = {"tools": [
     {"name": "charge", "inputSchema": {"type": "object", "properties": {
         "amount": {"type": "number"}, "customer": {"type": "string"}, "limit": {"type": "string"}}}},
+    # `"format": "path"` makes `path` a Toolgate::Path (pydantic writes it for pathlib.Path).
+    {"name": "read_doc", "inputSchema": {"type": "object", "properties": {
+        "path": {"type": "string", "format": "path"}}}},
 ]}
 
 POLICIES = '''@id("billing-sessions")
@@ -34,9 +37,13 @@ when {
 forbid (principal, action == Toolgate::Action::"tools/call", resource in Toolgate::Server::"billing")
 when { context has name && context.name like "*_all" };
 
+@id("docs-only")
+permit (principal is Toolgate::Agent, action == Toolgate::Action::"tools/call", resource == Toolgate::Tool::"billing/read_doc")
+when { context has arguments.billing.read_doc.path && context.arguments.billing.read_doc.path like "/docs/*" };
+
 @id("anything-else-on-billing")
 permit (principal is Toolgate::Agent, action == Toolgate::Action::"tools/call", resource in Toolgate::Server::"billing")
-unless { resource == Toolgate::Tool::"billing/charge" };
+unless { resource == Toolgate::Tool::"billing/charge" || resource == Toolgate::Tool::"billing/read_doc" };
 '''
 
 
@@ -88,6 +95,30 @@ class OwnServerSchemaAndPolicies(unittest.TestCase):
         self.assertEqual(bulk.json()["error"]["data"]["policies"], ["no-bulk-operations"])
         other = gw.call_tool("refund_one", {}, id=5)
         self.assertEqual(other.status, 200, other.body)
+        self.check_paths(gw)
+
+    def check_paths(self, gw):
+        """`like "/docs/*"` on a Path cannot be walked out of; the upstream never sees the attempt."""
+        doc = gw.call_tool("read_doc", {"path": "/docs/readme.md"}, id=10)
+        self.assertEqual(doc.status, 200, doc.body)
+        for path, problem in [("/docs/../etc/passwd", "has a `..` segment"),
+                              ("/docs/%2e%2e/etc/passwd", "has `%2e`, a percent-encoded `.`")]:
+            walk = gw.call_tool("read_doc", {"path": path}, id=11)
+            self.assertEqual(walk.status, 400, walk.body)
+            error = walk.json()["error"]
+            self.assertEqual(error["code"], -32602)
+            self.assertEqual(error["data"]["reason"], "unsafe_path")
+            record = gw.decision(walk.header("x-toolgate-decision-id"))
+            self.assertEqual(record["reason"], "unsafe_path")
+            self.assertEqual(record["errors"], [f"argument `path` is not a safe path: it {problem}"])
+        outside = gw.call_tool("read_doc", {"path": "/etc/passwd"}, id=12)
+        self.assertEqual(outside.status, 403, outside.body)
+        # A later allowed call has reached the upstream once its answer is back: the refused ones never did.
+        after = gw.call_tool("read_doc", {"path": "/docs/after.md"}, id=13)
+        self.assertEqual(after.status, 200, after.body)
+        bodies = [u["body"] for u in gw.upstream_requests()]
+        self.assertTrue(any("/docs/after.md" in b for b in bodies), bodies)
+        self.assertFalse([b for b in bodies if "passwd" in b], "a refused path reached the upstream")
 
     def test_extend_mode_starts_and_decides(self):
         with Gateway(self.config("extend")) as gw:
