@@ -307,10 +307,14 @@ impl Gate {
                  reason,
                  rpc_id,
                  rpc,
+                 error,
              }| {
                 found.rpc = rpc;
                 found.malformed_rpc_id = rpc_id;
-                Refusal::new(reason)
+                Refusal {
+                    errors: error.into_iter().collect(),
+                    ..Refusal::new(reason)
+                }
             },
         )?;
         found.rpc = calls.is_rpc();

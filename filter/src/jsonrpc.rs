@@ -88,5 +88,6 @@ pub fn invalid(reason: Reason, rpc_id: Option<Value>) -> Malformed {
         reason,
         rpc_id,
         rpc: true,
+        error: None,
     }
 }

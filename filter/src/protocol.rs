@@ -7,7 +7,7 @@
 use crate::call::{Calls, Malformed};
 use crate::config::Config;
 use crate::http::HttpRequest;
-use crate::json::{self, JsonError};
+use crate::json;
 use crate::jsonrpc::Body;
 use crate::reason::Reason;
 use crate::{jsonrpc, mcp, rest};
@@ -48,6 +48,7 @@ pub fn classify(
         reason,
         rpc_id: None,
         rpc: mcp_endpoint || request.declares_json(),
+        error: None,
     };
     if body.starts_with(UTF8_BOM) || !request.charset_is_utf8() {
         return Err(refuse(Reason::UnsupportedCharset));
@@ -55,12 +56,7 @@ pub fn classify(
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     let looks_like_json = matches!(first, Some(b'{' | b'['));
     if first.is_some() && (looks_like_json || mcp_endpoint || request.declares_json()) {
-        let value = json::parse(body).map_err(|e| {
-            refuse(match e {
-                JsonError::DuplicateKey(_) => Reason::DuplicateJsonKey,
-                JsonError::Syntax(_) => Reason::InvalidJson,
-            })
-        })?;
+        let value = json::parse(body).map_err(|e| refuse(e.reason()).because(e.to_string()))?;
         if mcp_endpoint || jsonrpc::is_jsonrpc(&value) {
             return match jsonrpc::parse(value, config.batches)? {
                 Body::One(message) => mcp::call(message, server).map(Calls::Rpc),

@@ -76,6 +76,8 @@ reasons! {
     InvalidHeader => ("invalid_header", 400, -32002, Protocol, "a request header toolgate reads is not valid UTF-8"),
     InvalidJson => ("invalid_json", 400, -32700, Protocol, "the request body is not valid JSON"),
     DuplicateJsonKey => ("duplicate_json_key", 400, -32700, Protocol, "the request body repeats a JSON object key"),
+    /// Two keys of one object are equal ignoring case, as some upstreams match keys.
+    FoldedJsonKey => ("folded_json_key", 400, -32700, Protocol, "the request body has two JSON object keys that are equal ignoring case"),
     UnsupportedCharset => ("unsupported_charset", 415, -32700, Protocol, "the request body must be UTF-8 without a byte order mark"),
     InvalidJsonRpc => ("invalid_jsonrpc", 400, -32600, Protocol, "the request body is not a valid JSON-RPC 2.0 message"),
     InvalidName => ("invalid_name", 400, -32602, Protocol, "the tool, prompt or resource name has characters toolgate does not accept"),

@@ -1,0 +1,206 @@
+//! No parser differential with an upstream: what mainstream JSON readers fold together
+//! or detect on their own is refused, on every path.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+mod kit;
+
+use kit::{gate_with, Decided, Request, READER};
+use serde_json::json;
+use toolgate::gate::Outcome;
+use toolgate::json::{self, fold_eq, JsonError};
+use toolgate::Gate;
+
+const REST: &str = "/weather/v1/forecast";
+
+fn decide(gate: &Gate, path: &str, content_type: Option<&str>, body: &[u8]) -> Decided {
+    let mut request = Request::new("POST", path, body, Some(READER)).at(0);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.decide(gate)
+}
+
+fn mcp(gate: &Gate, body: &[u8]) -> Decided {
+    decide(gate, "/mcp", Some("application/json"), body)
+}
+
+/// Refused with `reason` and `status`; on the MCP endpoint also with `rpc_code`.
+fn assert_refused(d: &Decided, reason: &str, status: u32, rpc_code: Option<i64>, what: &str) {
+    assert_eq!(d.reason(), reason, "{what}");
+    assert_eq!(d.status(), status, "{what}");
+    assert_eq!(d.outcome, Outcome::Error, "{what}");
+    if let Some(code) = rpc_code {
+        assert_eq!(d.body()["error"]["code"], code, "{what}");
+    }
+}
+
+/// The body was read as a REST call and reached policy (which permits no POST here).
+fn assert_rest(d: &Decided, what: &str) {
+    assert_eq!(
+        (d.typed.action.as_deref(), d.reason()),
+        (Some("http"), "not_permitted"),
+        "{what}: {:?}",
+        d.typed.errors
+    );
+}
+
+fn errors(d: &Decided) -> String {
+    d.typed.errors.join("\n")
+}
+
+// -- the fold -----------------------------------------------------------------------
+
+fn folded(text: &str) -> String {
+    json::fold(text).collect()
+}
+
+#[test]
+fn the_fold_is_closed_under_every_case_mapping_of_every_character() {
+    for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+        let own = folded(c.encode_utf8(&mut [0; 4]));
+        let lower: String = c.to_lowercase().collect();
+        let upper: String = c.to_uppercase().collect();
+        // Single-character mappings are Go's simple folding; longer ones (`ß` -> `SS`) Java's.
+        // `İ`'s lowercase is `i` + U+0307; it folds as in Turkic, to the `i` of `id`.
+        if c != '\u{130}' {
+            assert_eq!(
+                folded(&lower),
+                own,
+                "{c:?} ({:04X}) and its lowercase",
+                c as u32
+            );
+        }
+        assert_eq!(
+            folded(&upper),
+            own,
+            "{c:?} ({:04X}) and its uppercase",
+            c as u32
+        );
+        assert_eq!(folded(&own), own, "folding {c:?} ({:04X}) twice", c as u32);
+    }
+}
+
+#[test]
+fn the_fold_equates_what_go_s_simple_folding_orbits_do() {
+    // Go's unicode.SimpleFold orbits of more than two runes (its caseOrbit table), the
+    // pairs Unicode's simple folding adds past case mappings, and Turkic `i`s.
+    let orbits: &[&[char]] = &[
+        &['K', 'k', '\u{212A}'],
+        &['S', 's', '\u{17F}'],
+        &['\u{B5}', '\u{39C}', '\u{3BC}'],
+        &['\u{C5}', '\u{E5}', '\u{212B}'],
+        &['\u{DF}', '\u{1E9E}'],
+        &['\u{1C4}', '\u{1C5}', '\u{1C6}'],
+        &['\u{392}', '\u{3B2}', '\u{3D0}'],
+        &['\u{398}', '\u{3B8}', '\u{3D1}', '\u{3F4}'],
+        &['\u{399}', '\u{3B9}', '\u{345}', '\u{1FBE}'],
+        &['\u{3A3}', '\u{3C3}', '\u{3C2}'],
+        &['\u{3A9}', '\u{3C9}', '\u{2126}'],
+        &['\u{1E60}', '\u{1E61}', '\u{1E9B}'],
+        &['\u{390}', '\u{1FD3}'],
+        &['\u{3B0}', '\u{1FE3}'],
+        &['\u{FB05}', '\u{FB06}'],
+        &['\u{13A0}', '\u{AB70}'],
+        &['\u{1C90}', '\u{10D0}'],
+        &['I', 'i', '\u{130}', '\u{131}'],
+    ];
+    for orbit in orbits {
+        for a in *orbit {
+            for b in *orbit {
+                assert!(fold_eq(&a.to_string(), &b.to_string()), "{a:?} ~ {b:?}");
+            }
+        }
+    }
+    assert!(fold_eq("stra\u{DF}e", "STRASSE"));
+    assert!(!fold_eq("name", "names"));
+    assert!(!fold_eq("a", "\u{E0}"), "accents are not case");
+}
+
+// -- keys an upstream folds together --------------------------------------------------
+
+#[test]
+fn two_keys_equal_ignoring_case_are_refused_at_every_depth_on_every_path() {
+    let g = gate_with(json!({}));
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","Name":"delete_database"}}"#,
+            "name",
+            "Name",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"\u212Aind":1,"kind":2}}}"#,
+            "\u{212A}ind",
+            "kind",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"a"}},"paramſ":{"name":"delete_database"}}"#,
+            "params",
+            "paramſ",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":[{"stra\u00dfe":1,"STRASSE":2}]}}"#,
+            "straße",
+            "STRASSE",
+        ),
+        // Compared after unescaping: `\u004e` is `N`.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","\u004eame":"delete_database"}}"#,
+            "name",
+            "Name",
+        ),
+    ];
+    for (body, first, second) in cases {
+        let d = mcp(&g, body.as_bytes());
+        assert_refused(&d, "folded_json_key", 400, Some(-32700), body);
+        let named = format!("{first:?} and {second:?}");
+        assert!(errors(&d).contains(&named), "{body}: {}", errors(&d));
+        for content_type in [Some("text/plain"), None] {
+            let rest = decide(&g, REST, content_type, body.as_bytes());
+            assert_refused(&rest, "folded_json_key", 400, None, body);
+        }
+    }
+    // A REST body that is no JSON-RPC at all is held to the same rule.
+    let rest = decide(
+        &g,
+        REST,
+        Some("text/plain"),
+        br#"{"city":"Oslo","CITY":"Rome"}"#,
+    );
+    assert_refused(&rest, "folded_json_key", 400, None, "REST");
+    // Keys that only look alike, or differ by more than case, are distinct keys.
+    let fine = r#"{"city":"Oslo","CITY2":"Rome","Straße":1,"Strase":2,"a":1,"\u00e0":2}"#;
+    assert_rest(
+        &decide(&g, REST, Some("application/json"), fine.as_bytes()),
+        "distinct",
+    );
+}
+
+#[test]
+fn exact_duplicates_are_still_their_own_reason_and_named() {
+    let g = gate_with(json!({}));
+    // `n\u0061me` is `name`: the duplicate is found after unescaping.
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","n\u0061me":"delete_database"}}"#;
+    let d = mcp(&g, body);
+    assert_refused(
+        &d,
+        "duplicate_json_key",
+        400,
+        Some(-32700),
+        "escaped duplicate",
+    );
+    assert!(
+        errors(&d).contains("\"name\" appears twice"),
+        "{}",
+        errors(&d)
+    );
+    assert_eq!(
+        json::parse(br#"{"a":{"B":1,"B":2}}"#),
+        Err(JsonError::DuplicateKey("B".into()))
+    );
+    assert_eq!(
+        json::parse(br#"[{"\u017f":1,"s":2}]"#),
+        Err(JsonError::FoldedKey("\u{17F}".into(), "s".into()))
+    );
+}
