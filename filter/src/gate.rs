@@ -369,10 +369,7 @@ impl Gate {
         decided: &mut CallsDecided,
     ) -> Result<(), Refusal> {
         if let Some(arguments) = &call.arguments {
-            self.store
-                .arguments
-                .check(call, arguments)
-                .map_err(|problem| Refusal::because(Reason::InvalidArguments, problem))?;
+            self.store.arguments.check(call, arguments)?;
         }
         let mut behaviour = facts.behaviour.to_vec();
         if let Some(t) = tracked.as_deref() {

@@ -6,7 +6,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod kit;
 
-use kit::{gate_with, Decided, Request, READER};
+use kit::{demo_policies_and, gate_with, Decided, Request, DEMO_ARGUMENTS, READER};
 use serde_json::json;
 use toolgate::gate::Outcome;
 use toolgate::json::{self, fold_eq, JsonError};
@@ -203,4 +203,129 @@ fn exact_duplicates_are_still_their_own_reason_and_named() {
         json::parse(br#"[{"\u017f":1,"s":2}]"#),
         Err(JsonError::FoldedKey("\u{17F}".into(), "s".into()))
     );
+}
+
+/// The demo's argument types with more for `read_file`: a camel-case name, a record and a set of records.
+fn gate_with_nested_arguments() -> Gate {
+    let arguments = DEMO_ARGUMENTS.replacen(
+        "read_file?: {\n        path?: String,",
+        "read_file?: {\n        path?: String,\n        followLinks?: Bool,\n        \
+         options?: { kind?: String, depth?: Long },\n        filters?: Set<{ mode?: String }>,",
+        1,
+    );
+    assert_ne!(
+        arguments, DEMO_ARGUMENTS,
+        "the demo's read_file declaration moved"
+    );
+    gate_with(json!({ "policies": demo_policies_and(json!({ "arguments_schema": arguments })) }))
+}
+
+#[test]
+fn a_key_that_folds_to_a_member_toolgate_reads_is_refused() {
+    let g = gate_with_nested_arguments();
+    let call = |params: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{params}}}"#)
+    };
+    let cases: Vec<(String, &str, &str)> = vec![
+        // The envelope.
+        (
+            r#"{"jsonrpc":"2.0","id":7,"Method":"tools/call","params":{"name":"delete_database"}}"#
+                .into(),
+            "Method",
+            "method",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","Params":{"name":"delete_database"}}"#
+                .into(),
+            "Params",
+            "params",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","paramſ":{"name":"delete_database"}}"#
+                .into(),
+            "paramſ",
+            "params",
+        ),
+        (
+            r#"{"JSONRPC":"2.0","id":7,"method":"ping"}"#.into(),
+            "JSONRPC",
+            "jsonrpc",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","Id":7,"method":"ping"}"#.into(),
+            "Id",
+            "id",
+        ),
+        // The params a method names.
+        (
+            call(r#"{"name":"read_file","Arguments":{"path":"/etc/passwd"}}"#),
+            "Arguments",
+            "arguments",
+        ),
+        (call(r#"{"NAME":"delete_database"}"#), "NAME", "name"),
+        (
+            r#"{"jsonrpc":"2.0","id":7,"method":"resources/read","params":{"URI":"docs://guide"}}"#
+                .into(),
+            "URI",
+            "uri",
+        ),
+        // Declared arguments, at every declared level.
+        (
+            call(r#"{"name":"read_file","arguments":{"Path":"/etc/passwd"}}"#),
+            "Path",
+            "path",
+        ),
+        (
+            call(r#"{"name":"read_file","arguments":{"paTh":"/etc/passwd"}}"#),
+            "paTh",
+            "path",
+        ),
+        (
+            call(r#"{"name":"read_file","arguments":{"followlinks":true}}"#),
+            "followlinks",
+            "followLinks",
+        ),
+        (
+            call(r#"{"name":"read_file","arguments":{"options":{"\u212Aind":"x"}}}"#),
+            "\u{212A}ind",
+            "kind",
+        ),
+        (
+            call(r#"{"name":"read_file","arguments":{"filters":[{"mode":"a"},{"MODE":"b"}]}}"#),
+            "MODE",
+            "mode",
+        ),
+    ];
+    for (body, key, member) in &cases {
+        let d = mcp(&g, body.as_bytes());
+        assert_refused(&d, "folded_member", 400, Some(-32600), body);
+        let named = format!("{key:?} is {member:?} in another case");
+        assert!(errors(&d).contains(&named), "{body}: {}", errors(&d));
+        for content_type in [Some("text/plain"), None] {
+            let rest = decide(&g, REST, content_type, body.as_bytes());
+            assert_refused(&rest, "folded_member", 400, None, body);
+        }
+    }
+    let nested = mcp(&g, cases[12].0.as_bytes());
+    assert!(
+        errors(&nested).contains("argument `filters`[1]"),
+        "{}",
+        errors(&nested)
+    );
+    // A body with only case variants of `jsonrpc` and `method` is JSON-RPC to a Go server, so to toolgate.
+    let go =
+        br#"{"JSONRPC":"2.0","ID":1,"METHOD":"tools/call","PARAMS":{"NAME":"delete_database"}}"#;
+    assert_refused(
+        &decide(&g, REST, Some("text/plain"), go),
+        "folded_member",
+        400,
+        None,
+        "Go",
+    );
+    // Exact spellings, and undeclared keys that fold to nothing declared, are read as ever.
+    let exact = call(
+        r#"{"name":"read_file","arguments":{"path":"/tmp/x","followLinks":true,"options":{"kind":"k"},"filters":[{"mode":"a","Other":1}],"Extra":1}}"#,
+    );
+    let d = mcp(&g, exact.as_bytes());
+    assert_eq!(d.outcome, Outcome::Allow, "{:?}", d.typed.errors);
 }
