@@ -10,7 +10,7 @@ use crate::http::HttpRequest;
 use crate::json;
 use crate::jsonrpc::Body;
 use crate::reason::Reason;
-use crate::{jsonrpc, mcp, rest};
+use crate::{encoding, jsonrpc, mcp, rest};
 
 /// The protocol a route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,11 +31,12 @@ impl Protocol {
     }
 }
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// Works out the calls in a request. A body that looks like JSON must parse
-/// strictly, and a JSON body that carries `jsonrpc` or `method`, or any body sent
-/// to an MCP endpoint, must be valid JSON-RPC; anything else is a REST call on the route.
+/// Works out the calls in a request. A body an upstream might read in another
+/// encoding is refused first ([`encoding`]). Then a body that looks like JSON (its
+/// first byte past whitespace `{` or `[`) must parse strictly, on every path and
+/// whatever its content type, and a JSON body that carries `jsonrpc` or `method`, or
+/// any body sent to an MCP endpoint, must be valid JSON-RPC; anything else is a REST
+/// call on the route.
 pub fn classify(
     request: &HttpRequest<'_>,
     server: &str,
@@ -50,7 +51,8 @@ pub fn classify(
         rpc: mcp_endpoint || request.declares_json(),
         error: None,
     };
-    if body.starts_with(UTF8_BOM) || !request.charset_is_utf8() {
+    encoding::check(body).map_err(refuse)?;
+    if !request.charset_is_utf8() {
         return Err(refuse(Reason::UnsupportedCharset));
     }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());

@@ -8,6 +8,7 @@ mod kit;
 
 use kit::{demo_policies_and, gate_with, Decided, Request, DEMO_ARGUMENTS, READER};
 use serde_json::json;
+use toolgate::encoding::{self, Wide};
 use toolgate::gate::Outcome;
 use toolgate::json::{self, fold_eq, JsonError};
 use toolgate::Gate;
@@ -328,4 +329,180 @@ fn a_key_that_folds_to_a_member_toolgate_reads_is_refused() {
     );
     let d = mcp(&g, exact.as_bytes());
     assert_eq!(d.outcome, Outcome::Allow, "{:?}", d.typed.errors);
+}
+
+// -- what serde_json (toolgate's reader) accepts, next to lenient readers ------------
+
+#[test]
+fn values_lenient_readers_accept_are_refused_on_every_path() {
+    let g = gate_with(json!({}));
+    let with = |value: &[u8]| {
+        let call: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"x":"#;
+        [call, value, b"}}}"].concat()
+    };
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // Python: NaN and infinities.
+        (with(b"NaN"), "NaN"),
+        (with(b"Infinity"), "Infinity"),
+        (with(b"-Infinity"), "-Infinity"),
+        // Python and JavaScript keep lone surrogates; Go reads them as U+FFFD.
+        (with(br#""\ud800""#), "a lone leading surrogate"),
+        (with(br#""\udc00""#), "a lone trailing surrogate"),
+        (with(br#""\ud800\u0041""#), "a leading surrogate before a non-surrogate"),
+        (
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","\ud800":1}}"#.to_vec(),
+            "a lone surrogate in a key",
+        ),
+        // Python's bytes reader decodes with surrogatepass: UTF-8-encoded surrogates.
+        (with(b"\"\xED\xA0\x80\""), "a UTF-8-encoded surrogate"),
+        // Go reads invalid UTF-8 as U+FFFD.
+        (with(b"\"\xFF\""), "invalid UTF-8"),
+        // Trailing commas (JSON5, lenient readers).
+        (br#"{"jsonrpc":"2.0","id":1,"method":"ping",}"#.to_vec(), "a trailing comma"),
+    ];
+    for (body, what) in &cases {
+        assert_refused(&mcp(&g, body), "invalid_json", 400, Some(-32700), what);
+        for content_type in [Some("text/plain"), None] {
+            assert_refused(
+                &decide(&g, REST, content_type, body),
+                "invalid_json",
+                400,
+                None,
+                what,
+            );
+        }
+    }
+    // A valid surrogate pair is one character, read as ever.
+    let pair = with(br#""\ud83d\ude00""#);
+    assert_eq!(mcp(&g, &pair).outcome, Outcome::Allow);
+}
+
+// -- encodings an upstream detects on its own ----------------------------------------
+
+fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    text.encode_utf16()
+        .flat_map(|u| match big_endian {
+            true => u.to_be_bytes(),
+            false => u.to_le_bytes(),
+        })
+        .collect()
+}
+
+fn utf32(text: &str, big_endian: bool) -> Vec<u8> {
+    text.chars()
+        .flat_map(|c| match big_endian {
+            true => u32::from(c).to_be_bytes(),
+            false => u32::from(c).to_le_bytes(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_encoding_is_detected_by_python_s_rule() {
+    let wide = |width, big_endian| Some(Wide { width, big_endian });
+    assert_eq!(encoding::detect(b"\0{\0\""), wide(2, true));
+    assert_eq!(encoding::detect(b"\0\0\0{"), wide(4, true));
+    assert_eq!(encoding::detect(b"{\0\"\0"), wide(2, false));
+    assert_eq!(encoding::detect(b"{\0\0\""), wide(2, false));
+    assert_eq!(encoding::detect(b"{\0\0\0"), wide(4, false));
+    assert_eq!(encoding::detect(b"\0{"), wide(2, true));
+    assert_eq!(encoding::detect(b"{\0"), wide(2, false));
+    assert_eq!(
+        encoding::detect(b"{\0\0"),
+        None,
+        "three bytes are UTF-8 to Python"
+    );
+    assert_eq!(encoding::detect(b"{\"a\":1}"), None);
+}
+
+#[test]
+fn utf16_and_utf32_bodies_that_read_as_json_are_refused_on_every_path() {
+    let g = gate_with(json!({}));
+    let call =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_database"}}"#;
+    for text in [call.to_owned(), format!(" \r\n\t{call}"), "[1]".to_owned()] {
+        for bom in ["", "\u{FEFF}"] {
+            let text = format!("{bom}{text}");
+            let encoded = [
+                ("UTF-16LE", utf16(&text, false)),
+                ("UTF-16BE", utf16(&text, true)),
+                ("UTF-32LE", utf32(&text, false)),
+                ("UTF-32BE", utf32(&text, true)),
+            ];
+            for (name, body) in &encoded {
+                let what = format!("{name} {text:?}");
+                for content_type in [Some("text/plain"), None] {
+                    let rest = decide(&g, REST, content_type, body);
+                    assert_refused(&rest, "unsupported_charset", 415, None, &what);
+                    let mcp = decide(&g, "/mcp", content_type, body);
+                    assert_refused(&mcp, "unsupported_charset", 415, Some(-32700), &what);
+                }
+            }
+        }
+    }
+    for body in [b"{\0", b"\0["] {
+        let d = decide(&g, REST, Some("text/plain"), body);
+        assert_refused(&d, "unsupported_charset", 415, None, "two bytes");
+    }
+    // A BOM alone says another encoding, whatever follows.
+    for bom in [
+        &b"\xFF\xFE"[..],
+        b"\xFE\xFF",
+        b"\xEF\xBB\xBF",
+        b"\0\0\xFE\xFF",
+    ] {
+        let body = [bom, b"level=red"].concat();
+        let d = decide(&g, REST, Some("text/plain"), &body);
+        assert_refused(&d, "unsupported_charset", 415, None, "a BOM");
+    }
+}
+
+#[test]
+fn other_bytes_with_nuls_still_pass_as_rest() {
+    let g = gate_with(json!({}));
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a gRPC frame",
+            b"\x00\x00\x00\x00\x07\x0a\x05hello".to_vec(),
+        ),
+        ("UTF-16LE text", utf16("level=red {x}", false)),
+        ("UTF-32BE text", utf32("\t level [x]", true)),
+        ("binary", vec![0x01, 0x00, 0x02, 0x00, 0x7B]),
+        ("PNG", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec()),
+        ("two bytes", b"a\0".to_vec()),
+    ];
+    for (what, body) in &bodies {
+        for content_type in [Some("application/octet-stream"), Some("text/plain"), None] {
+            assert_rest(&decide(&g, REST, content_type, body), what);
+        }
+    }
+}
+
+#[test]
+fn a_utf8_body_that_starts_like_json_is_strict_json_on_every_path() {
+    let g = gate_with(json!({}));
+    let refused: &[(&[u8], &str)] = &[
+        (b"[1,2", "invalid_json"),
+        (b"  [not json]", "invalid_json"),
+        (b"\x0c{\"a\":1}", "invalid_json"),
+        (br#"{"a":1,}"#, "invalid_json"),
+        (br#"{"a":1,"a":2}"#, "duplicate_json_key"),
+        (br#"{"a":1,"A":2}"#, "folded_json_key"),
+        (
+            br#"{"jsonrpc":"2.0","id":1,"method":"ping","x":NaN}"#,
+            "invalid_json",
+        ),
+    ];
+    for (body, reason) in refused {
+        for content_type in [Some("text/plain"), None] {
+            let d = decide(&g, REST, content_type, body);
+            let what = String::from_utf8_lossy(body);
+            assert_refused(&d, reason, 400, None, &what);
+        }
+    }
+    for body in [&b"level=red [x]"[..], b"\"a string\"", b"42", b"", b"  "] {
+        for content_type in [Some("text/plain"), None] {
+            assert_rest(&decide(&g, REST, content_type, body), "not JSON");
+        }
+    }
 }
