@@ -1,5 +1,6 @@
 //! No parser differential with an upstream: what mainstream JSON readers fold together
-//! or detect on their own is refused, on every path.
+//! or detect on their own is refused, on every path (docs/hardening.md, "Upstream
+//! parsers checked against": each row is a test here).
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
