@@ -23,9 +23,10 @@
 use std::collections::BTreeMap;
 
 use cedar_policy::RestrictedExpression;
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 
 use crate::call::{Call, ResourceKind};
+use crate::json;
 use crate::reason::Reason;
 use crate::refusal::Refusal;
 
@@ -91,22 +92,72 @@ impl ArgumentTypes {
         }
     }
 
-    /// Ok when every argument `call` declares has its declared type; otherwise the
-    /// refusal (`invalid_arguments`, or `unsafe_path` for a path), naming which
-    /// argument and what it should be.
+    /// Ok when every argument `call` declares has its declared type, and no argument
+    /// is a declared one in another case; otherwise the refusal, saying which and why.
     pub fn check(&self, call: &Call, arguments: &Value) -> Result<(), Refusal> {
         let (Some(fields), Value::Object(given)) = (self.of(call), arguments) else {
             return Ok(());
         };
+        if let Some(problem) = folded_name(given, fields) {
+            return Err(problem.refusal("arguments"));
+        }
         for (name, expected) in fields {
             if let Some(value) = given.get(name) {
-                conforms(value, expected).map_err(|problem| {
-                    Refusal::because(problem.reason, format!("argument `{name}`{}", problem.text))
-                })?;
+                conforms(value, expected)
+                    .map_err(|problem| problem.refusal(&format!("argument `{name}`")))?;
             }
         }
         Ok(())
     }
+}
+
+/// Why a call's arguments are refused, below the argument it is in.
+enum Problem {
+    /// Not the declared type: where (`.a[0]`), and what it must be.
+    Type(String),
+    /// A key folds to a declared name it is not: where (`.a[0]`), the key, the name.
+    Folded(String, String, String),
+    /// A declared path that could walk out of its prefix: where, and how.
+    Path(String),
+}
+
+impl Problem {
+    /// The same problem one level further out, at `step` (`.name` or `[n]`).
+    fn at(self, step: &str) -> Self {
+        match self {
+            Self::Type(problem) => Self::Type(format!("{step}{problem}")),
+            Self::Folded(at, key, name) => Self::Folded(format!("{step}{at}"), key, name),
+            Self::Path(problem) => Self::Path(format!("{step}{problem}")),
+        }
+    }
+
+    /// The refusal, the problem's place told from `argument` on.
+    fn refusal(self, argument: &str) -> Refusal {
+        match self {
+            Self::Type(problem) => {
+                Refusal::because(Reason::InvalidArguments, format!("{argument}{problem}"))
+            }
+            Self::Folded(at, key, name) => Refusal::because(
+                Reason::FoldedMember,
+                format!("{argument}{at}: {}", json::folded_member_error(&key, &name)),
+            ),
+            Self::Path(problem) => {
+                Refusal::because(Reason::UnsafePath, format!("{argument}{problem}"))
+            }
+        }
+    }
+}
+
+/// A key of `given` that folds to a declared name it is not. Other undeclared keys
+/// are not checked, as no policy can read them (policies are validated against the
+/// schema); but an upstream matching keys ignoring case would read this one as the
+/// declared argument, which toolgate, matching exactly, never saw.
+fn folded_name(
+    given: &Map<String, Value>,
+    fields: &BTreeMap<String, ArgumentType>,
+) -> Option<Problem> {
+    json::folded_member(given, fields.keys().map(String::as_str))
+        .map(|(key, name)| Problem::Folded(String::new(), key.to_owned(), name.to_owned()))
 }
 
 /// Converts a JSON argument value to a Cedar value, as `declared` (if known) types it:
@@ -265,21 +316,6 @@ fn parse(declared: &Value) -> ArgumentType {
     }
 }
 
-/// Why a value does not conform: the reason, and the text after the argument's name.
-struct Problem {
-    reason: Reason,
-    text: String,
-}
-
-impl Problem {
-    fn within(self, place: String) -> Self {
-        Self {
-            text: place + &self.text,
-            ..self
-        }
-    }
-}
-
 /// JSON null is left out of the Cedar context, like an absent field, so it always conforms.
 fn conforms(value: &Value, expected: &ArgumentType) -> Result<(), Problem> {
     let ok = match (expected, value) {
@@ -288,10 +324,7 @@ fn conforms(value: &Value, expected: &ArgumentType) -> Result<(), Problem> {
         (ArgumentType::Path, Value::String(path)) => match path_problem(path) {
             None => true,
             Some(problem) => {
-                return Err(Problem {
-                    reason: Reason::UnsafePath,
-                    text: format!(" is not a safe path: it {problem}"),
-                })
+                return Err(Problem::Path(format!(" is not a safe path: it {problem}")))
             }
         },
         (ArgumentType::Long, Value::Number(n)) => n.as_i64().is_some(),
@@ -299,14 +332,17 @@ fn conforms(value: &Value, expected: &ArgumentType) -> Result<(), Problem> {
         (ArgumentType::Decimal, Value::Number(n)) => decimal_text(n).is_some(),
         (ArgumentType::Set(element), Value::Array(items)) => {
             for (n, item) in items.iter().enumerate() {
-                conforms(item, element).map_err(|problem| problem.within(format!("[{n}]")))?;
+                conforms(item, element).map_err(|problem| problem.at(&format!("[{n}]")))?;
             }
             true
         }
         (ArgumentType::Record(fields), Value::Object(given)) => {
+            if let Some(problem) = folded_name(given, fields) {
+                return Err(problem);
+            }
             for (name, field) in fields {
                 if let Some(item) = given.get(name) {
-                    conforms(item, field).map_err(|problem| problem.within(format!(".{name}")))?;
+                    conforms(item, field).map_err(|problem| problem.at(&format!(".{name}")))?;
                 }
             }
             true
@@ -321,10 +357,10 @@ fn conforms(value: &Value, expected: &ArgumentType) -> Result<(), Problem> {
             (ArgumentType::Decimal, Value::Number(n)) => n.to_string(),
             (_, other) => json_kind(other).to_owned(),
         };
-        Err(Problem {
-            reason: Reason::InvalidArguments,
-            text: format!(" must be {}, not {given}", describe(expected)),
-        })
+        Err(Problem::Type(format!(
+            " must be {}, not {given}",
+            describe(expected)
+        )))
     }
 }
 

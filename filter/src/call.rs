@@ -94,6 +94,16 @@ pub struct Malformed {
     pub rpc_id: Option<Value>,
     /// True when the body was meant as JSON-RPC, so the error is shaped as one.
     pub rpc: bool,
-    /// What to fix, for the record's `errors`, when the reason alone does not say.
-    pub errors: Vec<String>,
+    /// What exactly is wrong, for the record's `errors`.
+    pub error: Option<String>,
+}
+
+impl Malformed {
+    /// The same refusal, saying what exactly is wrong.
+    pub fn because(self, error: impl Into<String>) -> Self {
+        Self {
+            error: Some(error.into()),
+            ..self
+        }
+    }
 }

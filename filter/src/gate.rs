@@ -307,12 +307,12 @@ impl Gate {
                  reason,
                  rpc_id,
                  rpc,
-                 errors,
+                 error,
              }| {
                 found.rpc = rpc;
                 found.malformed_rpc_id = rpc_id;
                 Refusal {
-                    errors,
+                    errors: error.into_iter().collect(),
                     ..Refusal::new(reason)
                 }
             },

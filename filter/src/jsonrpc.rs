@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use crate::call::Malformed;
 use crate::config::BatchMode;
+use crate::json;
 use crate::reason::Reason;
 
 /// One JSON-RPC message, as the envelope defines it.
@@ -26,9 +27,19 @@ pub enum Body {
     Batch(Vec<Message>),
 }
 
-/// True when a parsed body is meant as JSON-RPC, so it must be a valid one.
+/// The envelope's members, all of which toolgate reads (`result` and `error` tell a response).
+const MEMBERS: &[&str] = &["jsonrpc", "id", "method", "params", "result", "error"];
+
+/// True when a parsed body is meant as JSON-RPC, so it must be a valid one. A key
+/// that folds to `jsonrpc` or `method` counts: an upstream may match keys ignoring case.
 pub fn is_jsonrpc(value: &Value) -> bool {
-    let marks = |v: &Value| v.get("jsonrpc").is_some() || v.get("method").is_some();
+    let marks = |v: &Value| {
+        v.as_object().is_some_and(|object| {
+            object
+                .keys()
+                .any(|key| json::fold_eq(key, "jsonrpc") || json::fold_eq(key, "method"))
+        })
+    };
     match value {
         Value::Object(_) => marks(value),
         Value::Array(items) => items.is_empty() || items.iter().any(|v| !v.is_object() || marks(v)),
@@ -64,6 +75,10 @@ fn message(value: Value) -> Result<Message, Malformed> {
     ) {
         return Err(invalid(Reason::InvalidJsonRpc, None));
     }
+    if let Some((key, member)) = json::folded_member(&message, MEMBERS.iter().copied()) {
+        let error = json::folded_member_error(key, member);
+        return Err(invalid(Reason::FoldedMember, id).because(error));
+    }
     if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid(Reason::InvalidJsonRpc, id));
     }
@@ -88,6 +103,6 @@ pub fn invalid(reason: Reason, rpc_id: Option<Value>) -> Malformed {
         reason,
         rpc_id,
         rpc: true,
-        errors: Vec::new(),
+        error: None,
     }
 }

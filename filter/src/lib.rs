@@ -35,6 +35,7 @@ pub mod credential;
 pub mod decision;
 pub mod delegation;
 pub mod digest;
+pub mod encoding;
 pub mod enforce;
 pub mod gate;
 pub mod history;

@@ -7,10 +7,10 @@
 use crate::call::{Calls, Malformed};
 use crate::config::Config;
 use crate::http::HttpRequest;
-use crate::json::{self, JsonError};
+use crate::json;
 use crate::jsonrpc::Body;
 use crate::reason::Reason;
-use crate::{jsonrpc, mcp, rest};
+use crate::{encoding, jsonrpc, mcp, rest};
 
 /// The protocol a route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,11 +31,12 @@ impl Protocol {
     }
 }
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// Works out the calls in a request. A body that looks like JSON must parse
-/// strictly, and a JSON body that carries `jsonrpc` or `method`, or any body sent
-/// to an MCP endpoint, must be valid JSON-RPC; anything else is a REST call on the route.
+/// Works out the calls in a request. A body an upstream might read in another
+/// encoding is refused first ([`encoding`]). Then a body that looks like JSON (its
+/// first byte past whitespace `{` or `[`) must parse strictly, on every path and
+/// whatever its content type, and a JSON body that carries `jsonrpc` or `method`, or
+/// any body sent to an MCP endpoint, must be valid JSON-RPC; anything else is a REST
+/// call on the route.
 pub fn classify(
     request: &HttpRequest<'_>,
     server: &str,
@@ -48,22 +49,16 @@ pub fn classify(
         reason,
         rpc_id: None,
         rpc: mcp_endpoint || request.declares_json(),
-        errors: Vec::new(),
+        error: None,
     };
-    if body.starts_with(UTF8_BOM) || !request.charset_is_utf8() {
+    encoding::check(body).map_err(refuse)?;
+    if !request.charset_is_utf8() {
         return Err(refuse(Reason::UnsupportedCharset));
     }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     let looks_like_json = matches!(first, Some(b'{' | b'['));
     if first.is_some() && (looks_like_json || mcp_endpoint || request.declares_json()) {
-        let value = json::parse(body).map_err(|e| match e {
-            JsonError::DuplicateKey(_) => refuse(Reason::DuplicateJsonKey),
-            JsonError::Syntax(_) => refuse(Reason::InvalidJson),
-            JsonError::Inexact(problem) => Malformed {
-                errors: vec![problem],
-                ..refuse(Reason::InexactNumber)
-            },
-        })?;
+        let value = json::parse(body).map_err(|e| refuse(e.reason()).because(e.to_string()))?;
         if mcp_endpoint || jsonrpc::is_jsonrpc(&value) {
             return match jsonrpc::parse(value, config.batches)? {
                 Body::One(message) => mcp::call(message, server).map(Calls::Rpc),

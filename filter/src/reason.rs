@@ -78,6 +78,10 @@ reasons! {
     DuplicateJsonKey => ("duplicate_json_key", 400, -32700, Protocol, "the request body repeats a JSON object key"),
     /// A number literal is not exactly the value toolgate holds (see `number.rs`).
     InexactNumber => ("inexact_number", 400, -32700, Protocol, "a number in the request body has more precision than toolgate carries exactly; send it as a string"),
+    /// Two keys of one object are equal ignoring case, as some upstreams match keys.
+    FoldedJsonKey => ("folded_json_key", 400, -32700, Protocol, "the request body has two JSON object keys that are equal ignoring case"),
+    /// A key is a member toolgate reads (JSON-RPC's, a params field, a declared argument) in another case.
+    FoldedMember => ("folded_member", 400, -32600, Protocol, "a JSON key is a member toolgate reads spelled in another case; spell it exactly"),
     UnsupportedCharset => ("unsupported_charset", 415, -32700, Protocol, "the request body must be UTF-8 without a byte order mark"),
     InvalidJsonRpc => ("invalid_jsonrpc", 400, -32600, Protocol, "the request body is not a valid JSON-RPC 2.0 message"),
     InvalidName => ("invalid_name", 400, -32602, Protocol, "the tool, prompt or resource name has characters toolgate does not accept"),
