@@ -425,12 +425,14 @@ fn glue_failures_are_refusals_with_a_record() {
     assert!(matches!(verdict.action, Action::Respond { .. }));
 }
 
+type Headers<'a> = Vec<(&'a str, &'a str)>;
+
 #[test]
 fn refusals_before_identity_name_the_verified_peer() {
     let g = gate_with(json!({}));
     let json = [("content-type", "application/json")];
     let batch = format!("[{}]", String::from_utf8_lossy(READ));
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>)> = vec![
+    let cases: Vec<(&str, Headers, Vec<u8>)> = vec![
         ("invalid_json", json.to_vec(), b"{".to_vec()),
         (
             "duplicate_json_key",
