@@ -97,7 +97,8 @@ class Handler(BaseHTTPRequestHandler):
         return {"jsonrpc": "2.0", "id": message["id"], "result": result}
 
     def do_GET(self):
-        self._record(b"")
+        # A GET may carry a body too: read it, or it would be taken for the next request.
+        self._record(self._read_body())
         if self.path.startswith("/weather"):
             return self._send(200, {"city": "Paris", "forecast": "sunny", "path": self.path})
         return self._send(200, {"ok": True, "path": self.path})

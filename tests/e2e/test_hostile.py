@@ -15,6 +15,8 @@ import zlib
 from harness import GatewayTestCase, CERTS, Gateway
 
 FORBIDDEN = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "delete_database"}}
+# A REST route the shipped policies let a reader GET: what toolgate forwards if it reads a body as REST.
+REST = "/weather/v1/forecast"
 
 
 def tool(name, arguments=None, id=1):
@@ -52,6 +54,55 @@ class Matrix(GatewayTestCase):
             body = self.assert_refused(self.raw(text, {"content-type": "application/json"}), 400,
                                        "duplicate_json_key", before)
             self.assertEqual(body["error"]["code"], -32700)
+
+    # -- keys an upstream folds together (Go's encoding/json) -------------------------------
+    def each_path(self, body, status, reason, rpc_code, rest=True):
+        """BODY refused on the MCP endpoint (as JSON) and, with REST, on a REST route that
+        would allow it (a reader's GET), as text/plain and with no content type; nothing forwarded."""
+        paths = [("POST", "/mcp", {"content-type": "application/json"})]
+        if rest:
+            paths += [("GET", REST, {"content-type": "text/plain"}), ("GET", REST, {})]
+        for method, path, headers in paths:
+            before = self.upstream_count()
+            answer = self.assert_refused(self.raw(body, headers, method=method, path=path), status, reason, before)
+            if path == "/mcp":
+                self.assertEqual(answer["error"]["code"], rpc_code, body)
+
+    def test_keys_equal_ignoring_case_are_refused(self):
+        for body in [
+            # Kelvin sign K (U+212A) folds to k; long s (U+017F) to s.
+            '{"jsonrpc":"2.0","id":1,"method":"tools/call",'
+            '"params":{"name":"read_file","arguments":{"\u212aind":"a","kind":"b"}}}',
+            '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file"},'
+            '"param\u017f":{"name":"delete_database"}}',
+            '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","Name":"delete_database"}}',
+            '{"city":"Oslo","CITY":"Rome"}',
+        ]:
+            self.each_path(body.encode(), 400, "folded_json_key", -32700)
+
+    def test_a_key_that_folds_to_a_member_toolgate_reads_is_refused(self):
+        def rpc(**members):
+            return {"jsonrpc": "2.0", "id": 1, **members}
+        delete = {"name": "delete_database"}
+        for body, key, rest in [
+            (rpc(method="tools/call", params={"name": "read_file", "Arguments": {"path": "/etc/passwd"}}),
+             "Arguments", True),
+            (rpc(Method="tools/call", params=delete), "Method", True),
+            (rpc(method="tools/call", Params=delete), "Params", True),
+            (rpc(method="tools/call", **{"param\u017f": delete}), "param\u017f", True),
+            (rpc(method="tools/call", params={"NAME": "delete_database"}), "NAME", True),
+            # Declared arguments: read_file's on the MCP server (the weather route declares none).
+            (tool("read_file", {"Path": "/etc/passwd"}), "Path", False),
+            (tool("read_file", {"paTh": "/etc/passwd"}), "paTh", False),
+            # Only case variants: JSON-RPC to a Go server on any path.
+            ({"JSONRPC": "2.0", "ID": 1, "METHOD": "tools/call", "PARAMS": {"NAME": "delete_database"}},
+             "JSONRPC", True),
+        ]:
+            data = json.dumps(body).encode()
+            self.each_path(data, 400, "folded_member", -32600, rest)
+            refused = self.raw(data, {"content-type": "application/json"})
+            errors = self.gw.decision(refused.header("x-toolgate-decision-id"))["errors"]
+            self.assertIn(json.dumps(key, ensure_ascii=False), " ".join(errors))
 
     # -- batches ---------------------------------------------------------------------
     def test_batches_are_rejected_by_default(self):
@@ -94,6 +145,41 @@ class Matrix(GatewayTestCase):
         anonymous = self.raw(b"{", json_type, cert=None)
         self.assert_refused(anonymous, 400, "invalid_json", before)
         self.assertIsNone(self.gw.decision(anonymous.header("x-toolgate-decision-id"))["principal"])
+
+    def test_utf16_and_utf32_bodies_are_refused_on_every_path(self):
+        text = json.dumps(FORBIDDEN)
+        encoded = [text.encode(codec) for codec in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be",
+                                                    "utf-16", "utf-32")]  # the last two with a BOM
+        encoded += [("\ufeff" + text).encode(codec) for codec in ("utf-16-be", "utf-32-be")]
+        encoded += [(" \n" + text).encode("utf-16-le")]
+        for data in encoded:
+            # Python's json.loads(bytes) detects each of these and reads the call.
+            self.assertEqual(json.loads(data), FORBIDDEN)
+            for method, path in (("GET", REST), ("POST", "/mcp")):
+                for headers in ({"content-type": "text/plain"}, {}):
+                    before = self.upstream_count()
+                    self.assert_refused(self.raw(data, headers, method=method, path=path),
+                                        415, "unsupported_charset", before)
+
+    def test_other_bytes_with_nuls_pass_as_rest(self):
+        for data in (b"\x00\x00\x00\x00\x07\x0a\x05hello",  # a gRPC frame
+                     "city=Oslo {x}".encode("utf-16-le"), b"\x01\x00\x02\x00{"):
+            before = self.upstream_count()
+            ok = self.raw(data, {"content-type": "application/octet-stream"}, method="GET", path=REST)
+            self.assertEqual(ok.status, 200, ok.body[:200])
+            self.assertEqual(self.upstream_count(), before + 1)
+
+    def test_a_body_that_starts_like_json_is_strict_json_on_rest_routes(self):
+        nan = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_database","x":NaN}}'
+        lone = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_database","x":"\\ud800"}}'
+        trailing = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_database"},}'
+        for data in (nan, lone, trailing, b"[not json"):
+            for headers in ({"content-type": "text/plain"}, {}):
+                before = self.upstream_count()
+                self.assert_refused(self.raw(data, headers, method="GET", path=REST), 400, "invalid_json", before)
+        # Python reads the first two as the call.
+        self.assertEqual(json.loads(nan)["params"]["name"], "delete_database")
+        self.assertEqual(json.loads(lone)["params"]["x"], "\ud800")
 
     # -- framing -----------------------------------------------------------------------
     def test_chunked_and_trickled_bodies_are_evaluated(self):
