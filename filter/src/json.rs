@@ -59,7 +59,11 @@ impl fmt::Display for JsonError {
 /// Parses one JSON value, refusing duplicate and case-folded duplicate object keys at any depth.
 pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     let found = Cell::new(None);
-    let strict = Strict { found: &found };
+    let floats = Cell::new(false);
+    let strict = Strict {
+        found: &found,
+        floats: &floats,
+    };
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed = strict
         .deserialize(&mut deserializer)
@@ -70,17 +74,13 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
             .take()
             .unwrap_or_else(|| JsonError::Syntax(e.to_string()))
     })?;
-    exact(bytes, &value)?;
-    Ok(value)
-}
-
-/// A separate pass over the accepted body: only an f64 can differ from its literal.
-/// (A walk over the value, not a flag set in `visit_f64`: the visitor stays stateless.)
-fn exact(bytes: &[u8], value: &Value) -> Result<(), JsonError> {
-    if !crate::number::has_float(value) {
-        return Ok(());
+    // Only an f64 can differ from its literal, so only a body with one is scanned.
+    if floats.get() {
+        if let Some(problem) = crate::number::first_inexact(bytes) {
+            return Err(JsonError::Inexact(problem));
+        }
     }
-    crate::number::first_inexact(bytes).map_or(Ok(()), |problem| Err(JsonError::Inexact(problem)))
+    Ok(value)
 }
 
 /// A key's case fold, to compare keys as case-insensitive upstreams do. It is closed
@@ -173,10 +173,12 @@ fn fold_hash(key: &str) -> u64 {
     }
 }
 
-/// The strict visitor, and where it leaves a key error for [`parse`].
+/// The strict visitor, and where it leaves for [`parse`] a key error and whether it
+/// read a number as an f64.
 #[derive(Clone, Copy)]
 struct Strict<'f> {
     found: &'f Cell<Option<JsonError>>,
+    floats: &'f Cell<bool>,
 }
 
 impl Strict<'_> {
@@ -215,6 +217,7 @@ impl<'de> Visitor<'de> for Strict<'_> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        self.floats.set(true);
         Number::from_f64(v)
             .map(Value::Number)
             .ok_or_else(|| E::custom("number is not finite"))

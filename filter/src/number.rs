@@ -8,20 +8,11 @@
 //! written as serde_json writes it (integers as digits, other numbers in shortest
 //! round-trip form). A value then has one canonical text, and the digest is exact.
 //!
-//! The comparison is decimal (digits and an exponent), never through a float.
+//! Integers within 64 bits are exact, so json.rs scans only a body in which serde_json
+//! read a number as an f64. The comparison is decimal (digits and an exponent), never
+//! through a float.
 
-use serde_json::{Number, Value};
-
-/// True when `value` holds a number serde_json read as an f64: integers within 64
-/// bits are exact, so a body without an f64 needs no scan.
-pub fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(fields) => fields.values().any(has_float),
-        _ => false,
-    }
-}
+use serde_json::Number;
 
 /// The first number literal of `json` (a body serde_json accepted) whose value is not
 /// the value toolgate holds for it: what it is, and what toolgate would have held.
