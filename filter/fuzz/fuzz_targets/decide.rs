@@ -21,24 +21,15 @@ use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::Peer;
 use toolgate::shared::{Memory, SharedData};
 use toolgate::{history, risk, Gate};
-
-struct Shared(Gate);
-// The fuzzer runs one input at a time; the gate is only ever used from that thread.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
+use toolgate_fuzz::{configured, Shared};
 
 fn gate() -> &'static Gate {
     static GATE: OnceLock<Shared> = OnceLock::new();
-    &GATE
-        .get_or_init(|| {
-            let config =
-                br#"{"trust_domains":["toolgate.test"],"server":"tools","batches":"evaluate",
-                "dev_identity_header":"x-dev-id","routes":{"shadow":{"mode":"shadow"}},
-                "credentials":{"required":false},"revocation":{"controllers":["spiffe://toolgate.test/agent/writer"]},
-                "history":{},"risk_feed":{}}"#;
-            Shared(Gate::configure(config, 1).expect("fuzz configuration"))
-        })
-        .0
+    let config = br#"{"trust_domains":["toolgate.test"],"server":"tools","batches":"evaluate",
+        "dev_identity_header":"x-dev-id","routes":{"shadow":{"mode":"shadow"}},
+        "credentials":{"required":false},"revocation":{"controllers":["spiffe://toolgate.test/agent/writer"]},
+        "history":{},"risk_feed":{}}"#;
+    configured(&GATE, config)
 }
 
 /// The input after the headers, split at `\n\n\n`.

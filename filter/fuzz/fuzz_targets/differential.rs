@@ -17,23 +17,14 @@ use toolgate::gate::Input;
 use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::Peer;
 use toolgate::Gate;
-use toolgate_fuzz::{decode, from_value, parse, reading, same, Lax, READERS};
-
-struct Shared(Gate);
-// The fuzzer runs one input at a time; the gate is only ever used from that thread.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
+use toolgate_fuzz::{configured, decode, from_value, parse, reading, same, Lax, Shared, READERS};
 
 /// Everything permitted, so that as much as possible is forwarded and compared.
 fn gate() -> &'static Gate {
     static GATE: OnceLock<Shared> = OnceLock::new();
-    &GATE
-        .get_or_init(|| {
-            let config = br#"{"trust_domains":["toolgate.test"],"server":"tools","log_arguments":true,
-                "policies":{"cedar":"@id(\"everything\") permit(principal, action, resource);"}}"#;
-            Shared(Gate::configure(config, 1).expect("fuzz configuration"))
-        })
-        .0
+    let config = br#"{"trust_domains":["toolgate.test"],"server":"tools","log_arguments":true,
+        "policies":{"cedar":"@id(\"everything\") permit(principal, action, resource);"}}"#;
+    configured(&GATE, config)
 }
 
 const PATHS: [&str; 2] = ["/mcp", "/api/v1/items"];

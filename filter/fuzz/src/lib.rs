@@ -1,4 +1,5 @@
-//! What other JSON parsers would read from a body: the oracle of the differential fuzz target.
+//! What other JSON parsers would read from a body: the oracle of the differential fuzz target
+//! (and the static gate both fuzz targets decide with).
 //!
 //! Upstreams are written against Python `json`, JavaScript `JSON.parse`, Go
 //! `encoding/json`, Jackson and serde_json. Each reads some bodies toolgate refuses
@@ -7,6 +8,23 @@
 //! one of these readers sees a different JSON-RPC call in it. So this module parses
 //! as leniently as any of them (keeping every key, in order, and numbers as their
 //! literal text) and reads the call the way each would.
+
+use std::sync::OnceLock;
+
+use toolgate::Gate;
+
+/// A gate in a static. The fuzzer runs one input at a time; the gate is only ever
+/// used from that thread.
+pub struct Shared(Gate);
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+/// The gate `config` configures, built once per fuzzing process into `cell`.
+pub fn configured(cell: &'static OnceLock<Shared>, config: &[u8]) -> &'static Gate {
+    &cell
+        .get_or_init(|| Shared(Gate::configure(config, 1).expect("fuzz configuration")))
+        .0
+}
 
 /// A JSON value as the most lenient parser sees it: every key kept, in order.
 #[derive(Debug, Clone, PartialEq)]
