@@ -75,10 +75,7 @@ fn message(value: Value) -> Result<Message, Malformed> {
     ) {
         return Err(invalid(Reason::InvalidJsonRpc, None));
     }
-    if let Some((key, member)) = json::folded_member(&message, MEMBERS.iter().copied()) {
-        let error = json::folded_member_error(key, member);
-        return Err(invalid(Reason::FoldedMember, id).because(error));
-    }
+    refuse_folded(&message, MEMBERS.iter().copied(), &id)?;
     if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid(Reason::InvalidJsonRpc, id));
     }
@@ -95,6 +92,20 @@ fn message(value: Value) -> Result<Message, Malformed> {
         Some(_) => return Err(invalid(Reason::InvalidParams, id)),
     };
     Ok(Message::Request { method, id, params })
+}
+
+/// `folded_member` when a key of `object` folds to one of `members` without being it
+/// (see [`json::folded_member`]), echoing the id.
+pub fn refuse_folded<'m>(
+    object: &Map<String, Value>,
+    members: impl Iterator<Item = &'m str> + Clone,
+    rpc_id: &Option<Value>,
+) -> Result<(), Malformed> {
+    match json::folded_member(object, members) {
+        Some((key, member)) => Err(invalid(Reason::FoldedMember, rpc_id.clone())
+            .because(json::folded_member_error(key, member))),
+        None => Ok(()),
+    }
 }
 
 /// A refusal shaped as a JSON-RPC error, echoing the id when there is one.

@@ -4,8 +4,7 @@ use serde_json::{Map, Value};
 
 use crate::action::Action;
 use crate::call::{Call, Malformed, ResourceKind, RpcMessage};
-use crate::json;
-use crate::jsonrpc::{invalid, Message};
+use crate::jsonrpc::{invalid, refuse_folded, Message};
 use crate::reason::Reason;
 
 /// What a method acts on.
@@ -84,11 +83,7 @@ fn named(
     server: &str,
     rpc: RpcMessage,
 ) -> Result<Call, Malformed> {
-    let read = [name_field, "arguments"];
-    if let Some((key, member)) = json::folded_member(&params, read.into_iter()) {
-        let error = json::folded_member_error(key, member);
-        return Err(invalid(Reason::FoldedMember, rpc.id).because(error));
-    }
+    refuse_folded(&params, [name_field, "arguments"].into_iter(), &rpc.id)?;
     let Some(Value::String(name)) = params.remove(name_field) else {
         return Err(invalid(Reason::InvalidParams, rpc.id));
     };
