@@ -1,4 +1,5 @@
 """Runs a real Envoy with the built toolgate.wasm in front of the sample MCP server, over real mTLS."""
+import hashlib
 import http.client
 import json
 import os
@@ -45,6 +46,14 @@ def with_demo_policies(plugin_config):
         return plugin_config
     config["policies"] = ecds_lib.read_policies(DEMO, config)
     return json.dumps(config, indent=2)
+
+
+def args_digest(arguments):
+    """toolgate's `sha256:` digest of a call's arguments (its canonical JSON: sorted keys,
+    no whitespace), for the plain ASCII strings and integers the tests send; other values
+    (floats, non-ASCII text) are written differently by Python's json."""
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def free_port():

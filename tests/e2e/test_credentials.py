@@ -6,7 +6,7 @@ import sys
 import time
 import unittest
 
-from harness import GatewayTestCase, JWT_KEYS, ROOT, Gateway, wait_until
+from harness import GatewayTestCase, JWT_KEYS, ROOT, Gateway, args_digest, wait_until
 
 READER = "spiffe://toolgate.test/agent/reader"
 WRITER = "spiffe://toolgate.test/agent/writer"
@@ -114,11 +114,9 @@ class Approvals(unittest.TestCase):
             error = denied.json()["error"]
             self.assertEqual(error["data"]["reason"], "approval_required")
             approve = error["data"]["approve"]
-            canonical = json.dumps(body["params"]["arguments"], sort_keys=True, separators=(",", ":"))
-            import hashlib
             self.assertEqual(approve, {"agent": "spiffe://toolgate.test/agent/payments", "server": "tools",
                                        "tool": "wire_transfer",
-                                       "args_digest": "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()})
+                                       "args_digest": args_digest(body["params"]["arguments"])})
             record = gw.decision(error["data"]["decision_id"])
             self.assertEqual(record["approval"]["approve"], approve)
             self.assertEqual(gw.upstream_requests(), [])

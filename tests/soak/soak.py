@@ -12,7 +12,6 @@ soak could not run.
 """
 import argparse
 import calendar
-import hashlib
 import http.client
 import http.server
 import json
@@ -29,7 +28,7 @@ import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests/e2e"))
-from harness import DEMO, JWT_KEYS, Gateway, free_port, wait_until  # noqa: E402
+from harness import DEMO, JWT_KEYS, Gateway, args_digest, free_port, wait_until  # noqa: E402
 import jwt as jwt_lib  # noqa: E402  (scripts/lib, on the path through the harness)
 
 AGENT = "spiffe://toolgate.test/agent/"
@@ -187,10 +186,9 @@ class Tokens:
         audience = {READER: ["tools", "weather"], WRITER: ["tools"], PAYMENTS: ["tools"]}
         tokens = {agent: jwt_lib.mint(JWT_KEYS, "agents", {"sub": agent, "aud": aud})
                   for agent, aud in audience.items()}
-        canonical = json.dumps(WIRE_ARGS, sort_keys=True, separators=(",", ":"))
         tokens["approval"] = jwt_lib.mint(JWT_KEYS, "approvals", {
             "approver": "soak@example.com", "sub": PAYMENTS, "server": "tools", "tool": "wire_transfer",
-            "args_digest": "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()})
+            "args_digest": args_digest(WIRE_ARGS)})
         with self.lock:
             self.tokens, self.minted_at = tokens, time.time()
 
