@@ -252,14 +252,16 @@ pub fn send_response(
 }
 
 pub fn define_counter(name: &str) -> HostResult<u32> {
-    let mut id = 0;
-    check(unsafe { proxy_define_metric(MetricType::Counter, name.as_ptr(), name.len(), &mut id) })?;
-    Ok(id)
+    define_metric(MetricType::Counter, name)
 }
 
 pub fn define_gauge(name: &str) -> HostResult<u32> {
+    define_metric(MetricType::Gauge, name)
+}
+
+fn define_metric(kind: MetricType, name: &str) -> HostResult<u32> {
     let mut id = 0;
-    check(unsafe { proxy_define_metric(MetricType::Gauge, name.as_ptr(), name.len(), &mut id) })?;
+    check(unsafe { proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
 }
 
