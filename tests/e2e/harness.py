@@ -355,7 +355,7 @@ class Gateway:
         if not os.path.exists(self.record_path):
             return []
         with open(self.record_path, encoding="utf-8") as f:
-            seen = [json.loads(line) for line in f if line.strip()]
+            seen = [json.loads(line) for line in f if line.endswith("\n") and line.strip()]
         return seen if markers else [r for r in seen if MARKER not in r["path"]]
 
     def decisions(self, markers=False):
@@ -363,7 +363,9 @@ class Gateway:
         if not os.path.exists(self.log_path):
             return []
         with open(self.log_path, encoding="utf-8") as f:
-            records = [json.loads(line) for line in f if line.strip() and line.strip() != "-"]
+            # Envoy's file sink may be mid-write: a last line without its newline is not read yet.
+            records = [json.loads(line) for line in f
+                       if line.endswith("\n") and line.strip() and line.strip() != "-"]
         return records if markers else [r for r in records if MARKER not in (r.get("request_id") or "")]
 
     def upstream_barrier(self, log=False, timeout=5):

@@ -106,8 +106,11 @@ class Call:
         return self.response.json()["error"]["data"]
 
     def describe(self):
-        return (f"HTTP {self.status} {self.response.body[:400]!r}\n"
-                f"record: {json.dumps(self.record, indent=1)[:3000]}")
+        try:
+            record = json.dumps(self.record, indent=1)[:3000]
+        except AssertionError as missing:
+            record = f"none ({missing})"
+        return f"HTTP {self.status} {self.response.body[:400]!r}\nrecord: {record}"
 
 
 class BehaviourTestCase(unittest.TestCase):
