@@ -169,7 +169,8 @@ fn the_shipped_cases_pass_and_a_wrong_expectation_fails_with_a_diff() {
     fs::write(
         &case,
         json!({
-            "config": {"trust_domains": ["toolgate.test"], "server": "tools"},
+            "config": {"trust_domains": ["toolgate.test"], "server": "tools",
+                       "refusals": {"policy_status": "reason"}},
             "cases": [{
                 "name": "a reader refunds",
                 "request": {
@@ -322,7 +323,7 @@ fn explain_shows_the_context_and_exits_by_decision() {
         denied["cedar"]["context"]["arguments"]["tools"]["refund"]["amount"],
         1000
     );
-    assert_eq!(denied["response"]["status"], 403, "{denied}");
+    assert_eq!(denied["response"]["status"], 200, "{denied}");
     let body: Value = serde_json::from_str(denied["response"]["body"].as_str().expect("body"))
         .expect("the refusal is JSON-RPC");
     assert_eq!(body["error"]["data"]["reason"], "not_permitted", "{denied}");

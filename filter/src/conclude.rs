@@ -2,12 +2,13 @@
 
 use serde_json::Value;
 
-use crate::config::{Config, Enforcement, RouteMode};
+use crate::config::{Config, Enforcement, PolicyStatus, RouteMode, ToolsCallRefusal};
 use crate::decision::Findings;
 use crate::decision::{Input, Outcome, Refusal, Verdict};
 use crate::enforce::{self, Action};
 use crate::identity::{Identity, Principal, XFCC};
 use crate::policy::PolicyStore;
+use crate::reason::Class;
 use crate::record::{
     ApprovalRecord, ApprovalStatus, Decision, DecisionRecord, RiskRecord, TokenRecord,
 };
@@ -46,7 +47,7 @@ pub(crate) fn verdict(config: &Config, store: &PolicyStore, decided: Decided<'_>
             false,
         ),
         Some(refusal) => (
-            refuse(refusal, &decided.found, input, &decided.decision_id),
+            refuse(config, refusal, &decided.found, input, &decided.decision_id),
             Outcome::refused(refusal.reason),
             true,
         ),
@@ -97,8 +98,18 @@ fn forward(
     )
 }
 
-/// The refusal, shaped for the protocol the client speaks.
-fn refuse(refusal: &Refusal, found: &Findings, input: &Input<'_>, decision_id: &str) -> Action {
+/// The refusal, shaped for the protocol the client speaks. A policy's no to a
+/// JSON-RPC request goes out as configured (`refusals`). The transport's and the
+/// caller's refusals keep their HTTP status (a caller without identity too, though
+/// a policy refused it), and so do messages without an id: there is nothing to answer.
+fn refuse(
+    config: &Config,
+    refusal: &Refusal,
+    found: &Findings,
+    input: &Input<'_>,
+    decision_id: &str,
+) -> Action {
+    let reason = refusal.reason;
     let shape = if found.rpc {
         let mut ids: Vec<&Value> = found
             .calls
@@ -106,9 +117,27 @@ fn refuse(refusal: &Refusal, found: &Findings, input: &Input<'_>, decision_id: &
             .filter_map(|c| c.rpc.as_ref().and_then(|r| r.id.as_ref()))
             .collect();
         ids.extend(&found.malformed_rpc_id);
-        enforce::Refusal::JsonRpc {
-            ids,
-            batch: found.batch,
+        let authenticated = found
+            .identity
+            .as_ref()
+            .is_some_and(|i| i.principal != Principal::Unauthenticated);
+        let on_policy = reason.class() == Class::Policy && authenticated && !ids.is_empty();
+        let tool_call = match (found.calls.as_slice(), ids.as_slice(), found.batch) {
+            ([call], [id], false) if call.action == crate::action::Action::ToolsCall => Some(*id),
+            _ => None,
+        };
+        match tool_call {
+            Some(id) if on_policy && config.refusals.tools_call == ToolsCallRefusal::Result => {
+                enforce::Refusal::ToolResult { id }
+            }
+            _ => enforce::Refusal::JsonRpc {
+                status: match config.refusals.policy_status {
+                    PolicyStatus::Ok if on_policy => 200,
+                    _ => reason.http_status(),
+                },
+                ids,
+                batch: found.batch,
+            },
         }
     } else {
         enforce::Refusal::Problem {
@@ -119,7 +148,7 @@ fn refuse(refusal: &Refusal, found: &Findings, input: &Input<'_>, decision_id: &
         approve: refusal.approve.as_deref(),
         retry_after: refusal.retry_after,
     };
-    enforce::refuse(refusal.reason, decision_id, &refusal.policies, shape, hints)
+    enforce::refuse(reason, decision_id, &refusal.policies, shape, hints)
 }
 
 fn record(

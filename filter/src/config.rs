@@ -51,6 +51,42 @@ pub struct Config {
     pub routes: BTreeMap<String, RouteMode>,
     /// Per server name: enforcement mode and fail-open.
     pub servers: BTreeMap<String, RouteMode>,
+    /// How a policy's refusal of a JSON-RPC request is answered.
+    pub refusals: Refusals,
+}
+
+/// How a policy's refusal of a JSON-RPC request reaches the agent. Refusals of the
+/// transport or the caller (identity, bad body, size, encoding) keep their HTTP status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Refusals {
+    /// The HTTP status of the JSON-RPC error.
+    pub policy_status: PolicyStatus,
+    /// How a refused `tools/call` is answered.
+    pub tools_call: ToolsCallRefusal,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyStatus {
+    /// 200, as JSON-RPC means it: every MCP SDK surfaces the error for that one
+    /// call and the session carries on.
+    #[default]
+    Ok,
+    /// The reason's own status (403; 429 for `rate_limited`). The Python `mcp` 1.x
+    /// client ends its whole session on it.
+    Reason,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolsCallRefusal {
+    /// A JSON-RPC error: the agent's code sees it.
+    #[default]
+    Error,
+    /// A tool result with `isError: true` and the reason as text: the model reads it
+    /// and can adapt (ask for approval, change arguments).
+    Result,
 }
 
 /// Where jwt_authn leaves the verified token, and what toolgate demands of it.
@@ -221,6 +257,7 @@ impl Default for Config {
             mcp_paths: vec!["/mcp".into()],
             routes: BTreeMap::new(),
             servers: BTreeMap::new(),
+            refusals: Refusals::default(),
         }
     }
 }

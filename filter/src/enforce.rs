@@ -32,8 +32,15 @@ pub enum Action {
 
 /// How a refusal is shaped for the client.
 pub enum Refusal<'a> {
-    /// A JSON-RPC error per request id (one with a null id when there are none).
-    JsonRpc { ids: Vec<&'a Value>, batch: bool },
+    /// A JSON-RPC error per request id (one with a null id when there are none),
+    /// sent with this HTTP status.
+    JsonRpc {
+        ids: Vec<&'a Value>,
+        batch: bool,
+        status: u32,
+    },
+    /// A `tools/call` result with `isError: true` (HTTP 200), which the model reads.
+    ToolResult { id: &'a Value },
     /// An RFC 9457 problem document.
     Problem { instance: &'a str },
 }
@@ -65,8 +72,8 @@ pub fn refuse(
         }
     }
     let message = format!("toolgate: {}", reason.message());
-    let (content_type, body) = match shape {
-        Refusal::JsonRpc { ids, batch } => {
+    let (status, content_type, body) = match shape {
+        Refusal::JsonRpc { ids, batch, status } => {
             let error = |id: &Value| {
                 json!({
                     "jsonrpc": "2.0",
@@ -79,9 +86,23 @@ pub fn refuse(
                 ([id], false) => error(id),
                 (ids, _) => Value::Array(ids.iter().map(|id| error(id)).collect()),
             };
-            ("application/json", body)
+            (status, "application/json", body)
+        }
+        Refusal::ToolResult { id } => {
+            let text = readable(reason, decision_id, policies, hints);
+            let body = json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "result": {
+                    "content": [{ "type": "text", "text": text }],
+                    "isError": true,
+                    "_meta": { "toolgate": data },
+                },
+            });
+            (200, "application/json", body)
         }
         Refusal::Problem { instance } => (
+            reason.http_status(),
             "application/problem+json",
             json!({
                 "type": format!("https://toolgate.dev/problems/{}", reason.code()),
@@ -103,10 +124,32 @@ pub fn refuse(
         headers.push(("retry-after", seconds.to_string()));
     }
     Action::Respond {
-        status: reason.http_status(),
+        status,
         headers,
         body: serde_json::to_vec(&body).unwrap_or_default(),
     }
+}
+
+/// The refusal as one paragraph a model can act on.
+fn readable(reason: Reason, decision_id: &str, policies: &[String], hints: Hints<'_>) -> String {
+    let mut text = format!(
+        "toolgate refused this call: {} (reason {}, decision {decision_id}",
+        reason.message(),
+        reason.code()
+    );
+    if !policies.is_empty() {
+        text.push_str(&format!(", policies {}", policies.join(", ")));
+    }
+    text.push_str(").");
+    if let Some(approve) = hints.approve {
+        text.push_str(&format!(
+            " Ask a human to approve this exact call, then retry with the approval token: {approve}."
+        ));
+    }
+    if let Some(seconds) = hints.retry_after {
+        text.push_str(&format!(" Retry after {seconds} s."));
+    }
+    text
 }
 
 /// Forwards with toolgate's annotations, after removing any the client sent and

@@ -223,7 +223,7 @@ fn at_most_two_distinct_high_risk_tools_per_session() {
 }
 
 #[test]
-fn a_rate_limit_refuses_with_429_and_retry_after() {
+fn a_rate_limit_refuses_with_retry_after() {
     let (gate, shared) = (history_gate(), Memory::new());
     for i in 0..5 {
         let allowed = refund(&gate, &shared, T0 + i * 10);
@@ -233,7 +233,8 @@ fn a_rate_limit_refuses_with_429_and_retry_after() {
     let limited = refund(&gate, &shared, T0 + 45);
     assert_eq!(limited.outcome, Outcome::Deny);
     assert_eq!(limited.reason(), "rate_limited");
-    assert_eq!(limited.status(), 429);
+    // A JSON-RPC error the SDK surfaces for this call; 429 with `policy_status: reason`.
+    assert_eq!(limited.status(), 200);
     // The oldest counted refund (at T0) leaves the minute at T0 + 60.
     assert_eq!(limited.header("retry-after"), Some("15"));
     assert_eq!(limited.typed.retry_after, Some(15));
@@ -244,6 +245,18 @@ fn a_rate_limit_refuses_with_429_and_retry_after() {
     // The refusal left no trace: at T0 + 60 the first refund is out of the window.
     assert_eq!(refund(&gate, &shared, T0 + 60).outcome, Outcome::Allow);
     assert_eq!(refund(&gate, &shared, T0 + 61).reason(), "rate_limited");
+}
+
+#[test]
+fn a_rate_limit_is_429_when_refusals_keep_their_status() {
+    let gate = gate_with(json!({ "history": {}, "refusals": { "policy_status": "reason" } }));
+    let shared = Memory::new();
+    for i in 0..5 {
+        assert_eq!(refund(&gate, &shared, T0 + i).outcome, Outcome::Allow);
+    }
+    let limited = refund(&gate, &shared, T0 + 5);
+    assert_eq!((limited.reason(), limited.status()), ("rate_limited", 429));
+    assert_eq!(limited.header("retry-after"), Some("55"));
 }
 
 #[test]

@@ -46,7 +46,8 @@ fn forbidden_tool_is_a_jsonrpc_error_echoing_the_id() {
     )
     .decide(&gate());
     assert_eq!(d.outcome, Outcome::Deny);
-    assert_eq!(d.status(), 403);
+    // HTTP 200, as JSON-RPC means it: every MCP SDK surfaces the error for this one call.
+    assert_eq!(d.status(), 200);
     let body = d.body();
     assert_eq!(body["id"], "abc");
     assert_eq!(body["error"]["code"], -32001);
@@ -55,6 +56,77 @@ fn forbidden_tool_is_a_jsonrpc_error_echoing_the_id() {
         body["error"]["data"]["decision_id"],
         d.typed.decision_id.as_str()
     );
+}
+
+#[test]
+fn policy_refusals_can_keep_their_http_status() {
+    let g = gate_with(json!({"refusals": {"policy_status": "reason"}}));
+    let d = Request::post(
+        tool_call(json!(3), "delete_database", json!({})),
+        Some(READER),
+    )
+    .decide(&g);
+    assert_eq!(d.status(), 403);
+    assert_eq!(d.body()["error"]["data"]["reason"], "forbidden_by_policy");
+}
+
+#[test]
+fn a_refused_tool_call_can_be_a_tool_result_the_model_reads() {
+    let g = gate_with(json!({"refusals": {"tools_call": "result"}}));
+    let d = Request::post(
+        tool_call(json!(4), "delete_database", json!({})),
+        Some(READER),
+    )
+    .decide(&g);
+    assert_eq!((d.outcome, d.status()), (Outcome::Deny, 200));
+    let body = d.body();
+    assert_eq!(body["id"], 4);
+    assert!(body.get("error").is_none(), "{body}");
+    let result = &body["result"];
+    assert_eq!(result["isError"], true);
+    let text = result["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("toolgate refused this call: the call is forbidden by policy"),
+        "{text}"
+    );
+    assert!(text.contains("forbid-critical-tools"), "{text}");
+    assert!(text.contains(&d.typed.decision_id), "{text}");
+    assert_eq!(result["_meta"]["toolgate"]["reason"], "forbidden_by_policy");
+    assert_eq!(
+        result["_meta"]["toolgate"]["policies"],
+        json!(["forbid-critical-tools"])
+    );
+    // Only tools/call becomes a result; other methods stay JSON-RPC errors.
+    let read =
+        json!({"jsonrpc": "2.0", "id": 5, "method": "prompts/get", "params": {"name": "nope"}});
+    let other = Request::post(read, Some(READER)).decide(&g);
+    assert_eq!(other.body()["error"]["code"], -32001);
+    // The caller's and the transport's refusals keep their status and shape.
+    let untrusted = Request::post(
+        tool_call(json!(6), "read_file", json!({})),
+        Some("spiffe://evil.test/agent/x"),
+    )
+    .decide(&g);
+    assert_eq!(untrusted.status(), 403);
+    assert_eq!(
+        untrusted.body()["error"]["data"]["reason"],
+        "untrusted_trust_domain"
+    );
+}
+
+#[test]
+fn a_caller_without_identity_keeps_the_http_status() {
+    let d = Request::post(tool_call(json!(7), "read_file", json!({})), None).decide(&gate());
+    assert_eq!((d.outcome, d.status()), (Outcome::Deny, 403));
+    assert_eq!(d.body()["id"], 7);
+}
+
+#[test]
+fn a_refused_notification_keeps_the_http_status() {
+    // No id: there is no JSON-RPC answer to give, so the status carries the refusal.
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let d = Request::post(note, None).decide(&gate());
+    assert_eq!((d.outcome, d.status()), (Outcome::Deny, 403));
 }
 
 #[test]
