@@ -15,6 +15,22 @@ pub enum Action {
     Stream,
     /// A body-less DELETE on the MCP endpoint: the session's end.
     Terminate,
+    /// 2026-07-28: what the server supports, in place of `initialize`.
+    ServerDiscover,
+    /// 2026-07-28: the long-lived POST stream of change notifications.
+    SubscriptionsListen,
+    LoggingSetLevel,
+    /// Names the resource (`context.name`) but acts on the server: it asks to be told
+    /// of changes, and each `resources/read` after that is authorized on its own.
+    ResourcesSubscribe,
+    ResourcesUnsubscribe,
+    CompletionComplete,
+    TasksGet,
+    TasksResult,
+    TasksList,
+    TasksCancel,
+    /// The tasks extension (2026-07-28): input for a task that asked for it.
+    TasksUpdate,
     ToolsList,
     PromptsList,
     ResourcesList,
@@ -36,6 +52,9 @@ pub enum Level {
     Session,
     /// In `Action::"discovery"`: listing what the server offers.
     Discovery,
+    /// In `Action::"tasks"`: a task's state and result. Not in the shipped permits:
+    /// toolgate does not bind MCP task ids to the agent that started them.
+    Tasks,
 }
 
 struct Row {
@@ -59,6 +78,17 @@ impl Action {
         Self::Response,
         Self::Stream,
         Self::Terminate,
+        Self::ServerDiscover,
+        Self::SubscriptionsListen,
+        Self::LoggingSetLevel,
+        Self::ResourcesSubscribe,
+        Self::ResourcesUnsubscribe,
+        Self::CompletionComplete,
+        Self::TasksGet,
+        Self::TasksResult,
+        Self::TasksList,
+        Self::TasksCancel,
+        Self::TasksUpdate,
         Self::ToolsList,
         Self::PromptsList,
         Self::ResourcesList,
@@ -86,6 +116,17 @@ impl Action {
             Self::Response => row("response", Session, false, false),
             Self::Stream => row("stream", Session, false, false),
             Self::Terminate => row("terminate", Session, false, false),
+            Self::ServerDiscover => row("server/discover", Session, false, false),
+            Self::SubscriptionsListen => row("subscriptions/listen", Session, false, false),
+            Self::LoggingSetLevel => row("logging/setLevel", Session, false, false),
+            Self::ResourcesSubscribe => row("resources/subscribe", Session, false, false),
+            Self::ResourcesUnsubscribe => row("resources/unsubscribe", Session, false, false),
+            Self::CompletionComplete => row("completion/complete", Discovery, false, false),
+            Self::TasksGet => row("tasks/get", Tasks, false, false),
+            Self::TasksResult => row("tasks/result", Tasks, false, false),
+            Self::TasksList => row("tasks/list", Tasks, false, false),
+            Self::TasksCancel => row("tasks/cancel", Tasks, false, false),
+            Self::TasksUpdate => row("tasks/update", Tasks, false, false),
             Self::ToolsList => row("tools/list", Discovery, false, false),
             Self::PromptsList => row("prompts/list", Discovery, false, false),
             Self::ResourcesList => row("resources/list", Discovery, false, false),

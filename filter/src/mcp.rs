@@ -14,10 +14,13 @@ enum Target {
     Server,
     /// A named thing the server offers; the name is in this params field.
     Named(ResourceKind, &'static str),
+    /// The server, for a method that names a resource in this params field.
+    ServerNaming(&'static str),
 }
 
-/// Every MCP method toolgate tells apart. Methods not here are `notification`
-/// (under `notifications/`) or `rpc`, on the server.
+/// Every method a client sends in either protocol era (2025-03-26 to 2025-11-25 with
+/// `initialize` and sessions; 2026-07-28, stateless, with `server/discover`). Methods
+/// not here are `notification` (under `notifications/`) or `rpc`, on the server.
 const METHODS: &[(&str, Action, Target)] = &[
     (
         "tools/call",
@@ -36,6 +39,33 @@ const METHODS: &[(&str, Action, Target)] = &[
     ),
     ("initialize", Action::Initialize, Target::Server),
     ("ping", Action::Ping, Target::Server),
+    ("server/discover", Action::ServerDiscover, Target::Server),
+    (
+        "subscriptions/listen",
+        Action::SubscriptionsListen,
+        Target::Server,
+    ),
+    ("logging/setLevel", Action::LoggingSetLevel, Target::Server),
+    (
+        "resources/subscribe",
+        Action::ResourcesSubscribe,
+        Target::ServerNaming("uri"),
+    ),
+    (
+        "resources/unsubscribe",
+        Action::ResourcesUnsubscribe,
+        Target::ServerNaming("uri"),
+    ),
+    (
+        "completion/complete",
+        Action::CompletionComplete,
+        Target::Server,
+    ),
+    ("tasks/get", Action::TasksGet, Target::Server),
+    ("tasks/result", Action::TasksResult, Target::Server),
+    ("tasks/list", Action::TasksList, Target::Server),
+    ("tasks/cancel", Action::TasksCancel, Target::Server),
+    ("tasks/update", Action::TasksUpdate, Target::Server),
     ("tools/list", Action::ToolsList, Target::Server),
     ("prompts/list", Action::PromptsList, Target::Server),
     ("resources/list", Action::ResourcesList, Target::Server),
@@ -71,6 +101,20 @@ pub fn call(message: Message, server: &str) -> Result<Call, Malformed> {
     match target {
         Target::Server => Ok(Call::on_server(action, server, Some(rpc))),
         Target::Named(kind, field) => named(action, kind, field, params, server, rpc),
+        Target::ServerNaming(field) => {
+            let named = named(
+                action,
+                ResourceKind::McpResource,
+                field,
+                params,
+                server,
+                rpc,
+            )?;
+            Ok(Call {
+                name: named.name,
+                ..Call::on_server(action, server, named.rpc)
+            })
+        }
     }
 }
 

@@ -63,13 +63,19 @@ pub fn feature_policies(config: &Config) -> Vec<Source<'static>> {
 }
 
 /// The product's own policies, embedded from `policies/` at build time: guardrails
-/// that hold whatever a deployment permits. They name no agent, server or tool (only
+/// that hold whatever a deployment permits, and the protocol methods every agent needs. They name no agent, server or tool (only
 /// the model's attributes and tags), so they fit any deployment's catalog. Demo
 /// policies and catalogs live in `examples/demo/`, loaded as configuration.
-pub const EMBEDDED_POLICIES: &[Source<'static>] = &[Source {
-    name: "policies/guardrails.cedar",
-    text: include_str!("../../policies/guardrails.cedar"),
-}];
+pub const EMBEDDED_POLICIES: &[Source<'static>] = &[
+    Source {
+        name: "policies/guardrails.cedar",
+        text: include_str!("../../policies/guardrails.cedar"),
+    },
+    Source {
+        name: "policies/protocol.cedar",
+        text: include_str!("../../policies/protocol.cedar"),
+    },
+];
 /// The Cedar model: entities, actions, context. Its `Arguments` type is in
 /// [`EMBEDDED_ARGUMENTS_SCHEMA`] or the configured `policies.arguments_schema`.
 pub const EMBEDDED_SCHEMA: Source<'static> = Source {

@@ -5,7 +5,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod kit;
 
-use kit::{gate, gate_with, tool_call, Request, PAYMENTS, READER, WRITER};
+use kit::{configure, gate, gate_with, tool_call, Request, PAYMENTS, READER, WRITER};
 use serde_json::{json, Value};
 use toolgate::authorize::authorize;
 use toolgate::cedar_request::from_record;
@@ -389,6 +389,76 @@ fn mcp_methods_map_to_actions_and_resources() {
         Some(READER),
     );
     assert_eq!(secret.decide(&g).outcome, Outcome::Deny);
+}
+
+#[test]
+fn both_protocol_eras_have_their_actions_and_the_shipped_defaults_permit_the_protocol() {
+    // The embedded defaults alone: no deployment policy permits anything.
+    let g = configure(
+        &json!({"trust_domains": ["toolgate.test"], "server": "tools"}),
+        1,
+    )
+    .expect("defaults");
+    let request = |method: &str, params: Value| {
+        let message = json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params});
+        Request::post(message, Some(READER)).decide(&g)
+    };
+    let permitted = [
+        ("initialize", json!({"protocolVersion": "2025-11-25"})),
+        ("ping", json!({})),
+        ("server/discover", json!({})),
+        ("subscriptions/listen", json!({})),
+        ("logging/setLevel", json!({"level": "info"})),
+        ("resources/subscribe", json!({"uri": "docs://a"})),
+        ("resources/unsubscribe", json!({"uri": "docs://a"})),
+        ("tools/list", json!({})),
+        ("prompts/list", json!({})),
+        ("resources/list", json!({})),
+        ("resources/templates/list", json!({})),
+        (
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "p"}}),
+        ),
+    ];
+    for (method, params) in permitted {
+        let d = request(method, params);
+        assert_eq!(d.typed.action.as_deref(), Some(method));
+        assert_eq!(d.typed.resource.as_deref(), Some("tools"), "{method}");
+        assert_eq!(d.outcome, Outcome::Allow, "{method}: {:?}", d.typed.reason);
+        assert_eq!(d.policies(), ["agents-may-use-the-protocol"], "{method}");
+    }
+    let subscribe = request("resources/subscribe", json!({"uri": "docs://a"}));
+    let cedar = subscribe.typed.cedar.as_ref().expect("cedar ran");
+    assert_eq!(cedar.context["name"], "docs://a");
+    // Tasks are not bound to the agent that started them: no shipped permit.
+    for method in [
+        "tasks/get",
+        "tasks/result",
+        "tasks/list",
+        "tasks/cancel",
+        "tasks/update",
+    ] {
+        let d = request(method, json!({"taskId": "t-1"}));
+        assert_eq!(d.typed.action.as_deref(), Some(method));
+        assert_eq!(d.reason(), "not_permitted", "{method}");
+    }
+    // Calls, and methods no table names, stay denied.
+    assert_eq!(
+        request("tools/call", json!({"name": "read_file"})).reason(),
+        "not_permitted"
+    );
+    let unknown = request("vendor/frobnicate", json!({}));
+    assert_eq!(
+        (unknown.typed.action.as_deref(), unknown.reason()),
+        (Some("rpc"), "not_permitted")
+    );
+    // Nothing for a caller without identity.
+    let anonymous = Request::post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover"}),
+        None,
+    )
+    .decide(&g);
+    assert_eq!(anonymous.outcome, Outcome::Deny);
 }
 
 #[test]

@@ -127,6 +127,7 @@ fn the_action_table_is_the_cedar_model_s() {
         let group = match action.level() {
             Level::Session => Some("in [session]"),
             Level::Discovery => Some("in [discovery]"),
+            Level::Tasks => Some("in [tasks]"),
             Level::Call | Level::Server => None,
         };
         match group {
