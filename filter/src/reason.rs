@@ -53,27 +53,29 @@ struct Row {
 }
 
 // JSON-RPC codes: -32700 parse error, -32600 invalid request, -32602 invalid params;
-// -32001 and -32002 are toolgate's own, in the range reserved for implementation-defined
-// server errors (-32001 a policy's no, -32002 the request could not be let through).
+// -32010 and -32011 are toolgate's own, in the range MCP leaves implementation-defined
+// (-32000 to -32019): -32010 a policy's no, -32011 the request could not be let through.
+// Not -32001: both MCP SDKs raise it for their own request timeout. Not -32002: MCP's
+// "resource not found".
 reasons! {
     /// A forbid policy matched.
-    Forbidden => ("forbidden_by_policy", 403, -32001, Policy, "the call is forbidden by policy"),
+    Forbidden => ("forbidden_by_policy", 403, -32010, Policy, "the call is forbidden by policy"),
     /// No permit policy matched.
-    NotPermitted => ("not_permitted", 403, -32001, Policy, "no policy permits the call"),
+    NotPermitted => ("not_permitted", 403, -32010, Policy, "no policy permits the call"),
     /// A policy could not be evaluated for this request; fails closed.
-    PolicyError => ("policy_evaluation_error", 403, -32002, Internal, "a policy could not be evaluated for this call"),
+    PolicyError => ("policy_evaluation_error", 403, -32011, Internal, "a policy could not be evaluated for this call"),
     /// Every determining forbid is annotated `@refusal("rate_limited")`: try again later.
-    RateLimited => ("rate_limited", 429, -32001, Policy, "too many calls: a rate limit in policy refused this one"),
-    DelegatedActorNotPermitted => ("delegated_actor_not_permitted", 403, -32001, Policy, "an actor in the token's delegation chain may not make this call"),
-    ApprovalRequired => ("approval_required", 403, -32001, Policy, "this call needs a human approval bound to it"),
-    UntrustedTrustDomain => ("untrusted_trust_domain", 403, -32002, Identity, "the client's SPIFFE trust domain is not trusted"),
-    InvalidSpiffeId => ("invalid_spiffe_id", 403, -32002, Identity, "the client's identity is not a valid SPIFFE ID"),
-    MultipleUriSans => ("multiple_uri_sans", 403, -32002, Identity, "the client certificate has more than one URI SAN"),
-    TokenMissing => ("token_missing", 401, -32002, Identity, "a verified bearer token is required"),
-    TokenInvalid => ("token_invalid", 401, -32002, Identity, "the bearer token did not verify"),
-    Revoked => ("revoked", 403, -32002, Identity, "the task or token was revoked"),
-    NotAController => ("not_a_controller", 403, -32002, Identity, "only a configured controller may revoke"),
-    InvalidHeader => ("invalid_header", 400, -32002, Protocol, "a request header toolgate reads is not valid UTF-8"),
+    RateLimited => ("rate_limited", 429, -32010, Policy, "too many calls: a rate limit in policy refused this one"),
+    DelegatedActorNotPermitted => ("delegated_actor_not_permitted", 403, -32010, Policy, "an actor in the token's delegation chain may not make this call"),
+    ApprovalRequired => ("approval_required", 403, -32010, Policy, "this call needs a human approval bound to it"),
+    UntrustedTrustDomain => ("untrusted_trust_domain", 403, -32011, Identity, "the client's SPIFFE trust domain is not trusted"),
+    InvalidSpiffeId => ("invalid_spiffe_id", 403, -32011, Identity, "the client's identity is not a valid SPIFFE ID"),
+    MultipleUriSans => ("multiple_uri_sans", 403, -32011, Identity, "the client certificate has more than one URI SAN"),
+    TokenMissing => ("token_missing", 401, -32011, Identity, "a verified bearer token is required"),
+    TokenInvalid => ("token_invalid", 401, -32011, Identity, "the bearer token did not verify"),
+    Revoked => ("revoked", 403, -32011, Identity, "the task or token was revoked"),
+    NotAController => ("not_a_controller", 403, -32011, Identity, "only a configured controller may revoke"),
+    InvalidHeader => ("invalid_header", 400, -32011, Protocol, "a request header toolgate reads is not valid UTF-8"),
     InvalidJson => ("invalid_json", 400, -32700, Protocol, "the request body is not valid JSON"),
     DuplicateJsonKey => ("duplicate_json_key", 400, -32700, Protocol, "the request body repeats a JSON object key"),
     /// A number literal is not exactly the value toolgate holds (see `number.rs`).
@@ -92,10 +94,10 @@ reasons! {
     /// A `Toolgate::Path` argument could resolve outside the prefix it reads as.
     UnsafePath => ("unsafe_path", 400, -32602, Protocol, "a path argument has a `.`, `..` or empty segment, a backslash, a control character or a percent-encoded separator"),
     BatchRejected => ("batch_rejected", 403, -32600, Protocol, "JSON-RPC batches are not accepted"),
-    BodyTooLarge => ("body_too_large", 413, -32002, Protocol, "the request body is larger than toolgate evaluates"),
-    UnsupportedEncoding => ("unsupported_content_encoding", 415, -32002, Protocol, "compressed request bodies are not evaluated"),
+    BodyTooLarge => ("body_too_large", 413, -32011, Protocol, "the request body is larger than toolgate evaluates"),
+    UnsupportedEncoding => ("unsupported_content_encoding", 415, -32011, Protocol, "compressed request bodies are not evaluated"),
     /// The filter could not build or finish an authorization request; fails closed.
-    Internal => ("internal_error", 403, -32002, Internal, "toolgate could not evaluate the call"),
+    Internal => ("internal_error", 403, -32011, Internal, "toolgate could not evaluate the call"),
 }
 
 impl Reason {

@@ -241,7 +241,7 @@ fn a_rate_limit_refuses_with_retry_after() {
     let body = limited.body();
     assert_eq!(body["error"]["data"]["reason"], "rate_limited");
     assert_eq!(body["error"]["data"]["retry_after"], 15);
-    assert_eq!(body["error"]["code"], -32001);
+    assert_eq!(body["error"]["code"], -32010);
     // The refusal left no trace: at T0 + 60 the first refund is out of the window.
     assert_eq!(refund(&gate, &shared, T0 + 60).outcome, Outcome::Allow);
     assert_eq!(refund(&gate, &shared, T0 + 61).reason(), "rate_limited");

@@ -50,7 +50,7 @@ fn forbidden_tool_is_a_jsonrpc_error_echoing_the_id() {
     assert_eq!(d.status(), 200);
     let body = d.body();
     assert_eq!(body["id"], "abc");
-    assert_eq!(body["error"]["code"], -32001);
+    assert_eq!(body["error"]["code"], -32010);
     assert_eq!(body["error"]["data"]["reason"], "forbidden_by_policy");
     assert_eq!(
         body["error"]["data"]["decision_id"],
@@ -100,7 +100,7 @@ fn a_refused_tool_call_can_be_a_tool_result_the_model_reads() {
     let read =
         json!({"jsonrpc": "2.0", "id": 5, "method": "prompts/get", "params": {"name": "nope"}});
     let other = Request::post(read, Some(READER)).decide(&g);
-    assert_eq!(other.body()["error"]["code"], -32001);
+    assert_eq!(other.body()["error"]["code"], -32010);
     // The caller's and the transport's refusals keep their status and shape.
     let untrusted = Request::post(
         tool_call(json!(6), "read_file", json!({})),
