@@ -283,6 +283,8 @@ struct Tool {
     id: String,
     file: String,
     arguments: BTreeMap<String, Result<Ty, String>>,
+    /// Top-level arguments' `x-mcp-header`s, by argument.
+    headers: BTreeMap<String, String>,
     destructive: bool,
     notes: Vec<String>,
 }
@@ -324,6 +326,7 @@ fn read_tool(server: &ServerTools, tool: &Value) -> Result<Tool, McpSchemaError>
     let id = format!("{}/{name}", server.server);
     let mut notes = Vec::new();
     let mut arguments = BTreeMap::new();
+    let mut headers = BTreeMap::new();
     match object.get("inputSchema") {
         None => notes.push("has no `inputSchema`; none of its arguments is typed".into()),
         Some(root @ Value::Object(schema)) => {
@@ -354,6 +357,15 @@ fn read_tool(server: &ServerTools, tool: &Value) -> Result<Tool, McpSchemaError>
                 Some(Value::Object(properties)) => {
                     for (property, definition) in properties {
                         arguments.insert(property.clone(), Mapper::argument(root, definition));
+                        match mirror_header(definition) {
+                            Some(header) => {
+                                headers.insert(property.clone(), header);
+                            }
+                            None if definition.get("x-mcp-header").is_some() => notes.push(format!(
+                                "argument `{property}`: `x-mcp-header` is not an RFC 9110 token; MCP clients drop such a tool, and toolgate checks no header for it"
+                            )),
+                            None => {}
+                        }
                     }
                 }
                 Some(other) => {
@@ -384,6 +396,7 @@ fn read_tool(server: &ServerTools, tool: &Value) -> Result<Tool, McpSchemaError>
         id,
         file: server.file.clone(),
         arguments,
+        headers,
         destructive,
         notes,
     })
@@ -422,6 +435,26 @@ struct Record {
 struct Field {
     ty: Ty,
     required: bool,
+    /// The property's `x-mcp-header` (MCP 2026-07-28): its value is mirrored into the
+    /// `Mcp-Param-{header}` request header, which the filter checks against the body.
+    header: Option<String>,
+}
+
+impl Field {
+    /// `@mcp_header("Name") ` when the field is mirrored into a header, else nothing.
+    fn annotation(&self) -> String {
+        self.header
+            .as_deref()
+            .map_or_else(String::new, |h| format!("@mcp_header(\"{h}\") "))
+    }
+}
+
+/// A property's `x-mcp-header`, when it is an RFC 9110 token (what MCP requires; a
+/// client drops a tool whose annotation is not one).
+fn mirror_header(definition: &Value) -> Option<String> {
+    let header = definition.get("x-mcp-header")?.as_str()?;
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    (!header.is_empty() && header.bytes().all(tchar)).then(|| header.to_owned())
 }
 
 /// A mapped schema: its type, and whether JSON `null` is allowed (then the field is
@@ -447,7 +480,8 @@ impl Ty {
                     .iter()
                     .map(|(name, field)| {
                         format!(
-                            "{}{}: {}",
+                            "{}{}{}: {}",
+                            field.annotation(),
                             attribute_name(name),
                             if field.required { "" } else { "?" },
                             field.ty.inline()
@@ -476,7 +510,8 @@ impl Ty {
                 out.push_str("{\n");
                 for (name, field) in &record.fields {
                     out.push_str(&format!(
-                        "{pad}{}{}: ",
+                        "{pad}{}{}{}: ",
+                        field.annotation(),
                         attribute_name(name),
                         if field.required { "" } else { "?" }
                     ));
@@ -680,6 +715,7 @@ impl Mapper<'_> {
                         Field {
                             ty: mapped.ty,
                             required,
+                            header: mirror_header(definition),
                         },
                     );
                 }
@@ -769,6 +805,7 @@ fn render_schema(servers: &[&str], tools: &[Tool]) -> String {
                     let field = Field {
                         ty: ty.clone(),
                         required: false,
+                        header: tool.headers.get(name).cloned(),
                     };
                     record.fields.insert(name.clone(), field);
                 }

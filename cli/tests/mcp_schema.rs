@@ -728,3 +728,79 @@ when { context has arguments.files.read.path && context.arguments.files.read.pat
         );
     }
 }
+
+#[test]
+fn x_mcp_header_arguments_are_annotated_and_the_filter_checks_them() {
+    let generated = generate(&[server(
+        "s",
+        json!([tool(
+            "route",
+            json!({
+                "region": {"type": "string", "x-mcp-header": "Region"},
+                "count": {"type": "integer", "x-mcp-header": "Count"},
+                "options": {"type": "object", "properties": {
+                    "zone": {"type": "string", "x-mcp-header": "Zone"}}},
+                "bad": {"type": "string", "x-mcp-header": "Not a token"},
+                "plain": {"type": "string"}
+            })
+        )]),
+    )]);
+    assert_eq!(
+        fields(&generated.schema),
+        [
+            "bad?: String,",
+            "@mcp_header(\"Count\") count?: Long,",
+            "options?: {",
+            "@mcp_header(\"Zone\") zone?: String,",
+            "},",
+            "plain?: String,",
+            "@mcp_header(\"Region\") region?: String,",
+        ]
+    );
+    assert!(
+        generated
+            .warnings
+            .iter()
+            .any(|w| w.contains("`bad`") && w.contains("x-mcp-header")),
+        "{:?}",
+        generated.warnings
+    );
+    // The filter loads the fragment and holds a 2026-07-28 call to its headers.
+    let config = json!({
+        "trust_domains": ["toolgate.test"], "server": "s",
+        "policies": {"arguments_schema": generated.schema,
+                     "cedar": "permit (principal, action, resource);"},
+    });
+    let gate = Gate::configure(config.to_string().as_bytes(), 1).expect("configure");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "route", "arguments": {"region": "eu", "count": 2},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}})
+    .to_string();
+    let decide = |region: &str| {
+        let headers: Vec<(String, Vec<u8>)> = [
+            (":method", "POST"),
+            (":path", "/mcp"),
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "route"),
+            ("mcp-param-region", region),
+            ("mcp-param-count", "2"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect();
+        let peer = toolgate::identity::Peer::with_uri_san("spiffe://toolgate.test/agent/reader");
+        let request = toolgate::http::HttpRequest {
+            headers: &headers,
+            body: body.as_bytes(),
+        };
+        let input = toolgate::gate::Input::new(request, &peer, 1_700_000_000_000_000_000);
+        gate.decide(&input, &|| 0).record
+    };
+    assert_eq!(decide("eu").reason, None);
+    assert_eq!(
+        decide("us").reason.map(|r| r.code()),
+        Some("header_mismatch")
+    );
+}

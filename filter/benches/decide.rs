@@ -223,6 +223,7 @@ mod native {
                 server: "srv-0",
                 http_method: "POST",
                 path: "/mcp",
+                protocol_version: None,
                 behaviour: &[],
             };
             let built =

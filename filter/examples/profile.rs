@@ -99,6 +99,7 @@ fn main() {
         server: "tools",
         http_method: "POST",
         path: "/mcp",
+        protocol_version: None,
         behaviour: &[],
     };
     time("cedar request (uids + context)", || {

@@ -50,7 +50,23 @@ pub enum ArgumentType {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArgumentTypes {
     tools: BTreeMap<String, BTreeMap<String, ArgumentType>>,
+    /// The arguments a tool mirrors into `Mcp-Param-{Name}` headers, by tool id.
+    headers: BTreeMap<String, Vec<HeaderArgument>>,
 }
+
+/// An argument whose schema carries `x-mcp-header` (MCP 2026-07-28): the client sends
+/// its value in a header too, and toolgate checks the two agree. The catalog declares
+/// it with `@mcp_header("Name")` on the argument (what `toolgate schema-from-mcp` writes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderArgument {
+    /// The header, lower-case: `mcp-param-{name}`.
+    pub header: String,
+    /// The argument's path from the arguments object, through `properties` only.
+    pub path: Vec<String>,
+}
+
+/// The Cedar schema annotation that declares an argument's mirrored header.
+pub const MCP_HEADER_ANNOTATION: &str = "mcp_header";
 
 impl ArgumentTypes {
     /// From schema fragments in Cedar's JSON form (`SchemaFragment::to_json_value`).
@@ -60,6 +76,7 @@ impl ArgumentTypes {
             _ => None,
         };
         let mut tools = BTreeMap::new();
+        let mut headers = BTreeMap::new();
         let servers = fragments
             .iter()
             .filter_map(|fragment| {
@@ -68,20 +85,42 @@ impl ArgumentTypes {
                     .get("commonTypes")?
                     .get("Arguments")
             })
-            .find_map(|arguments| record(parse(arguments)))
-            .unwrap_or_default();
+            .find_map(|arguments| Some((record(parse(arguments))?, arguments)));
+        let Some((servers, declaration)) = servers else {
+            return Self::default();
+        };
         for (server, declared) in servers {
             for (tool, declared) in record(declared).unwrap_or_default() {
+                let id = format!("{server}/{tool}");
+                let mirrored = [server.as_str(), tool.as_str()]
+                    .iter()
+                    .try_fold(declaration, |d, name| d.get("attributes")?.get(*name))
+                    .map(|d| mirrored_headers(d, &mut Vec::new()))
+                    .unwrap_or_default();
+                if !mirrored.is_empty() {
+                    headers.insert(id.clone(), mirrored);
+                }
                 if let Some(fields) = record(declared) {
-                    tools.insert(format!("{server}/{tool}"), fields);
+                    tools.insert(id, fields);
                 }
             }
         }
-        Self { tools }
+        Self { tools, headers }
     }
 
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()
+    }
+
+    /// The arguments a tool call mirrors into `Mcp-Param-*` headers.
+    pub fn headers_of(&self, call: &Call) -> &[HeaderArgument] {
+        match call.resource_kind {
+            ResourceKind::Tool => self
+                .headers
+                .get(&call.resource_id)
+                .map_or(&[], Vec::as_slice),
+            _ => &[],
+        }
     }
 
     /// The declared arguments of a tool call; none for other calls and undeclared tools.
@@ -314,6 +353,28 @@ fn parse(declared: &Value) -> ArgumentType {
         Some(other) => named(other),
         None => ArgumentType::Unchecked,
     }
+}
+
+/// The `@mcp_header` arguments under a record declaration, `path` the way there.
+/// Only `properties` lead to one (MCP's rule), so only records are walked.
+fn mirrored_headers(declared: &Value, path: &mut Vec<String>) -> Vec<HeaderArgument> {
+    let mut found = Vec::new();
+    let attributes = declared.get("attributes").and_then(Value::as_object);
+    for (name, attribute) in attributes.into_iter().flatten() {
+        path.push(name.clone());
+        let annotation = attribute
+            .pointer(&format!("/annotations/{MCP_HEADER_ANNOTATION}"))
+            .and_then(Value::as_str);
+        if let Some(header) = annotation {
+            found.push(HeaderArgument {
+                header: format!("mcp-param-{}", header.to_ascii_lowercase()),
+                path: path.clone(),
+            });
+        }
+        found.extend(mirrored_headers(attribute, path));
+        path.pop();
+    }
+    found
 }
 
 /// JSON null is left out of the Cedar context, like an absent field, so it always conforms.

@@ -52,6 +52,8 @@ pub struct RpcMessage {
     pub method: String,
     /// The request id; `None` for a notification.
     pub id: Option<Value>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]` (2026-07-28 on).
+    pub protocol_version: Option<String>,
 }
 
 /// The calls one HTTP request carries.

@@ -26,6 +26,8 @@ pub struct Facts<'a> {
     pub server: &'a str,
     pub http_method: &'a str,
     pub path: &'a str,
+    /// The MCP protocol version the request speaks, when it says.
+    pub protocol_version: Option<&'a str>,
     /// More context: what the agent did before and its live risk (see `behaviour`).
     pub behaviour: &'a [(String, RestrictedExpression)],
 }
@@ -176,6 +178,7 @@ fn context_pairs(
             call.rpc.as_ref().map(|rpc| rpc.method.as_str()),
         ),
         ("name", call.name.as_deref()),
+        ("protocol_version", facts.protocol_version),
         ("intent", facts.intent.intent.as_deref()),
         ("task", facts.intent.task.as_deref()),
     ];

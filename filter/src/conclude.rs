@@ -222,6 +222,7 @@ fn record(
         resource: call.map(|c| c.resource_id.clone()),
         rpc_method: rpc.map(|r| r.method.clone()),
         rpc_id: rpc.and_then(|r| r.id.clone()).or(found.malformed_rpc_id),
+        protocol_version: found.protocol_version,
         batch_size: found.calls.len(),
         intent: found.intent.intent,
         task: found.intent.task,

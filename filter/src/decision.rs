@@ -120,6 +120,8 @@ pub struct Effects {
 pub(crate) struct Findings {
     pub intent: Intent,
     pub calls: Vec<Call>,
+    /// The MCP protocol version the request speaks (its `_meta`, else its header).
+    pub protocol_version: Option<String>,
     /// The client speaks JSON-RPC, so a refusal is a JSON-RPC error.
     pub rpc: bool,
     pub batch: bool,

@@ -15,7 +15,7 @@ use crate::identity::{self, ClaimedHeaders, Identity};
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
 use crate::shared::SharedData;
-use crate::{approval, conclude, control, delegation, protocol, rate, revocation, risk};
+use crate::{approval, conclude, control, delegation, mirror, protocol, rate, revocation, risk};
 
 pub use crate::conclude::internal_failure;
 use crate::decision::{CallsDecided, Findings};
@@ -189,6 +189,7 @@ impl Gate {
         let identified = self.identify(input, &mut found.principal);
         found.intent = self.intent(request)?;
         found.calls = self.read_calls(input, server, found)?;
+        found.protocol_version = mirror::check(request, &found.calls, &self.store.arguments)?;
         let identity = found.identity.insert(identified?);
         let credential = credential::required(&input.token, self.config.credentials.as_ref())?;
         found.token = credential.cloned();
@@ -206,6 +207,7 @@ impl Gate {
             server,
             http_method: request.method(),
             path: request.path(),
+            protocol_version: found.protocol_version.as_deref(),
             behaviour: &risk,
         };
         let decided = (&mut found.calls_decided, &mut found.effects);

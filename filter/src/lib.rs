@@ -2,7 +2,8 @@
 //!
 //! [`config`] and [`policy`] are built once when Envoy configures the plugin. Per
 //! request, [`gate`] runs the stages in order: [`http`] reads the request, [`protocol`]
-//! reads its calls (via [`jsonrpc`] and [`mcp`], or [`rest`]), [`identity`],
+//! reads its calls (via [`jsonrpc`] and [`mcp`], or [`rest`]), [`mirror`] checks MCP's
+//! mirrored headers against them, [`identity`],
 //! [`credential`] and [`revocation`] settle who is calling, [`risk`] and [`history`]
 //! add live context, and each call goes through [`cedar_request`], [`authorize`],
 //! [`rate`], [`delegation`] and [`approval`]. [`conclude`] shapes the verdict and its
@@ -44,6 +45,7 @@ pub mod identity;
 pub mod json;
 pub mod jsonrpc;
 pub mod mcp;
+pub mod mirror;
 pub mod number;
 pub mod policy;
 pub mod protocol;

@@ -14,7 +14,8 @@ enum Target {
     Server,
     /// A named thing the server offers; the name is in this params field.
     Named(ResourceKind, &'static str),
-    /// The server, for a method that names a resource in this params field.
+    /// The server, for a method that names a resource or a task in this params field
+    /// (`context.name`).
     ServerNaming(&'static str),
 }
 
@@ -61,11 +62,27 @@ const METHODS: &[(&str, Action, Target)] = &[
         Action::CompletionComplete,
         Target::Server,
     ),
-    ("tasks/get", Action::TasksGet, Target::Server),
-    ("tasks/result", Action::TasksResult, Target::Server),
+    (
+        "tasks/get",
+        Action::TasksGet,
+        Target::ServerNaming("taskId"),
+    ),
+    (
+        "tasks/result",
+        Action::TasksResult,
+        Target::ServerNaming("taskId"),
+    ),
     ("tasks/list", Action::TasksList, Target::Server),
-    ("tasks/cancel", Action::TasksCancel, Target::Server),
-    ("tasks/update", Action::TasksUpdate, Target::Server),
+    (
+        "tasks/cancel",
+        Action::TasksCancel,
+        Target::ServerNaming("taskId"),
+    ),
+    (
+        "tasks/update",
+        Action::TasksUpdate,
+        Target::ServerNaming("taskId"),
+    ),
     ("tools/list", Action::ToolsList, Target::Server),
     ("prompts/list", Action::PromptsList, Target::Server),
     ("resources/list", Action::ResourcesList, Target::Server),
@@ -91,13 +108,19 @@ pub fn call(message: Message, server: &str) -> Result<Call, Malformed> {
             let rpc = RpcMessage {
                 method: "response".into(),
                 id,
+                protocol_version: None,
             };
             return Ok(Call::on_server(Action::Response, server, Some(rpc)));
         }
         Message::Request { method, id, params } => (method, id, params),
     };
     let (action, target) = lookup(&method);
-    let rpc = RpcMessage { method, id };
+    let protocol_version = meta_version(&params, &id)?;
+    let rpc = RpcMessage {
+        method,
+        id,
+        protocol_version,
+    };
     match target {
         Target::Server => Ok(Call::on_server(action, server, Some(rpc))),
         Target::Named(kind, field) => named(action, kind, field, params, server, rpc),
@@ -115,6 +138,30 @@ pub fn call(message: Message, server: &str) -> Result<Call, Malformed> {
                 ..Call::on_server(action, server, named.rpc)
             })
         }
+    }
+}
+
+/// Where 2026-07-28 carries each request's protocol version.
+const META: &str = "_meta";
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// The protocol version the request's `_meta` declares. A key that folds to either
+/// name is refused: an upstream matching keys ignoring case would read another version.
+fn meta_version(
+    params: &Map<String, Value>,
+    id: &Option<Value>,
+) -> Result<Option<String>, Malformed> {
+    refuse_folded(params, [META].into_iter(), id)?;
+    let meta = match params.get(META) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(meta)) => meta,
+        Some(_) => return Err(invalid(Reason::InvalidParams, id.clone())),
+    };
+    refuse_folded(meta, [META_VERSION].into_iter(), id)?;
+    match meta.get(META_VERSION) {
+        None => Ok(None),
+        Some(Value::String(version)) => Ok(Some(version.clone())),
+        Some(_) => Err(invalid(Reason::InvalidParams, id.clone())),
     }
 }
 

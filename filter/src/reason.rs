@@ -53,7 +53,7 @@ struct Row {
 }
 
 // JSON-RPC codes: -32700 parse error, -32600 invalid request, -32602 invalid params;
-// -32010 and -32011 are toolgate's own, in the range MCP leaves implementation-defined
+// -32020 is MCP's HeaderMismatch; -32010 and -32011 are toolgate's own, in the range MCP leaves implementation-defined
 // (-32000 to -32019): -32010 a policy's no, -32011 the request could not be let through.
 // Not -32001: both MCP SDKs raise it for their own request timeout. Not -32002: MCP's
 // "resource not found".
@@ -93,6 +93,8 @@ reasons! {
     InvalidArguments => ("invalid_arguments", 400, -32602, Protocol, "an argument does not have the type the tool catalog declares"),
     /// A `Toolgate::Path` argument could resolve outside the prefix it reads as.
     UnsafePath => ("unsafe_path", 400, -32602, Protocol, "a path argument has a `.`, `..` or empty segment, a backslash, a control character or a percent-encoded separator"),
+    /// MCP 2026-07-28: an `Mcp-*` header is missing or says other than the body (MCP's `HeaderMismatch`).
+    HeaderMismatch => ("header_mismatch", 400, -32020, Protocol, "the request's Mcp-* headers do not say what its body says"),
     BatchRejected => ("batch_rejected", 403, -32600, Protocol, "JSON-RPC batches are not accepted"),
     BodyTooLarge => ("body_too_large", 413, -32011, Protocol, "the request body is larger than toolgate evaluates"),
     UnsupportedEncoding => ("unsupported_content_encoding", 415, -32011, Protocol, "compressed request bodies are not evaluated"),

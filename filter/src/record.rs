@@ -32,6 +32,8 @@ pub struct DecisionRecord {
     pub resource: Option<String>,
     pub rpc_method: Option<String>,
     pub rpc_id: Option<Value>,
+    /// The MCP protocol version the request speaks (its `_meta`, else its header).
+    pub protocol_version: Option<String>,
     /// Calls in the request: more than one for a JSON-RPC batch, none when it was
     /// refused before its calls were read.
     pub batch_size: usize,

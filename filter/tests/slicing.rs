@@ -375,6 +375,7 @@ fn call(rng: &mut Rng) -> Call {
         rpc: (action != "http").then(|| RpcMessage {
             method: if rng.chance(20) { "x/y" } else { action }.to_owned(),
             id: Some(json!(1)),
+            protocol_version: None,
         }),
     }
 }
@@ -436,6 +437,7 @@ fn slices_decide_like_the_whole_policy_set() {
                 server,
                 http_method: "POST",
                 path: "/mcp",
+                protocol_version: None,
                 behaviour: &[],
             };
             let built = cedar_request::build(&store, &call, &facts).expect("request");
