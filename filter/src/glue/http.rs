@@ -184,6 +184,19 @@ impl Request {
     }
 }
 
+impl Request {
+    /// The largest body toolgate evaluates (none without a configured gate: it fails closed).
+    fn body_limit(&self) -> usize {
+        self.gate.as_ref().map_or(0, |g| g.config().max_body_bytes)
+    }
+
+    /// The request's `content-length`, when it sends a valid one.
+    fn declared_length(&self) -> Option<usize> {
+        let (_, value) = self.headers.iter().find(|(n, _)| n == "content-length")?;
+        std::str::from_utf8(value).ok()?.trim().parse().ok()
+    }
+}
+
 /// A jwt_authn provider's verified payload and failure status, by their metadata keys.
 type JwtMetadata = (Option<Vec<u8>>, Option<Vec<u8>>);
 
@@ -220,6 +233,12 @@ impl HttpContext for Request {
         if end_of_stream {
             return self.decide(&[], false);
         }
+        // A body declared too large is refused now, before Envoy buffers any of it: the
+        // codecs differ in when their own buffer limit answers (HTTP/1.1 with a plain 413
+        // and no decision), and toolgate's refusal names the request and its caller.
+        if self.declared_length().is_some_and(|length| length > self.body_limit()) {
+            return self.decide(&[], true);
+        }
         // Hold the headers until the body is in (needs allow_on_headers_stop_iteration).
         Action::Pause
     }
@@ -228,8 +247,7 @@ impl HttpContext for Request {
         if self.decided {
             return Action::Continue;
         }
-        let limit = self.gate.as_ref().map_or(0, |g| g.config().max_body_bytes);
-        if body_size > limit {
+        if body_size > self.body_limit() {
             return self.decide(&[], true);
         }
         if !end_of_stream {
@@ -248,8 +266,7 @@ impl HttpContext for Request {
         // Trailers end the body without an end-of-stream body callback.
         match host::buffer(BufferType::HttpRequestBody, usize::MAX) {
             Ok(body) => {
-                let limit = self.gate.as_ref().map_or(0, |g| g.config().max_body_bytes);
-                let too_large = body.len() > limit;
+                let too_large = body.len() > self.body_limit();
                 self.decide(if too_large { &[] } else { &body }, too_large)
             }
             Err(status) => self.fail_closed(&format!("cannot read the request body: {status:?}")),
