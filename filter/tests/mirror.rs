@@ -230,3 +230,32 @@ fn tasks_name_their_task_id_and_notifications_need_no_mirrors() {
         .decide(&gate());
     assert_ne!(d.reason(), "header_mismatch");
 }
+
+#[test]
+fn an_input_required_retry_is_decided_as_the_call_it_is() {
+    // 2026-07-28: the client retries the same call with `inputResponses` and the
+    // server's `requestState` beside `name` and `arguments`.
+    let first = conforming("route", json!({"region": "eu", "count": 2}))
+        .header("mcp-param-region", "eu")
+        .header("mcp-param-count", "2")
+        .decide(&gate());
+    let mut retry_body = modern_call("route", json!({"region": "eu", "count": 2}));
+    retry_body["params"]["inputResponses"] =
+        json!({"ask": {"action": "accept", "content": {"name": "Ada"}}});
+    retry_body["params"]["requestState"] = json!("v1.opaque");
+    let retry = Request::post(retry_body, Some(READER))
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "route")
+        .header("mcp-param-region", "eu")
+        .header("mcp-param-count", "2")
+        .decide(&gate());
+    assert_eq!(
+        (first.outcome, retry.outcome),
+        (Outcome::Allow, Outcome::Allow)
+    );
+    assert_eq!(retry.typed.action.as_deref(), Some("tools/call"));
+    assert_eq!(retry.typed.resource.as_deref(), Some("tools/route"));
+    assert!(first.typed.arguments_digest.is_some());
+    assert_eq!(retry.typed.arguments_digest, first.typed.arguments_digest);
+}
