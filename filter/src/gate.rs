@@ -13,9 +13,11 @@ use crate::history::{self, Shard};
 use crate::http::HttpRequest;
 use crate::identity::{self, ClaimedHeaders, Identity};
 use crate::policy::PolicyStore;
+use crate::protocol::Protocol;
 use crate::reason::Reason;
+use crate::record::McpSessionRecord;
 use crate::shared::SharedData;
-use crate::{approval, conclude, control, delegation, protocol, rate, revocation, risk};
+use crate::{approval, conclude, control, delegation, protocol, rate, revocation, risk, session};
 
 pub use crate::conclude::internal_failure;
 use crate::decision::{CallsDecided, Findings};
@@ -193,11 +195,13 @@ impl Gate {
         let credential = credential::required(&input.token, self.config.credentials.as_ref())?;
         found.token = credential.cloned();
         revocation::check(&input.revocations, input.now_unix())?;
-        let risk = self.risk_context(
+        let session = self.mcp_session(input, identity.agent(), &mut found.mcp_session)?;
+        let mut risk = self.risk_context(
             input,
             identity.agent(),
             (&mut found.risk, &mut found.effects),
         )?;
+        risk.extend(session.as_ref().map(session::Presented::context));
         let facts = Facts {
             identity,
             credential,
@@ -209,7 +213,49 @@ impl Gate {
             behaviour: &risk,
         };
         let decided = (&mut found.calls_decided, &mut found.effects);
-        self.decide_in_session(input, &facts, &found.calls, decided)
+        self.decide_in_session(input, &facts, &found.calls, decided)?;
+        self.refresh_session(input, session)
+    }
+
+    /// The MCP session the request presents on an MCP path, where it stands with the
+    /// agent; one bound to another principal is refused (see `session`).
+    fn mcp_session<'i>(
+        &self,
+        input: &Input<'i>,
+        agent: Option<&str>,
+        seen: &mut Option<McpSessionRecord>,
+    ) -> Result<Option<session::Presented<'i>>, Refusal> {
+        let Some(config) = &self.config.sessions else {
+            return Ok(None);
+        };
+        if Protocol::for_path(&self.config, input.request.path()) != Protocol::Mcp {
+            return Ok(None);
+        }
+        let Some(id) = session::presented(&input.request)? else {
+            return Ok(None);
+        };
+        let presented = session::check(shared_data(input)?, config, id, agent, input.now_unix())
+            .map_err(Refusal::internal)?;
+        *seen = Some(presented.record());
+        presented.admit()?;
+        Ok(Some(presented))
+    }
+
+    /// An allowed request of the session's owner keeps its binding from going idle.
+    fn refresh_session(
+        &self,
+        input: &Input<'_>,
+        presented: Option<session::Presented<'_>>,
+    ) -> Result<(), Refusal> {
+        let (Some(config), Some(presented)) = (&self.config.sessions, presented) else {
+            return Ok(());
+        };
+        let (now, owner) = (input.now_unix(), presented.bound.as_ref());
+        match owner.filter(|_| presented.needs_refresh(config, now)) {
+            Some(bound) => session::refresh(shared_data(input)?, config, presented.id, &bound.owner, now)
+                .map_err(Refusal::internal),
+            None => Ok(()),
+        }
     }
 
     /// `context.risk`, when the risk feed is configured.
