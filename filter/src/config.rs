@@ -426,7 +426,9 @@ impl Config {
                 ));
             }
             if sessions.idle_seconds == 0 {
-                return Err("plugin configuration: sessions.idle_seconds must be at least 1".into());
+                return Err(
+                    "plugin configuration: sessions.idle_seconds must be at least 1".into(),
+                );
             }
         }
         if let Some(feed) = &self.risk_feed {

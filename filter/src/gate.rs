@@ -252,8 +252,10 @@ impl Gate {
         };
         let (now, owner) = (input.now_unix(), presented.bound.as_ref());
         match owner.filter(|_| presented.needs_refresh(config, now)) {
-            Some(bound) => session::refresh(shared_data(input)?, config, presented.id, &bound.owner, now)
-                .map_err(Refusal::internal),
+            Some(bound) => {
+                session::refresh(shared_data(input)?, config, presented.id, &bound.owner, now)
+                    .map_err(Refusal::internal)
+            }
             None => Ok(()),
         }
     }

@@ -170,7 +170,10 @@ pub fn check<'a>(
     now: i64,
 ) -> Result<Presented<'a>, StateError> {
     let entry = Stored::<ShardCodec>::new(shard_key(config, id));
-    let shard = entry.read(shared)?.map(|(shard, _)| shard).unwrap_or_default();
+    let shard = entry
+        .read(shared)?
+        .map(|(shard, _)| shard)
+        .unwrap_or_default();
     let bound = shard
         .into_iter()
         .find(|b| b.id == id && live(config, b, now));
@@ -338,9 +341,9 @@ pub fn answered(
             let binding = match bind(shared, sessions, id, &owner, now)? {
                 Bind::Bound { evicted } => (Binding::Opened, evicted),
                 Bind::Taken => {
-                    record
-                        .errors
-                        .push(format!("the upstream minted {id:?}, already bound to another agent"));
+                    record.errors.push(format!(
+                        "the upstream minted {id:?}, already bound to another agent"
+                    ));
                     (Binding::Other, 0)
                 }
             };

@@ -58,7 +58,11 @@ fn answer(
 
 /// `spiffe` opens session `id`: an allowed initialize whose answer mints it.
 fn open(gate: &Gate, shared: &Memory, spiffe: &str, id: &str) -> DecisionRecord {
-    let mut decided = decide(gate, &Request::post(rpc("initialize"), Some(spiffe)).at(T0), shared);
+    let mut decided = decide(
+        gate,
+        &Request::post(rpc("initialize"), Some(spiffe)).at(T0),
+        shared,
+    );
     assert_eq!(decided.outcome, Outcome::Allow, "{:?}", decided.typed);
     let answered = answer(gate, &mut decided.typed, 200, Some(id), shared, T0);
     assert_eq!(answered.binding, Some(Binding::Opened));
@@ -86,13 +90,23 @@ fn the_answer_that_mints_a_session_binds_it_to_the_opener() {
         record: record.clone(),
         ..toolgate::gate::internal_failure("", 0)
     });
-    assert_eq!(line["mcp_session"], json!({"id": "s-1", "binding": "opened"}));
+    assert_eq!(
+        line["mcp_session"],
+        json!({"id": "s-1", "binding": "opened"})
+    );
     assert_eq!(line["upstream_status"], json!(200));
 
-    let owner = decide(&gate, &in_session("POST", Some(rpc("tools/list")), READER, "s-1", T0 + 1), &shared);
+    let owner = decide(
+        &gate,
+        &in_session("POST", Some(rpc("tools/list")), READER, "s-1", T0 + 1),
+        &shared,
+    );
     assert_eq!(owner.outcome, Outcome::Allow, "{:?}", owner.typed);
     assert_eq!(mcp_session(&owner), Some(("s-1", Binding::Owner)));
-    assert_eq!(owner.record["cedar"]["context"]["mcp_session_id"], json!("s-1"));
+    assert_eq!(
+        owner.record["cedar"]["context"]["mcp_session_id"],
+        json!("s-1")
+    );
 }
 
 #[test]
@@ -110,7 +124,11 @@ fn another_agent_cannot_post_stream_or_delete_in_the_session() {
         assert_eq!(refused.outcome, Outcome::Deny);
         assert_eq!(refused.status(), 403);
         assert_eq!(mcp_session(&refused), Some(("s-1", Binding::Other)));
-        assert!(refused.typed.errors.join(" ").contains(READER), "{:?}", refused.typed.errors);
+        assert!(
+            refused.typed.errors.join(" ").contains(READER),
+            "{:?}",
+            refused.typed.errors
+        );
         // The client learns the reason, never who owns the session.
         assert!(!refused.body().to_string().contains(READER));
     }
@@ -119,7 +137,10 @@ fn another_agent_cannot_post_stream_or_delete_in_the_session() {
     assert_eq!(post.body()["id"], json!(7));
     // No certificate, no ownership.
     let anonymous = Request::new("GET", "/mcp", "", None).header(session::HEADER, "s-1");
-    assert_eq!(decide(&gate, &anonymous.at(T0 + 1), &shared).reason(), "session_not_owned");
+    assert_eq!(
+        decide(&gate, &anonymous.at(T0 + 1), &shared).reason(),
+        "session_not_owned"
+    );
 }
 
 #[test]
@@ -146,13 +167,26 @@ fn session_ids_must_be_one_header_of_visible_ascii() {
     let twice = in_session("GET", None, READER, "s-1", T0).header(session::HEADER, "s-2");
     assert_eq!(decide(&gate, &twice, &shared).reason(), "invalid_header");
     let widest = "!~".repeat(session::MAX_ID_BYTES / 2);
-    let fine = decide(&gate, &in_session("GET", None, READER, &widest, T0), &shared);
+    let fine = decide(
+        &gate,
+        &in_session("GET", None, READER, &widest, T0),
+        &shared,
+    );
     assert_eq!(fine.outcome, Outcome::Allow, "{:?}", fine.typed);
     // An upstream minting an id no client could present binds nothing, and says so.
-    let mut record = decide(&gate, &Request::post(rpc("initialize"), Some(READER)), &shared).typed;
+    let mut record = decide(
+        &gate,
+        &Request::post(rpc("initialize"), Some(READER)),
+        &shared,
+    )
+    .typed;
     let answered = answer(&gate, &mut record, 200, Some("a b"), &shared, T0);
     assert_eq!(answered.binding, None);
-    assert!(record.errors.join(" ").contains("visible ASCII"), "{:?}", record.errors);
+    assert!(
+        record.errors.join(" ").contains("visible ASCII"),
+        "{:?}",
+        record.errors
+    );
 }
 
 #[test]
@@ -165,13 +199,22 @@ fn an_idle_binding_expires_and_the_owner_s_requests_refresh_it_sparingly() {
     let opened = version();
     // Within a tenth of idle_seconds (100 s): no write.
     let owner = |at| in_session("POST", Some(rpc("ping")), READER, "s-1", at);
-    assert_eq!(decide(&gate, &owner(T0 + 100), &shared).outcome, Outcome::Allow);
+    assert_eq!(
+        decide(&gate, &owner(T0 + 100), &shared).outcome,
+        Outcome::Allow
+    );
     assert_eq!(version(), opened);
     // Later: one write, pushing the expiry to T0 + 900 + 1000.
-    assert_eq!(decide(&gate, &owner(T0 + 900), &shared).outcome, Outcome::Allow);
+    assert_eq!(
+        decide(&gate, &owner(T0 + 900), &shared).outcome,
+        Outcome::Allow
+    );
     assert_ne!(version(), opened);
     let writer = |at| in_session("GET", None, WRITER, "s-1", at);
-    assert_eq!(decide(&gate, &writer(T0 + 1900), &shared).reason(), "session_not_owned");
+    assert_eq!(
+        decide(&gate, &writer(T0 + 1900), &shared).reason(),
+        "session_not_owned"
+    );
     // Idle past idle_seconds: unknown, passed to the upstream.
     let later = decide(&gate, &writer(T0 + 1901), &shared);
     assert_eq!(later.outcome, Outcome::Allow, "{:?}", later.typed);
@@ -185,10 +228,16 @@ fn the_owner_s_accepted_delete_ends_the_binding() {
     let delete = in_session("DELETE", None, READER, "s-1", T0 + 1);
     // Refused by the upstream: still bound.
     let mut refused = decide(&gate, &delete, &shared).typed;
-    assert_eq!(answer(&gate, &mut refused, 405, None, &shared, T0 + 1), Answered::default());
+    assert_eq!(
+        answer(&gate, &mut refused, 405, None, &shared, T0 + 1),
+        Answered::default()
+    );
     assert_eq!(refused.upstream_status, Some(405));
     let writer = in_session("GET", None, WRITER, "s-1", T0 + 2);
-    assert_eq!(decide(&gate, &writer, &shared).reason(), "session_not_owned");
+    assert_eq!(
+        decide(&gate, &writer, &shared).reason(),
+        "session_not_owned"
+    );
     // Accepted: gone.
     let mut accepted = decide(&gate, &delete, &shared).typed;
     let answered = answer(&gate, &mut accepted, 200, None, &shared, T0 + 1);
@@ -212,9 +261,18 @@ fn a_corrupt_shard_refuses_its_sessions_naming_the_key() {
     shared.set(&key, b"{not json", 0).expect("set");
     let refused = decide(&gate, &in_session("GET", None, READER, "s-1", T0), &shared);
     assert_eq!(refused.reason(), "internal_error");
-    assert!(refused.typed.errors.join(" ").contains(&key), "{:?}", refused.typed.errors);
+    assert!(
+        refused.typed.errors.join(" ").contains(&key),
+        "{:?}",
+        refused.typed.errors
+    );
     // An answer minting a session there cannot be bound: it is refused instead.
-    let mut record = decide(&gate, &Request::post(rpc("initialize"), Some(READER)), &shared).typed;
+    let mut record = decide(
+        &gate,
+        &Request::post(rpc("initialize"), Some(READER)),
+        &shared,
+    )
+    .typed;
     let error = session::answered(
         gate.config(),
         &mut record,
@@ -227,7 +285,10 @@ fn a_corrupt_shard_refuses_its_sessions_naming_the_key() {
     )
     .expect_err("corrupt");
     let refusal = session::refuse_answer(&mut record, &error.to_string());
-    assert!(matches!(refusal, toolgate::enforce::Action::Respond { status: 403, .. }));
+    assert!(matches!(
+        refusal,
+        toolgate::enforce::Action::Respond { status: 403, .. }
+    ));
     assert_eq!(record.reason.map(|r| r.code()), Some("internal_error"));
 }
 
@@ -240,11 +301,24 @@ fn a_full_shard_evicts_its_least_recently_used_binding() {
     };
     let shared = Memory::new();
     let now = T0 as i64;
-    assert_eq!(session::bind(&shared, &config, "a", READER, now), Ok(Bind::Bound { evicted: 0 }));
-    assert_eq!(session::bind(&shared, &config, "b", READER, now + 1), Ok(Bind::Bound { evicted: 0 }));
-    assert_eq!(session::bind(&shared, &config, "a", WRITER, now + 2), Ok(Bind::Taken));
-    assert_eq!(session::bind(&shared, &config, "c", WRITER, now + 3), Ok(Bind::Bound { evicted: 1 }));
-    let binding = |id| session::check(&shared, &config, id, Some(READER), now + 3).map(|p| p.binding);
+    assert_eq!(
+        session::bind(&shared, &config, "a", READER, now),
+        Ok(Bind::Bound { evicted: 0 })
+    );
+    assert_eq!(
+        session::bind(&shared, &config, "b", READER, now + 1),
+        Ok(Bind::Bound { evicted: 0 })
+    );
+    assert_eq!(
+        session::bind(&shared, &config, "a", WRITER, now + 2),
+        Ok(Bind::Taken)
+    );
+    assert_eq!(
+        session::bind(&shared, &config, "c", WRITER, now + 3),
+        Ok(Bind::Bound { evicted: 1 })
+    );
+    let binding =
+        |id| session::check(&shared, &config, id, Some(READER), now + 3).map(|p| p.binding);
     assert_eq!(binding("a"), Ok(Binding::Unknown));
     assert_eq!(binding("b"), Ok(Binding::Owner));
     assert_eq!(binding("c"), Ok(Binding::Other));
@@ -257,7 +331,8 @@ fn off_or_off_the_mcp_paths_the_header_is_not_read() {
     let decided = decide(&off, &in_session("GET", None, WRITER, "a b", T0), &shared);
     assert_eq!(decided.outcome, Outcome::Allow, "{:?}", decided.typed);
     assert_eq!(decided.typed.mcp_session, None);
-    let rest = Request::new("GET", "/weather/v1/forecast", "", Some(READER)).header(session::HEADER, "a b");
+    let rest = Request::new("GET", "/weather/v1/forecast", "", Some(READER))
+        .header(session::HEADER, "a b");
     let decided = decide_on_weather(&rest, &shared);
     assert_eq!(decided.outcome, Outcome::Allow, "{:?}", decided.typed);
     assert!(kit::configure(&kit::config(json!({ "sessions": { "idle": 5 } })), 1).is_err());
@@ -274,6 +349,10 @@ fn the_record_carries_the_upstream_s_status_only_for_forwarded_requests() {
     answer(&gate, &mut allowed.typed, 503, None, &shared, T0);
     assert_eq!(allowed.typed.upstream_status, Some(503));
     assert_eq!(allowed.typed.decision.as_str(), "allow");
-    let refused = decide(&gate, &Request::tool("no_such_tool", json!({}), READER), &shared);
+    let refused = decide(
+        &gate,
+        &Request::tool("no_such_tool", json!({}), READER),
+        &shared,
+    );
     assert_eq!(refused.record["upstream_status"], Value::Null);
 }
