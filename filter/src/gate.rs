@@ -196,12 +196,12 @@ impl Gate {
         found.token = credential.cloned();
         revocation::check(&input.revocations, input.now_unix())?;
         let session = self.mcp_session(input, identity.agent(), &mut found.mcp_session)?;
-        let mut risk = self.risk_context(
+        let mut context = self.risk_context(
             input,
             identity.agent(),
             (&mut found.risk, &mut found.effects),
         )?;
-        risk.extend(session.as_ref().map(session::Presented::context));
+        context.extend(session.as_ref().map(session::Presented::context));
         let facts = Facts {
             identity,
             credential,
@@ -210,7 +210,7 @@ impl Gate {
             server,
             http_method: request.method(),
             path: request.path(),
-            behaviour: &risk,
+            behaviour: &context,
         };
         let decided = (&mut found.calls_decided, &mut found.effects);
         self.decide_in_session(input, &facts, &found.calls, decided)?;
@@ -247,16 +247,11 @@ impl Gate {
         input: &Input<'_>,
         presented: Option<session::Presented<'_>>,
     ) -> Result<(), Refusal> {
-        let (Some(config), Some(presented)) = (&self.config.sessions, presented) else {
-            return Ok(());
-        };
-        let (now, owner) = (input.now_unix(), presented.bound.as_ref());
-        match owner.filter(|_| presented.needs_refresh(config, now)) {
-            Some(bound) => {
-                session::refresh(shared_data(input)?, config, presented.id, &bound.owner, now)
-                    .map_err(Refusal::internal)
-            }
-            None => Ok(()),
+        match (&self.config.sessions, presented) {
+            (Some(config), Some(presented)) => presented
+                .refresh(shared_data(input)?, config, input.now_unix())
+                .map_err(Refusal::internal),
+            _ => Ok(()),
         }
     }
 

@@ -143,14 +143,21 @@ impl Presented<'_> {
         }
     }
 
-    /// True when an allowed request of the owner should push the binding's idle
-    /// expiry forward: only after a tenth of the idle time, so that a busy session
-    /// does not write shared data on every request.
-    pub fn needs_refresh(&self, config: &Sessions, now: i64) -> bool {
+    /// After an allowed request of the owner: pushes the binding's idle expiry to
+    /// `now`, but only once a tenth of the idle time has passed since the last push,
+    /// so that a busy session does not write shared data on every request.
+    pub fn refresh(
+        &self,
+        shared: &dyn SharedData,
+        config: &Sessions,
+        now: i64,
+    ) -> Result<(), StateError> {
         let tenth = i64::try_from(config.idle_seconds / 10).unwrap_or(i64::MAX);
         match (&self.binding, &self.bound) {
-            (Binding::Owner, Some(bound)) => now.saturating_sub(bound.last) > tenth,
-            _ => false,
+            (Binding::Owner, Some(bound)) if now.saturating_sub(bound.last) > tenth => {
+                refresh(shared, config, self.id, &bound.owner, now)
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -234,7 +241,7 @@ pub fn bind(
     Ok(updated.outcome)
 }
 
-/// Pushes the owner's binding's idle expiry to `now` (after [`Presented::needs_refresh`]).
+/// Pushes the owner's binding's idle expiry to `now` (see [`Presented::refresh`]).
 pub fn refresh(
     shared: &dyn SharedData,
     config: &Sessions,
@@ -311,52 +318,74 @@ pub fn answered(
     let (Protocol::Mcp, Some(owner)) = (Protocol::for_path(config, path), owner) else {
         return Ok(Answered::default());
     };
-    match &mut record.mcp_session {
-        Some(session) if session.binding == Binding::Owner => {
-            if record.http_method.as_deref() != Some("DELETE") {
-                return Ok(Answered::default());
-            }
-            // The upstream ended it: a failure to forget only leaves a binding to expire.
-            match end(shared, sessions, &session.id, &owner) {
-                Ok(_) => session.binding = Binding::Ended,
-                Err(error) => record.errors.push(error.to_string()),
-            }
-            Ok(Answered {
-                binding: Some(session.binding).filter(|b| *b == Binding::Ended),
-                evicted: 0,
-            })
+    let ending = record.http_method.as_deref() == Some("DELETE");
+    match (&record.mcp_session, answer.session_id) {
+        (Some(s), _) if s.binding == Binding::Owner && ending => {
+            Ok(ended(shared, sessions, record, &owner))
         }
-        Some(_) => Ok(Answered::default()),
-        None => {
-            let Some(minted) = answer.session_id else {
-                return Ok(Answered::default());
-            };
-            let Some(id) = valid(minted) else {
-                // Every request presenting it will be refused as invalid_header.
-                record.errors.push(format!(
-                    "the upstream minted an {HEADER} that is not 1 to {MAX_ID_BYTES} visible ASCII characters"
-                ));
-                return Ok(Answered::default());
-            };
-            let binding = match bind(shared, sessions, id, &owner, now)? {
-                Bind::Bound { evicted } => (Binding::Opened, evicted),
-                Bind::Taken => {
-                    record.errors.push(format!(
-                        "the upstream minted {id:?}, already bound to another agent"
-                    ));
-                    (Binding::Other, 0)
-                }
-            };
-            record.mcp_session = Some(McpSessionRecord {
-                id: id.to_owned(),
-                binding: binding.0,
-            });
-            Ok(Answered {
-                binding: Some(binding.0),
-                evicted: binding.1,
-            })
+        (None, Some(minted)) => opened(shared, sessions, record, minted, &owner, now),
+        _ => Ok(Answered::default()),
+    }
+}
+
+/// The owner's DELETE was accepted: the binding goes. A failure to forget it only
+/// leaves a binding to expire, so it is noted, not refused.
+fn ended(
+    shared: &dyn SharedData,
+    config: &Sessions,
+    record: &mut DecisionRecord,
+    owner: &str,
+) -> Answered {
+    let Some(session) = &mut record.mcp_session else {
+        return Answered::default();
+    };
+    match end(shared, config, &session.id, owner) {
+        Ok(_) => {
+            session.binding = Binding::Ended;
+            Answered {
+                binding: Some(Binding::Ended),
+                evicted: 0,
+            }
+        }
+        Err(error) => {
+            record.errors.push(error.to_string());
+            Answered::default()
         }
     }
+}
+
+/// The answer minted a session: bound to `owner` before the client learns it.
+fn opened(
+    shared: &dyn SharedData,
+    config: &Sessions,
+    record: &mut DecisionRecord,
+    minted: &[u8],
+    owner: &str,
+    now: i64,
+) -> Result<Answered, StateError> {
+    let Some(id) = valid(minted) else {
+        // Every request presenting it will be refused as invalid_header.
+        record.errors.push(format!(
+            "the upstream minted an {HEADER} that is not 1 to {MAX_ID_BYTES} visible ASCII characters"
+        ));
+        return Ok(Answered::default());
+    };
+    let (binding, evicted) = match bind(shared, config, id, owner, now)? {
+        Bind::Bound { evicted } => (Binding::Opened, evicted),
+        Bind::Taken => {
+            let error = format!("the upstream minted {id:?}, already bound to another agent");
+            record.errors.push(error);
+            (Binding::Other, 0)
+        }
+    };
+    record.mcp_session = Some(McpSessionRecord {
+        id: id.to_owned(),
+        binding,
+    });
+    Ok(Answered {
+        binding: Some(binding).filter(|b| *b == Binding::Opened),
+        evicted,
+    })
 }
 
 /// The refusal sent instead of an answer whose minted session could not be bound
