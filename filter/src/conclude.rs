@@ -227,6 +227,7 @@ fn record(
         intent: found.intent.intent,
         task: found.intent.task,
         session: found.intent.session,
+        mcp_session: found.mcp_session,
         decision: match reason {
             Some(_) => Decision::Deny,
             None => Decision::Allow,
@@ -264,6 +265,7 @@ fn record(
         cedar: calls_decided
             .cedar
             .and_then(|(built, allowed)| built.record(allowed, config.log_arguments)),
+        upstream_status: None,
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Config {
     pub history: Option<History>,
     /// The live risk feed for `context.risk` (off when absent).
     pub risk_feed: Option<RiskFeed>,
+    /// MCP sessions bound to the agent that opened them (on by default; `null` turns it off).
+    pub sessions: Option<Sessions>,
     /// Development only: take the SPIFFE ID from this request header when the
     /// connection has no verified peer certificate. Every such decision is logged insecure.
     pub dev_identity_header: Option<String>,
@@ -169,6 +171,36 @@ impl History {
     }
 }
 
+/// MCP sessions (`Mcp-Session-Id`) bound to their agent, kept in Envoy's shared data (per Envoy process).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sessions {
+    /// A binding no request of its owner refreshed for this long is forgotten.
+    pub idle_seconds: u64,
+    /// Bindings kept in total, split evenly over the shards; past that the least
+    /// recently used goes (its session is then unknown to toolgate).
+    pub max_entries: usize,
+    /// Shared-data keys the bindings are spread over, created up front.
+    pub shards: usize,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self {
+            idle_seconds: 3600,
+            max_entries: 16_384,
+            shards: 1024,
+        }
+    }
+}
+
+impl Sessions {
+    /// Bindings one shard holds before the least recently used goes.
+    pub fn shard_capacity(&self) -> usize {
+        self.max_entries / self.shards.max(1)
+    }
+}
+
 /// A feed of workload risk scores and flags, polled from an Envoy cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -245,6 +277,7 @@ impl Default for Config {
             approvals: Approvals::default(),
             history: None,
             risk_feed: None,
+            sessions: Some(Sessions::default()),
             revocation: None,
             server: "default".into(),
             server_from: ServerSource::Config,
@@ -420,6 +453,19 @@ impl Config {
             }
             if history.idle_seconds == 0 || history.sweep_seconds == 0 {
                 return Err("plugin configuration: history.idle_seconds and history.sweep_seconds must be at least 1".into());
+            }
+        }
+        if let Some(sessions) = &self.sessions {
+            if sessions.shards == 0 || sessions.shards > 65_536 || sessions.shard_capacity() == 0 {
+                return Err(format!(
+                    "plugin configuration: sessions.shards must be between 1 and 65536 and at most sessions.max_entries ({})",
+                    sessions.max_entries
+                ));
+            }
+            if sessions.idle_seconds == 0 {
+                return Err(
+                    "plugin configuration: sessions.idle_seconds must be at least 1".into(),
+                );
             }
         }
         if let Some(feed) = &self.risk_feed {

@@ -132,6 +132,8 @@ pub(crate) struct Findings {
     pub identity: Option<Identity>,
     pub token: Option<Credential>,
     pub risk: Option<risk::View>,
+    /// The MCP session the request presented, and where it stands.
+    pub mcp_session: Option<crate::record::McpSessionRecord>,
     pub effects: Effects,
     pub calls_decided: CallsDecided,
 }

@@ -13,9 +13,13 @@ use crate::history::{self, Shard};
 use crate::http::HttpRequest;
 use crate::identity::{self, ClaimedHeaders, Identity};
 use crate::policy::PolicyStore;
+use crate::protocol::Protocol;
 use crate::reason::Reason;
+use crate::record::McpSessionRecord;
 use crate::shared::SharedData;
-use crate::{approval, conclude, control, delegation, mirror, protocol, rate, revocation, risk};
+use crate::{
+    approval, conclude, control, delegation, mirror, protocol, rate, revocation, risk, session,
+};
 
 pub use crate::conclude::internal_failure;
 use crate::decision::{CallsDecided, Findings};
@@ -194,11 +198,13 @@ impl Gate {
         let credential = credential::required(&input.token, self.config.credentials.as_ref())?;
         found.token = credential.cloned();
         revocation::check(&input.revocations, input.now_unix())?;
-        let risk = self.risk_context(
+        let session = self.mcp_session(input, identity.agent(), &mut found.mcp_session)?;
+        let mut context = self.risk_context(
             input,
             identity.agent(),
             (&mut found.risk, &mut found.effects),
         )?;
+        context.extend(session.as_ref().map(session::Presented::context));
         let facts = Facts {
             identity,
             credential,
@@ -208,10 +214,49 @@ impl Gate {
             http_method: request.method(),
             path: request.path(),
             protocol_version: found.protocol_version.as_deref(),
-            behaviour: &risk,
+            behaviour: &context,
         };
         let decided = (&mut found.calls_decided, &mut found.effects);
-        self.decide_in_session(input, &facts, &found.calls, decided)
+        self.decide_in_session(input, &facts, &found.calls, decided)?;
+        self.refresh_session(input, session)
+    }
+
+    /// The MCP session the request presents on an MCP path, where it stands with the
+    /// agent; one bound to another principal is refused (see `session`).
+    fn mcp_session<'i>(
+        &self,
+        input: &Input<'i>,
+        agent: Option<&str>,
+        seen: &mut Option<McpSessionRecord>,
+    ) -> Result<Option<session::Presented<'i>>, Refusal> {
+        let Some(config) = &self.config.sessions else {
+            return Ok(None);
+        };
+        if Protocol::for_path(&self.config, input.request.path()) != Protocol::Mcp {
+            return Ok(None);
+        }
+        let Some(id) = session::presented(&input.request)? else {
+            return Ok(None);
+        };
+        let presented = session::check(shared_data(input)?, config, id, agent, input.now_unix())
+            .map_err(Refusal::internal)?;
+        *seen = Some(presented.record());
+        presented.admit()?;
+        Ok(Some(presented))
+    }
+
+    /// An allowed request of the session's owner keeps its binding from going idle.
+    fn refresh_session(
+        &self,
+        input: &Input<'_>,
+        presented: Option<session::Presented<'_>>,
+    ) -> Result<(), Refusal> {
+        match (&self.config.sessions, presented) {
+            (Some(config), Some(presented)) => presented
+                .refresh(shared_data(input)?, config, input.now_unix())
+                .map_err(Refusal::internal),
+            _ => Ok(()),
+        }
     }
 
     /// `context.risk`, when the risk feed is configured.

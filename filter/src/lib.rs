@@ -56,6 +56,7 @@ pub mod refusal;
 pub mod rest;
 pub mod revocation;
 pub mod risk;
+pub mod session;
 pub mod shared;
 pub mod spiffe;
 pub mod time;

@@ -75,6 +75,8 @@ reasons! {
     TokenInvalid => ("token_invalid", 401, -32011, Identity, "the bearer token did not verify"),
     Revoked => ("revoked", 403, -32011, Identity, "the task or token was revoked"),
     NotAController => ("not_a_controller", 403, -32011, Identity, "only a configured controller may revoke"),
+    /// The `Mcp-Session-Id` belongs to a session another principal opened.
+    SessionNotOwned => ("session_not_owned", 403, -32011, Identity, "the MCP session belongs to another agent"),
     InvalidHeader => ("invalid_header", 400, -32011, Protocol, "a request header toolgate reads is not valid UTF-8"),
     InvalidJson => ("invalid_json", 400, -32700, Protocol, "the request body is not valid JSON"),
     DuplicateJsonKey => ("duplicate_json_key", 400, -32700, Protocol, "the request body repeats a JSON object key"),

@@ -40,6 +40,8 @@ pub struct DecisionRecord {
     pub intent: Option<String>,
     pub task: Option<String>,
     pub session: Option<String>,
+    /// The MCP session (`Mcp-Session-Id`) the request presented, or that its answer opened.
+    pub mcp_session: Option<McpSessionRecord>,
     pub decision: Decision,
     /// False when the decision was not applied: shadow mode, or a fail-open route.
     pub enforced: bool,
@@ -69,6 +71,32 @@ pub struct DecisionRecord {
     /// `toolgate replay` re-evaluates. `null` when the request was refused before
     /// policy evaluation (identity, malformed input, ...).
     pub cedar: Option<CedarRecord>,
+    /// The status of the response to a forwarded request (the upstream's, or Envoy's
+    /// own when it could not reach it); `null` when toolgate answered itself.
+    pub upstream_status: Option<u32>,
+}
+
+/// An MCP session id and what toolgate knows of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpSessionRecord {
+    pub id: String,
+    pub binding: Binding,
+}
+
+/// Where an MCP session id stands with the request's principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Binding {
+    /// The upstream's answer minted it: now bound to the principal.
+    Opened,
+    /// Bound to the principal, who presented it.
+    Owner,
+    /// Bound to another principal: refused.
+    Other,
+    /// Not bound (never seen, or expired): passed through, the upstream decides.
+    Unknown,
+    /// The owner's DELETE was accepted: the binding is gone.
+    Ended,
 }
 
 /// The decision as applied or, in shadow mode and on fail-open routes, as it would be.

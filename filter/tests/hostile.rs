@@ -28,11 +28,16 @@ fn decide_on_route(
     body: &[u8],
     route: Option<&str>,
 ) -> Decided {
+    // Envoy always has shared data (an MCP session id is looked up there).
+    let shared = toolgate::shared::Memory::new();
     let mut request = Request::new(method, path, body, Some(READER)).at(0);
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    request.decide_with(gate, |input| input.route_name = route)
+    request.decide_with(gate, |input| {
+        input.route_name = route;
+        input.shared = Some(&shared);
+    })
 }
 
 fn post(gate: &Gate, body: &[u8]) -> Decided {

@@ -8,6 +8,8 @@ import argparse
 import json
 import os
 import threading
+import urllib.parse
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # The tools it lists are the committed tools/list result examples/demo/arguments.cedarschema is
@@ -54,10 +56,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.rfile.readline()
         return self.rfile.read(int(self.headers.get("content-length") or 0))
 
-    def _send(self, status, payload, content_type="application/json"):
+    def _send(self, status, payload, content_type="application/json", headers=None):
         data = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("content-type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("content-length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -75,7 +79,12 @@ class Handler(BaseHTTPRequestHandler):
             replies = [r for r in (self._reply(m) for m in message) if r is not None]
             return self._send(200, replies) if replies else self._send(202, None)
         reply = self._reply(message)
-        return self._send(202, None) if reply is None else self._send(200, reply)
+        if reply is None:
+            return self._send(202, None)
+        # Like a stateful SDK server, the initialize answer mints the session (it does not
+        # enforce sessions: a test can send any id and see what toolgate did with it).
+        minted = {"mcp-session-id": uuid.uuid4().hex} if message.get("method") == "initialize" else {}
+        return self._send(200, reply, headers=minted)
 
     def _reply(self, message):
         if "id" not in message:
@@ -99,6 +108,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         # A GET may carry a body too: read it, or it would be taken for the next request.
         self._record(self._read_body())
+        # ?status=NNN: answer with that status, as a server refusing an allowed call would.
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if "status" in query:
+            return self._send(int(query["status"][0]), {"error": "asked to fail", "path": self.path})
         if self.path.startswith("/weather"):
             return self._send(200, {"city": "Paris", "forecast": "sunny", "path": self.path})
         return self._send(200, {"ok": True, "path": self.path})

@@ -18,6 +18,13 @@ extern "C" {
         data: *mut *mut u8,
         size: *mut usize,
     ) -> Status;
+    fn proxy_get_header_map_value(
+        map_type: MapType,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *mut *mut u8,
+        value_size: *mut usize,
+    ) -> Status;
     fn proxy_replace_header_map_value(
         map_type: MapType,
         key_data: *const u8,
@@ -170,6 +177,24 @@ fn header_map(map: MapType) -> HostResult<Vec<(String, Vec<u8>)>> {
         .into_iter()
         .map(|(key, value)| (String::from_utf8_lossy(key).into_owned(), value.to_vec()))
         .collect())
+}
+
+/// One response header's (first) value, raw; `None` when absent.
+pub fn response_header(name: &str) -> HostResult<Option<Vec<u8>>> {
+    let (mut data, mut size) = (null_mut(), 0);
+    match unsafe {
+        proxy_get_header_map_value(
+            MapType::HttpResponseHeaders,
+            name.as_ptr(),
+            name.len(),
+            &mut data,
+            &mut size,
+        )
+    } {
+        Status::Ok => Ok(Some(unsafe { take(data, size) }.unwrap_or_default())),
+        Status::NotFound => Ok(None),
+        other => Err(other),
+    }
 }
 
 pub fn set_request_header(name: &str, value: &str) -> HostResult<()> {

@@ -15,7 +15,9 @@ use crate::enforce;
 use crate::gate::{Gate, Input, Verdict};
 use crate::http::{Header, HttpRequest};
 use crate::identity::Peer;
+use crate::record::DecisionRecord;
 use crate::revocation;
+use crate::session::{self, Answer};
 use crate::shared::{StateError, Stored};
 
 /// The dynamic metadata namespace Envoy's jwt_authn filter writes to.
@@ -29,6 +31,8 @@ pub struct Request {
     metrics: Metrics,
     headers: Vec<Header>,
     decided: bool,
+    /// The record of a forwarded request, until its answer's status is added to it.
+    forwarded: Option<DecisionRecord>,
 }
 
 impl Request {
@@ -38,6 +42,7 @@ impl Request {
             metrics,
             headers: Vec::new(),
             decided: false,
+            forwarded: None,
         }
     }
 
@@ -157,28 +162,54 @@ impl Request {
         if let Some(gate) = &self.gate {
             self.metrics.memory(|| gate.decision_id_prefix());
         }
-        let line = verdict.record.to_json();
-        if let Err(status) = host::set_filter_state(DECISION_LOG_KEY, line.as_bytes()) {
-            host::log(
-                LogLevel::Error,
-                &format!("toolgate: decision log not written ({status:?}): {line}"),
-            );
-        }
+        let session = verdict.record.mcp_session.as_ref();
+        self.metrics.session(session.map(|s| s.binding), 0);
+        // Written now, so that a request whose answer never comes is logged too.
+        log_record(&verdict.record);
         match verdict.action {
-            enforce::Action::Forward { .. } => Action::Continue,
-            enforce::Action::Respond {
-                status,
-                headers,
-                body,
-            } => {
-                let details = "toolgate_denied";
-                if let Err(e) = host::send_response(status, details, &headers, &body) {
-                    host::log(
-                        LogLevel::Error,
-                        &format!("toolgate: cannot send the denial: {e:?}"),
-                    );
-                }
-                Action::Pause
+            enforce::Action::Forward { .. } => {
+                self.forwarded = Some(verdict.record);
+                Action::Continue
+            }
+            respond @ enforce::Action::Respond { .. } => respond_with(respond),
+        }
+    }
+
+    /// The answer to a forwarded request: its status goes into the record, and a
+    /// session it opens is bound to the agent (or the answer is refused when it cannot be).
+    fn answered(&mut self, mut record: DecisionRecord, gate: &Gate) -> Action {
+        let status = host::response_header(":status").map(|status| {
+            let text = status.as_deref().and_then(|s| std::str::from_utf8(s).ok());
+            text.and_then(|s| s.parse().ok()).unwrap_or(0)
+        });
+        let session_id = host::response_header(session::HEADER);
+        let now = host::unix_nanos().unwrap_or(0) / 1_000_000_000;
+        let answered = match (status, session_id) {
+            (Ok(status), Ok(session_id)) => {
+                let answer = Answer {
+                    status,
+                    session_id: session_id.as_deref(),
+                };
+                let now = i64::try_from(now).unwrap_or(i64::MAX);
+                session::answered(gate.config(), &mut record, &answer, &host::Shared, now)
+                    .map_err(|e| e.to_string())
+            }
+            (Err(e), _) | (_, Err(e)) => Err(format!("cannot read the answer's headers: {e:?}")),
+        };
+        match answered {
+            Ok(answered) => {
+                self.metrics.session(answered.binding, answered.evicted);
+                log_record(&record);
+                Action::Continue
+            }
+            Err(error) => {
+                host::log(
+                    LogLevel::Error,
+                    &format!("toolgate: failing closed on the answer: {error}"),
+                );
+                let refusal = session::refuse_answer(&mut record, &error);
+                log_record(&record);
+                respond_with(refusal)
             }
         }
     }
@@ -195,6 +226,37 @@ impl Request {
         let (_, value) = self.headers.iter().find(|(n, _)| n == "content-length")?;
         std::str::from_utf8(value).ok()?.trim().parse().ok()
     }
+}
+
+/// Sets the record as the filter state the access log prints.
+fn log_record(record: &DecisionRecord) {
+    let line = record.to_json();
+    if let Err(status) = host::set_filter_state(DECISION_LOG_KEY, line.as_bytes()) {
+        host::log(
+            LogLevel::Error,
+            &format!("toolgate: decision log not written ({status:?}): {line}"),
+        );
+    }
+}
+
+/// Answers the client with toolgate's own response.
+fn respond_with(action: enforce::Action) -> Action {
+    if let enforce::Action::Respond {
+        status,
+        headers,
+        body,
+    } = action
+    {
+        let details = "toolgate_denied";
+        if let Err(e) = host::send_response(status, details, &headers, &body) {
+            host::log(
+                LogLevel::Error,
+                &format!("toolgate: cannot send the denial: {e:?}"),
+            );
+        }
+        return Action::Pause;
+    }
+    Action::Continue
 }
 
 /// A jwt_authn provider's verified payload and failure status, by their metadata keys.
@@ -259,6 +321,14 @@ impl HttpContext for Request {
         match host::buffer(BufferType::HttpRequestBody, body_size) {
             Ok(body) => self.decide(&body, false),
             Err(status) => self.fail_closed(&format!("cannot read the request body: {status:?}")),
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // Only a forwarded request's answer is the upstream's: toolgate's own refusals pass.
+        match (self.forwarded.take(), self.gate.clone()) {
+            (Some(record), Some(gate)) => self.answered(record, &gate),
+            _ => Action::Continue,
         }
     }
 

@@ -6,6 +6,7 @@ use proxy_wasm::types::LogLevel;
 
 use super::host;
 use crate::gate::{Effects, Outcome};
+use crate::record::Binding;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Metrics {
@@ -23,6 +24,11 @@ pub struct Metrics {
     risk_feed_errors: Option<u32>,
     risk_feed_updates: Option<u32>,
     callouts_unknown: Option<u32>,
+    sessions_bound: Option<u32>,
+    sessions_ended: Option<u32>,
+    sessions_not_owned: Option<u32>,
+    sessions_unknown: Option<u32>,
+    sessions_evicted: Option<u32>,
 }
 
 impl Metrics {
@@ -52,6 +58,11 @@ impl Metrics {
             risk_feed_errors: counter("toolgate.risk.feed_errors"),
             risk_feed_updates: counter("toolgate.risk.feed_updates"),
             callouts_unknown: counter("toolgate.callouts.unknown"),
+            sessions_bound: counter("toolgate.sessions.bound"),
+            sessions_ended: counter("toolgate.sessions.ended"),
+            sessions_not_owned: counter("toolgate.sessions.not_owned"),
+            sessions_unknown: counter("toolgate.sessions.unknown"),
+            sessions_evicted: counter("toolgate.sessions.evicted"),
         }
     }
 
@@ -70,6 +81,20 @@ impl Metrics {
         add(self.history_expired, effects.expired);
         add(self.history_conflicts, effects.conflicts);
         add(self.risk_stale, u64::from(effects.risk_stale));
+    }
+
+    /// An MCP session was bound, ended, presented by another agent or unknown
+    /// (see `session`); `evicted` bindings made room for a new one.
+    pub fn session(&self, binding: Option<Binding>, evicted: u64) {
+        let metric = match binding {
+            Some(Binding::Opened) => self.sessions_bound,
+            Some(Binding::Ended) => self.sessions_ended,
+            Some(Binding::Other) => self.sessions_not_owned,
+            Some(Binding::Unknown) => self.sessions_unknown,
+            Some(Binding::Owner) | None => None,
+        };
+        add(metric, 1);
+        add(self.sessions_evicted, evicted);
     }
 
     /// A plugin configuration was refused (Envoy keeps the previous one, or does not start).

@@ -9,7 +9,7 @@ use super::host;
 use super::http::Request;
 use super::metrics::Metrics;
 use crate::callout::{self, Purpose};
-use crate::{history, risk, shared, Gate};
+use crate::{history, risk, session, shared, Gate};
 
 #[derive(Default)]
 pub struct Root {
@@ -26,13 +26,18 @@ const SWEEP_CLAIM_KEY: &str = "toolgate/history/v1/sweep-claim";
 const TICK_MS: u32 = 1000;
 
 impl Root {
-    /// Creates the session history's shards and starts the timer, when history or
-    /// the risk feed is configured.
+    /// Creates the session history's and the MCP sessions' shards, and starts the
+    /// timer, when history or the risk feed is configured.
     fn start_timers(&self, gate: &Gate) {
         let config = gate.config();
         if let Some(history) = &config.history {
             if let Err(e) = history::create_shards(&host::Shared, history) {
                 host::log(LogLevel::Error, &format!("toolgate: session history: {e}"));
+            }
+        }
+        if let Some(sessions) = &config.sessions {
+            if let Err(e) = session::create_shards(&host::Shared, sessions) {
+                host::log(LogLevel::Error, &format!("toolgate: MCP sessions: {e}"));
             }
         }
         if config.history.is_some() || config.risk_feed.is_some() {
