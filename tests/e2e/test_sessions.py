@@ -146,9 +146,10 @@ class UpstreamStatus(unittest.TestCase):
         self.assertEqual(ok.status, 200)
         self.assertEqual(gw.decision_for_request("upstream-200")["upstream_status"], 200)
 
-        denied = gw.call_tool("no_such_tool", headers={"x-request-id": "toolgate-403"})
-        self.assertEqual(denied.status, 403)
-        record = gw.decision_for_request("toolgate-403")
+        # toolgate's own answer (a policy refusal, HTTP 200 with the JSON-RPC error) is no upstream's.
+        denied = gw.call_tool("no_such_tool", headers={"x-request-id": "toolgate-refusal"})
+        self.assertEqual((denied.status, denied.json()["error"]["data"]["reason"]), (200, "not_permitted"))
+        record = gw.decision_for_request("toolgate-refusal")
         self.assertEqual((record["decision"], record["upstream_status"]), ("deny", None), record)
 
 
