@@ -128,7 +128,10 @@ fn refuse(
         };
         match tool_call {
             Some(id) if on_policy && config.refusals.tools_call == ToolsCallRefusal::Result => {
-                enforce::Refusal::ToolResult { id }
+                enforce::Refusal::ToolResult {
+                    id,
+                    result_type: crate::mirror::mirrors(found.protocol_version.as_deref()),
+                }
             }
             _ => enforce::Refusal::JsonRpc {
                 status: match config.refusals.policy_status {

@@ -40,7 +40,8 @@ pub enum Refusal<'a> {
         status: u32,
     },
     /// A `tools/call` result with `isError: true` (HTTP 200), which the model reads.
-    ToolResult { id: &'a Value },
+    /// `result_type`: 2026-07-28 results must say `resultType` (the SDK refuses one without).
+    ToolResult { id: &'a Value, result_type: bool },
     /// An RFC 9457 problem document.
     Problem { instance: &'a str },
 }
@@ -88,17 +89,17 @@ pub fn refuse(
             };
             (status, "application/json", body)
         }
-        Refusal::ToolResult { id } => {
+        Refusal::ToolResult { id, result_type } => {
             let text = readable(reason, decision_id, policies, hints);
-            let body = json!({
-                "jsonrpc": "2.0",
-                "id": id,
-                "result": {
-                    "content": [{ "type": "text", "text": text }],
-                    "isError": true,
-                    "_meta": { "toolgate": data },
-                },
+            let mut result = json!({
+                "content": [{ "type": "text", "text": text }],
+                "isError": true,
+                "_meta": { "toolgate": data },
             });
+            if let (true, Some(fields)) = (result_type, result.as_object_mut()) {
+                fields.insert("resultType".into(), "complete".into());
+            }
+            let body = json!({ "jsonrpc": "2.0", "id": id, "result": result });
             (200, "application/json", body)
         }
         Refusal::Problem { instance } => (

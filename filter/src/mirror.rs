@@ -69,8 +69,9 @@ pub fn check(
     Ok(version)
 }
 
-/// True when `version` is one that mirrors the body into headers.
-fn mirrors(version: Option<&str>) -> bool {
+/// True when `version` is one that mirrors the body into headers: 2026-07-28 or later
+/// (stateless, `resultType` on every result), or not an earlier date.
+pub fn mirrors(version: Option<&str>) -> bool {
     let Some(version) = version else {
         return false;
     };

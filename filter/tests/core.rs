@@ -92,6 +92,17 @@ fn a_refused_tool_call_can_be_a_tool_result_the_model_reads() {
     assert!(text.contains("forbid-critical-tools"), "{text}");
     assert!(text.contains(&d.typed.decision_id), "{text}");
     assert_eq!(result["_meta"]["toolgate"]["reason"], "forbidden_by_policy");
+    // A 2025-era result has no resultType; a 2026-07-28 one must say it (the SDK requires it).
+    assert!(result.get("resultType").is_none(), "{result}");
+    let mut modern = tool_call(json!(8), "delete_database", json!({}));
+    modern["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
+    let d = Request::post(modern, Some(READER))
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "delete_database")
+        .decide(&g);
+    assert_eq!(d.body()["result"]["resultType"], "complete");
+    assert_eq!(d.body()["result"]["isError"], true);
     assert_eq!(
         result["_meta"]["toolgate"]["policies"],
         json!(["forbid-critical-tools"])
