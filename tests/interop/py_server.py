@@ -60,14 +60,14 @@ def build(name):
 
     @server.tool()
     def big(mebibytes: int) -> str:
-        """A result of MEBIBYTES MiB of text."""
-        line = "toolgate interop: a large result line, 64 bytes of text padded.\n"
-        return line * (mebibytes * 1024 * 1024 // len(line))
+        """A result of at least MEBIBYTES MiB of text."""
+        line = "toolgate interop: one line of a large result, 64 bytes in all..\n"
+        return line * -(-mebibytes * 1024 * 1024 // len(line))
 
     @server.tool()
-    def confirm(who: Annotated[Name, Resolve(ask_name)]) -> str:
-        """Asks the client who is asking (elicitation), then greets them."""
-        return f"confirmed by {who.name}"
+    def confirm(note: str, who: Annotated[Name, Resolve(ask_name)]) -> str:
+        """Asks the client who is asking (elicitation), then confirms NOTE in their name."""
+        return f"{note} confirmed by {who.name}"
 
     return server
 
