@@ -113,9 +113,9 @@ class SdkAssertions(unittest.TestCase):
         self.assertFalse(step["result"].get("isError", False), step)
         self.assertEqual(text_of(step), text)
 
-    def assert_refused(self, report, step, client, reason, policies, resource):
+    def assert_refused(self, report, step, client, reason, policies, resource, status=200):
         """A policy refusal surfaced as the SDK's JSON-RPC error for that one call, with
-        toolgate's data, answered HTTP 200, and logged under its decision id."""
+        toolgate's data, answered HTTP STATUS, and logged under its decision id."""
         self.assertFalse(step["ok"], f"the refused call succeeded: {self.show(report)}")
         error = step["error"]
         self.assertEqual(error["class"], RPC_ERROR_CLASS[client], error)
@@ -127,7 +127,7 @@ class SdkAssertions(unittest.TestCase):
         decision_id = data.get("decision_id")
         self.assertTrue(decision_id, error)
         exchange = [e for e in report["http"] if e["decision_id"] == decision_id]
-        self.assertEqual([e["status"] for e in exchange], [200], exchanges(report))
+        self.assertEqual([e["status"] for e in exchange], [status], exchanges(report))
         record = self.gw.decision(decision_id)
         self.assertEqual((record["decision"], record["reason"], record["resource"], record["principal"]),
                          ("deny", reason, resource, READER), record)
@@ -344,6 +344,46 @@ class RefusalsAsToolResults(SdkAssertions):
 
     def test_typescript(self):
         self.check("ts", LEGACY)
+
+
+class RefusalsAsHttp403(SdkAssertions):
+    """With refusals.policy_status = "reason" a refusal keeps its HTTP status (403): what
+    each SDK then makes of it, which is why 200 is the default."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = python_server_gateway(config("interop", refusals={"policy_status": "reason"}))
+        cls.addClassCleanup(cls.gw.stop)
+        cls.gw.start()
+
+    def run_refused(self, client):
+        marker = uuid.uuid4().hex
+        report = drive(self.gw, client, STATELESS, [call("echo", text=marker), call("delete_everything", confirm=True),
+                                                    call("echo", text=marker)])
+        refused = [e for e in report["http"] if e["decision_id"]]
+        self.assertEqual([e["status"] for e in refused], [403], exchanges(report))
+        return report, marker
+
+    def test_python_mcp1_ends_the_whole_session(self):
+        report, _ = self.run_refused("py1")
+        self.assertEqual(len(report["steps"]), 1, self.show(report))
+        self.assertFalse(report["closed"], self.show(report))
+        self.assertIn("403 Forbidden", json.dumps(report["fatal"]), self.show(report))
+
+    def test_python_mcp2_reads_the_json_rpc_error_in_the_403(self):
+        report, marker = self.run_refused("py2")
+        self.assert_connected(report, MODERN)
+        self.assert_refused(report, report["steps"][1], "py2", "forbidden_by_policy",
+                            ["interop-never-delete-everything"], "interop/delete_everything", status=403)
+        self.assert_allowed(report, report["steps"][2], f"echo: {marker}")
+
+    def test_typescript_gets_the_status_and_the_body_as_text(self):
+        report, marker = self.run_refused("ts")
+        self.assert_connected(report, LEGACY)
+        error = report["steps"][1]["error"]
+        self.assertEqual((error["class"], error["code"], error.get("data")), ("StreamableHTTPError", 403, None), error)
+        self.assertIn('"reason":"forbidden_by_policy"', error["message"])
+        self.assert_allowed(report, report["steps"][2], f"echo: {marker}")
 
 
 class EverythingServer(SdkAssertions):
