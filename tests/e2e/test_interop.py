@@ -55,10 +55,10 @@ def config(server, **extra):
 
 
 def python_server_gateway(plugin_config):
-    """A gateway in front of tests/interop/py_server.py, which accepts the Host agents use for the gateway."""
+    """A gateway in front of tests/interop/py_server.py. Its DNS-rebinding protection accepts
+    only its own 127.0.0.1:PORT as Host: what envoy/envoy.yaml's MCP route rewrites Host to."""
     return Gateway(plugin_config, upstream=[
-        MCP2_PYTHON, os.path.join(INTEROP, "py_server.py"), "--port", "{upstream_port}",
-        "--allowed-host", "localhost:{gateway_port}"])
+        MCP2_PYTHON, os.path.join(INTEROP, "py_server.py"), "--port", "{upstream_port}"])
 
 
 def drive(gw, client, path, steps, cert="reader", timeout=150):
@@ -166,6 +166,18 @@ class SdkAssertions(unittest.TestCase):
         if modern:
             self.assertNotIn("GET", methods, exchanges(report))
 
+    def assert_session_records(self, logged_before, report):
+        """The decision log follows a legacy session: the id the initialize answer minted,
+        bound to the reader (`opened`), and the DELETE that ended it (`ended`)."""
+        session = report["session_id"]
+        self.records_since(logged_before, lambda new: any(
+            r["rpc_method"] == "initialize" and r["mcp_session"] == {"id": session, "binding": "opened"}
+            for r in new), "the initialize record that bound the session")
+        self.records_since(logged_before, lambda new: any(
+            r["http_method"] == "DELETE" and r["decision"] == "allow"
+            and r["mcp_session"] == {"id": session, "binding": "ended"} for r in new),
+            "the allowed record of the session's DELETE, which ends the binding")
+
     def assert_modern_headers(self, report):
         """A 2026-07-28 client mirrors each request's method (and tool name) into headers, and toolgate accepts them."""
         posts = [e for e in report["http"] if e["method"] == "POST"]
@@ -215,7 +227,11 @@ class PythonServer(SdkAssertions):
                                 "interop/delete_everything")
         with self.subTest("the same session calls on after the refusal"):
             self.assert_allowed(report, again, f"echo: {marker}")
-            self.assert_logged_allowed("interop/echo", {"text": marker}, 2)
+            for record in self.assert_logged_allowed("interop/echo", {"text": marker}, 2):
+                self.assertEqual((record["protocol_version"], record["upstream_status"]), (protocol_version, 200),
+                                 record)
+                self.assertEqual(record["mcp_session"],
+                                 {"id": report["session_id"], "binding": "owner"} if stateful else None, record)
         with self.subTest("progress notifications on a streamed call"):
             self.assert_allowed(report, slow, "slow: done after 2 s")
             if path == STATEFUL:
@@ -244,9 +260,7 @@ class PythonServer(SdkAssertions):
         with self.subTest("session end"):
             self.assert_session(report, stateful, modern=protocol_version == MODERN)
             if stateful:
-                self.records_since(logged_before, lambda new: any(
-                    r["http_method"] == "DELETE" and r["decision"] == "allow" for r in new),
-                    "the allowed record of the session's DELETE")
+                self.assert_session_records(logged_before, report)
         if protocol_version == MODERN:
             with self.subTest("2026-07-28: server/discover allowed, headers mirrored and accepted"):
                 self.assert_modern_headers(report)
@@ -431,6 +445,7 @@ class EverythingServer(SdkAssertions):
                 "the allowed records of the client's two answers")
         with self.subTest("session end"):
             self.assert_session(report, stateful=True)
+            self.assert_session_records(logged_before, report)
         return report
 
     def test_python_mcp2_default_mode(self):

@@ -10,11 +10,11 @@ Tools: `echo` (cheap, allowed), `delete_everything` (the interop policies forbid
 MiB of text) and `confirm` (asks the client through elicitation: a server-to-client
 request mid-call in 2025-era sessions, an `input_required` round trip in 2026-07-28).
 
-DNS-rebinding protection stays on: the SDK answers 421 to a Host it does not know.
-Behind a gateway the Host the server sees is the one the agents used to reach the
-gateway (Envoy forwards it unchanged), so that authority is what --allowed-host names.
+DNS-rebinding protection stays on: the SDK answers 421 to a Host other than the server's
+own 127.0.0.1:PORT. envoy/envoy.yaml's MCP route rewrites Host to that; behind a proxy
+that forwards the agents' Host instead, name it with --allowed-host.
 
-    python tests/interop/py_server.py --port 8001 --allowed-host localhost:8443
+    python tests/interop/py_server.py --port 8001 [--allowed-host gateway.example:443]
 """
 import argparse
 import contextlib
