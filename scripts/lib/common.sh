@@ -170,3 +170,51 @@ stop_gateway() {
   ENVOY_PID=; UPSTREAM_PID=; RISK_FEED_PID=
   rm -f "$WORK/run/gateway.env"
 }
+
+# The official MCP SDKs the interop suite (tests/e2e/test_interop.py) drives, pinned, all
+# inside the project: Python mcp 2.x in $VENV (beside Envoy), mcp 1.x in its own virtualenv
+# (two majors of one package cannot share one), the TypeScript SDK and server-everything
+# under $WORK/node from tests/interop/package.json and its lock. Each step is skipped when
+# the pinned version is already there.
+MCP2_VERSION=2.3.0
+MCP1_VERSION=1.30.0
+MCP1_VENV="$WORK/venv-mcp1"
+NODE_PREFIX="$WORK/node"
+export TOOLGATE_MCP2_PYTHON="$VENV/bin/python" TOOLGATE_MCP1_PYTHON="$MCP1_VENV/bin/python" \
+  TOOLGATE_NODE_MODULES="$NODE_PREFIX/node_modules"
+
+# pip_pinned PYTHON PACKAGE VERSION WHERE: installs PACKAGE==VERSION with PYTHON's pip unless it is there.
+pip_pinned() {
+  local python=$1 package=$2 version=$3 where=$4 log="$WORK/install-$2-$3.log"
+  if [ "$("$python" -c "import importlib.metadata as m; print(m.version('$package'))" 2>/dev/null)" = "$version" ]; then
+    say "$package $version is installed in $where"
+    return
+  fi
+  say "installing $package==$version into $where (pip)"
+  run_logged "$log" "pip could not install $package==$version into $where; check network access to PyPI" \
+    "$python" -m pip install --disable-pip-version-check "$package==$version"
+}
+
+ensure_interop() {
+  command -v python3 >/dev/null || die "python3 is needed for the MCP SDKs; install Python 3.10+"
+  command -v npm >/dev/null || die "npm is needed for the TypeScript MCP SDK; install Node.js 20+ with npm"
+  mkdir -p "$WORK"
+  pip_pinned "$VENV/bin/python" mcp "$MCP2_VERSION" "$VENV"
+  if [ ! -x "$MCP1_VENV/bin/python" ]; then
+    say "creating the virtualenv $MCP1_VENV for mcp $MCP1_VERSION"
+    python3 -m venv "$MCP1_VENV" || die "cannot create $MCP1_VENV; install the python3-venv package"
+  fi
+  pip_pinned "$MCP1_VENV/bin/python" mcp "$MCP1_VERSION" "$MCP1_VENV"
+  # npm ci from the committed lock; the lock is re-used (not re-resolved) while it is unchanged.
+  local lock="$ROOT/tests/interop/package-lock.json" stamp="$NODE_PREFIX/.installed-lock"
+  if [ -f "$stamp" ] && cmp -s "$lock" "$stamp" && [ -d "$NODE_PREFIX/node_modules/@modelcontextprotocol/sdk" ]; then
+    say "the TypeScript MCP SDK and server-everything (tests/interop/package-lock.json) are installed in $NODE_PREFIX"
+    return
+  fi
+  say "installing the TypeScript MCP SDK and server-everything into $NODE_PREFIX (npm ci, tests/interop/package-lock.json)"
+  mkdir -p "$NODE_PREFIX"
+  cp "$ROOT/tests/interop/package.json" "$lock" "$NODE_PREFIX/"
+  run_logged "$WORK/install-npm.log" "npm ci could not install tests/interop/package-lock.json into $NODE_PREFIX; check network access to the npm registry" \
+    npm ci --prefix "$NODE_PREFIX" --no-audit --no-fund
+  cp "$lock" "$stamp"
+}

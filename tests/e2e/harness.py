@@ -107,19 +107,25 @@ class Gateway:
     """One Envoy + sample upstream. Use as a context manager; everything stops on exit."""
 
     def __init__(self, plugin_config=None, failure_policy="FAIL_RELOAD", wasm=None, xfcc_mode="SANITIZE",
-                 workers=1, ecds=None, risk_feed=None, envoy_args=()):
+                 workers=1, ecds=None, risk_feed=None, envoy_args=(), upstream=None, upstream_env=None):
         """ecds: deliver the filter's config through ECDS (a watched directory) instead of
         inline: True keeps plugin_config's own policies, a policy folder replaces them
         (scripts/lib/ecds.py); publish() then updates the policies of the running gateway.
         risk_feed: True, or the initial feed as a dict, runs scripts/lib/risk_feed.py behind
         Envoy's risk_feed cluster; set_risk(), fail_risk(), stop_risk() and start_risk()
-        then change what toolgate's polls get. envoy_args: more Envoy command-line arguments."""
+        then change what toolgate's polls get. envoy_args: more Envoy command-line arguments.
+        upstream: the argv of a server to run behind Envoy instead of the sample server (then
+        upstream_requests() sees nothing), with upstream_env added to its environment; in both,
+        "{upstream_port}" becomes the port Envoy sends to and "{gateway_port}" the agents' port.
+        Its output goes to upstream_log_text()."""
         self.workers = workers
+        self.upstream_argv, self.upstream_env = upstream, upstream_env
         self.envoy_args = list(envoy_args)
         self.processes = []
         self.envoy = self.upstream = None
         self.dir = tempfile.mkdtemp(prefix="toolgate-e2e-")
         self.envoy_log = os.path.join(self.dir, "envoy.log")
+        self.upstream_log = os.path.join(self.dir, "upstream.log")
         try:
             self._prepare(plugin_config, failure_policy, wasm, xfcc_mode, ecds, risk_feed)
         except BaseException:
@@ -184,9 +190,15 @@ class Gateway:
         try:
             if self.risk_feed_port and self.risk_feed is None:
                 self.start_risk()
-            self.upstream = self._spawn(
-                [sys.executable, os.path.join(ROOT, "scripts/lib/sample_mcp_server.py"),
-                 "--port", str(self.upstream_port), "--record", self.record_path])
+            if self.upstream_argv is None:
+                self.upstream = self._spawn(
+                    [sys.executable, os.path.join(ROOT, "scripts/lib/sample_mcp_server.py"),
+                     "--port", str(self.upstream_port), "--record", self.record_path])
+            else:
+                env = dict(os.environ, **{k: self._fill(v) for k, v in (self.upstream_env or {}).items()})
+                with open(self.upstream_log, "w") as log:
+                    self.upstream = self._spawn([self._fill(a) for a in self.upstream_argv], env=env,
+                                                stdout=log, stderr=subprocess.STDOUT)
             with open(self.envoy_log, "w") as log:
                 self.envoy = self._spawn(
                     [ENVOY, "-c", self.envoy_config, "--use-dynamic-base-id", "--concurrency", str(self.workers),
@@ -199,6 +211,9 @@ class Gateway:
         except BaseException:
             self._stop_processes()
             raise
+
+    def _fill(self, text):
+        return text.replace("{upstream_port}", str(self.upstream_port)).replace("{gateway_port}", str(self.port))
 
     def _spawn(self, argv, **kwargs):
         """Starts a child process and registers it for _stop_processes in the same step."""
@@ -213,8 +228,9 @@ class Gateway:
                 raise RuntimeError(f"envoy exited ({self.envoy.returncode}):\n{self.log_text()[-3000:]}")
             if self.upstream.poll() is not None:
                 # Checked apart from the port: another process may hold it.
-                raise RuntimeError(f"sample_mcp_server.py exited ({self.upstream.returncode}) on port "
-                                   f"{self.upstream_port}")
+                name = "sample_mcp_server.py" if self.upstream_argv is None else " ".join(self.upstream_argv)
+                raise RuntimeError(f"{name} exited ({self.upstream.returncode}) on port "
+                                   f"{self.upstream_port}:\n{self.upstream_log_text()[-3000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
                     if r.status == 200 and self._upstream_up():
@@ -311,6 +327,14 @@ class Gateway:
         """Publishes a policy folder to the running gateway through ECDS (as scripts/reload does)."""
         assert self.ecds_resource, "publish() needs Gateway(ecds=...)"
         return self._ecds([self.ecds_resource, "--policies", policy_dir])
+
+    def upstream_log_text(self):
+        """What an upstream given as Gateway(upstream=...) printed."""
+        try:
+            with open(self.upstream_log, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
 
     def log_text(self):
         try:
