@@ -195,11 +195,17 @@ pip_pinned() {
     "$python" -m pip install --disable-pip-version-check "$package==$version"
 }
 
+# The official Python MCP SDK (mcp 2.x) in the project's virtualenv: the demo's agent.
+ensure_mcp_sdk() {
+  [ -x "$VENV/bin/python" ] || die "$VENV is missing; ensure_envoy creates it"
+  pip_pinned "$VENV/bin/python" mcp "$MCP2_VERSION" "$VENV"
+}
+
 ensure_interop() {
   command -v python3 >/dev/null || die "python3 is needed for the MCP SDKs; install Python 3.10+"
   command -v npm >/dev/null || die "npm is needed for the TypeScript MCP SDK; install Node.js 20+ with npm"
   mkdir -p "$WORK"
-  pip_pinned "$VENV/bin/python" mcp "$MCP2_VERSION" "$VENV"
+  ensure_mcp_sdk
   if [ ! -x "$MCP1_VENV/bin/python" ]; then
     say "creating the virtualenv $MCP1_VENV for mcp $MCP1_VERSION"
     python3 -m venv "$MCP1_VENV" || die "cannot create $MCP1_VENV; install the python3-venv package"

@@ -32,7 +32,14 @@ def call(title, cert, body=None, method="POST", path="/mcp", headers=None):
     resp = conn.getresponse()
     text = resp.read().decode()
     conn.close()
-    verdict = "\033[32mALLOWED\033[0m" if resp.status < 400 else "\033[31mBLOCKED\033[0m"
+    try:
+        refused_rpc = "error" in json.loads(text)
+    except (ValueError, TypeError):
+        refused_rpc = False
+    # A policy's no to an MCP call is HTTP 200 with a JSON-RPC error (what every MCP SDK
+    # raises for that one call); the caller's and the transport's keep their HTTP status.
+    blocked = resp.status >= 400 or refused_rpc
+    verdict = "\033[31mBLOCKED\033[0m" if blocked else "\033[32mALLOWED\033[0m"
     shown = {k: (v[:24] + "...") if len(v) > 40 else v for k, v in (headers or {}).items()}
     who = IDENTITIES.get(cert, "no client certificate")
     print(f"\n{verdict} {resp.status}  {title}\n  as:   {who}")
