@@ -367,6 +367,28 @@ impl PolicyStore {
         Some(types.uid(&types.server, server))
     }
 
+    /// Ids of the MCP resources starting with `prefix` that the catalog lists or a
+    /// policy's scope names (`resource == ..` or `resource in ..`).
+    pub fn mcp_resources_named(&self, prefix: &str) -> Vec<String> {
+        let ty = &self.types.mcp_resource;
+        let scoped = self.policies.policies().filter_map(|p| match p.resource_constraint() {
+            ResourceConstraint::Eq(uid) | ResourceConstraint::In(uid) => Some(uid),
+            _ => None,
+        });
+        let mut ids: Vec<String> = self
+            .entities
+            .iter()
+            .map(Entity::uid)
+            .chain(scoped)
+            .filter(|uid| uid.type_name() == ty)
+            .map(|uid| uid.id().unescaped().to_owned())
+            .filter(|id| id.starts_with(prefix))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// True when the catalog tags this tool (`<server>/<name>`) `requires_approval`.
     pub fn requires_approval(&self, tool_id: &str) -> bool {
         self.approval_required.contains(tool_id)
