@@ -598,6 +598,17 @@ impl Lister<'_, '_> {
         };
         let bare = self.permitted(call);
         let mut residuals = Residuals::default();
+        // A policy that may error on some arguments can vanish from the residuals
+        // (see `PolicyStore::may_error`): conditions are then neither exact nor complete.
+        residuals.may_error = self.principals().iter().any(|(principal, _)| {
+            self.store.action(call.action.id()).is_some_and(|action| {
+                let resource = self.store.types.uid(&self.store.types.tool, &call.resource_id);
+                self.store
+                    .policies_for(principal, action, &resource)
+                    .policies()
+                    .any(|p| self.store.may_error(&p.id().to_string(), &call.resource_id))
+            })
+        });
         for (principal, actor) in self.principals() {
             match self.partial(call, principal, actor) {
                 Ok(Partial::Allowed) => {}
@@ -611,6 +622,16 @@ impl Lister<'_, '_> {
                 }
                 Err(denied) => return denied.hidden(),
             }
+        }
+        if residuals.is_empty() && residuals.may_error {
+            // Allowed for unknown arguments, but an erring policy could refuse some.
+            return match bare {
+                Ok(()) => listed(Some(ArgumentConditions::inexact(true, None))),
+                Err(_) => match self.witness(call, &residuals, false) {
+                    Search::Found(witness) => listed(Some(ArgumentConditions::inexact(true, witness))),
+                    _ => listed(Some(ArgumentConditions::inexact(false, None))),
+                },
+            };
         }
         if residuals.is_empty() {
             return match bare {
@@ -626,7 +647,7 @@ impl Lister<'_, '_> {
             return listed(None);
         }
         let (allow_if, deny_if, text) = residuals.conditions();
-        let exact = !residuals.opaque;
+        let exact = !residuals.opaque && !residuals.may_error;
         let search = self.witness(call, &residuals, bare.is_ok());
         let arguments = |verified: bool, witness: Option<Value>| ArgumentConditions {
             allow_if: allow_if.clone(),
@@ -729,7 +750,7 @@ impl Lister<'_, '_> {
             return Search::Found(None);
         }
         let declared = self.store.arguments.of(call);
-        let mut complete = !residuals.opaque;
+        let mut complete = !residuals.opaque && !residuals.may_error;
         let mut fields: Vec<(String, Vec<Value>)> = Vec::new();
         for name in residuals.fields() {
             let ty = declared.and_then(|d| d.get(&name));
@@ -904,6 +925,8 @@ struct Residuals {
     opaque: bool,
     /// Some policy errored whatever the arguments (then only a search can tell).
     errored: bool,
+    /// Some policy that applies could error on some arguments.
+    may_error: bool,
     satisfied_permit: bool,
     /// Every literal the residuals mention, for candidates.
     literals: Vec<Lit>,
@@ -962,6 +985,7 @@ impl Residuals {
     /// Only residual permits, each beside a permit that holds, that cannot error.
     fn harmless(&self) -> bool {
         !self.errored
+            && !self.may_error
             && !self.opaque
             && self.forbids.is_empty()
             && self.permits.iter().all(|(satisfied, list)| *satisfied || list.is_empty())
