@@ -500,7 +500,8 @@ impl Gate {
         let session = (credential.and_then(|c| c.task.as_deref()))
             .or(intent.session.as_deref())
             .unwrap_or(history::NO_SESSION);
-        let loaded = history::load(shared_data(input)?, config, agent).map_err(Refusal::internal)?;
+        let loaded =
+            history::load(shared_data(input)?, config, agent).map_err(Refusal::internal)?;
         let shard = loaded.shard().map_err(Refusal::internal)?;
         let state = SessionState {
             config,

@@ -25,7 +25,9 @@
 //! call needs a human approval. `tests/listing.rs` checks all of it against exhaustive
 //! evaluation of real calls on generated policy sets.
 
-use cedar_policy::{Authorizer, Decision, Effect, EntityUid, PartialResponse, RestrictedExpression};
+use cedar_policy::{
+    Authorizer, Decision, Effect, EntityUid, PartialResponse, RestrictedExpression,
+};
 use serde_json::{json, Map, Value};
 
 use crate::action::Action;
@@ -352,8 +354,12 @@ impl ArgumentConditions {
 impl Cond {
     pub fn to_json(&self) -> Value {
         match self {
-            Self::All(items) => json!({"all_of": items.iter().map(Cond::to_json).collect::<Vec<_>>()}),
-            Self::Any(items) => json!({"any_of": items.iter().map(Cond::to_json).collect::<Vec<_>>()}),
+            Self::All(items) => {
+                json!({"all_of": items.iter().map(Cond::to_json).collect::<Vec<_>>()})
+            }
+            Self::Any(items) => {
+                json!({"any_of": items.iter().map(Cond::to_json).collect::<Vec<_>>()})
+            }
             Self::Atom(atom) => atom.to_json(),
         }
     }
@@ -515,7 +521,11 @@ impl Lister<'_, '_> {
         };
         let prefix = format!("{}/", self.facts.server);
         let named = self.store.mcp_resources_named(&prefix);
-        let pattern = call.name.as_deref().map(template_pattern).unwrap_or_default();
+        let pattern = call
+            .name
+            .as_deref()
+            .map(template_pattern)
+            .unwrap_or_default();
         let could = named.iter().any(|id| {
             let uri = id.strip_prefix(&prefix).unwrap_or_default();
             matches_template(&pattern, uri)
@@ -575,7 +585,11 @@ impl Lister<'_, '_> {
     /// The principals a call must be permitted for: the caller, then each SPIFFE actor
     /// of its token's delegation chain when they are checked.
     fn principals(&self) -> Vec<(EntityUid, bool)> {
-        let mut all: Vec<(EntityUid, bool)> = self.principal_uid().into_iter().map(|p| (p, false)).collect();
+        let mut all: Vec<(EntityUid, bool)> = self
+            .principal_uid()
+            .into_iter()
+            .map(|p| (p, false))
+            .collect();
         if let (true, Some(credential)) = (self.actors_checked, self.facts.credential) {
             all.extend(
                 credential
@@ -589,7 +603,8 @@ impl Lister<'_, '_> {
     }
 
     fn tool(&self, call: &Call) -> Verdict {
-        let approval = call.action.needs_approval() && self.store.requires_approval(&call.resource_id);
+        let approval =
+            call.action.needs_approval() && self.store.requires_approval(&call.resource_id);
         let listed = |arguments: Option<ArgumentConditions>| {
             Verdict::Listed((arguments.is_some() || approval).then_some(Conditions {
                 arguments,
@@ -597,18 +612,24 @@ impl Lister<'_, '_> {
             }))
         };
         let bare = self.permitted(call);
-        let mut residuals = Residuals::default();
         // A policy that may error on some arguments can vanish from the residuals
         // (see `PolicyStore::may_error`): conditions are then neither exact nor complete.
-        residuals.may_error = self.principals().iter().any(|(principal, _)| {
+        let may_error = self.principals().iter().any(|(principal, _)| {
             self.store.action(call.action.id()).is_some_and(|action| {
-                let resource = self.store.types.uid(&self.store.types.tool, &call.resource_id);
+                let resource = self
+                    .store
+                    .types
+                    .uid(&self.store.types.tool, &call.resource_id);
                 self.store
                     .policies_for(principal, action, &resource)
                     .policies()
-                    .any(|p| self.store.may_error(&p.id().to_string(), &call.resource_id))
+                    .any(|p| self.store.may_error(p.id().as_ref(), &call.resource_id))
             })
         });
+        let mut residuals = Residuals {
+            may_error,
+            ..Residuals::default()
+        };
         for (principal, actor) in self.principals() {
             match self.partial(call, principal, actor) {
                 Ok(Partial::Allowed) => {}
@@ -628,7 +649,9 @@ impl Lister<'_, '_> {
             return match bare {
                 Ok(()) => listed(Some(ArgumentConditions::inexact(true, None))),
                 Err(_) => match self.witness(call, &residuals, false) {
-                    Search::Found(witness) => listed(Some(ArgumentConditions::inexact(true, witness))),
+                    Search::Found(witness) => {
+                        listed(Some(ArgumentConditions::inexact(true, witness)))
+                    }
                     _ => listed(Some(ArgumentConditions::inexact(false, None))),
                 },
             };
@@ -637,7 +660,10 @@ impl Lister<'_, '_> {
             return match bare {
                 Ok(()) => listed(None),
                 // Allowed with arguments, not without: the call must give arguments.
-                Err(_) => listed(Some(ArgumentConditions::inexact(true, Some(Value::Object(Map::new()))))),
+                Err(_) => listed(Some(ArgumentConditions::inexact(
+                    true,
+                    Some(Value::Object(Map::new())),
+                ))),
             };
         }
         // Residual permits beside a permit that holds, and no residual forbid: they
@@ -690,7 +716,12 @@ impl Lister<'_, '_> {
             cedar_request::build(self.store, call, &facts).map_err(|e| Denied::internal(e.0))?;
         let verdict = authorize(self.authorizer, self.store, &built);
         if let Some(reason) = verdict.denied {
-            return Err(Denied::of(self.store, reason, verdict.policies, verdict.errors));
+            return Err(Denied::of(
+                self.store,
+                reason,
+                verdict.policies,
+                verdict.errors,
+            ));
         }
         if self.actors_checked {
             crate::delegation::check(self.authorizer, self.store, call, &facts).map_err(
@@ -732,8 +763,9 @@ impl Lister<'_, '_> {
             credential: if actor { None } else { self.facts.credential },
             ..self.facts
         };
-        let built = cedar_request::build_unknown_arguments(self.store, principal, call, &facts, UNKNOWN)
-            .map_err(|e| Denied::internal(e.0))?;
+        let built =
+            cedar_request::build_unknown_arguments(self.store, principal, call, &facts, UNKNOWN)
+                .map_err(|e| Denied::internal(e.0))?;
         let policies = self
             .store
             .policies_for(&built.principal, &built.action, &built.resource);
@@ -831,8 +863,8 @@ impl Denied {
 
     /// A Cedar denial: a forbid that is a rate limit says so, as the gate's refusal would.
     fn of(store: &PolicyStore, reason: Reason, policies: Vec<String>, errors: Vec<String>) -> Self {
-        let rate = reason == Reason::Forbidden
-            && policies.iter().any(|p| store.rate_fields(p).is_some());
+        let rate =
+            reason == Reason::Forbidden && policies.iter().any(|p| store.rate_fields(p).is_some());
         let reason = if rate { Reason::RateLimited } else { reason };
         let why = match (reason, errors.is_empty()) {
             (_, false) => errors.join("; "),
@@ -861,7 +893,10 @@ enum Partial {
 
 impl Partial {
     fn read(store: &PolicyStore, response: &PartialResponse, actor: bool) -> Self {
-        let mut errored: Vec<String> = response.definitely_errored().map(ToString::to_string).collect();
+        let mut errored: Vec<String> = response
+            .definitely_errored()
+            .map(ToString::to_string)
+            .collect();
         errored.sort();
         // Cedar's partial response is unordered: order by id, so conditions read the same every time.
         let mut residuals: Vec<cedar_policy::Policy> = response.nontrivial_residuals().collect();
@@ -896,7 +931,10 @@ impl Partial {
                 (false, _) => deny(
                     Reason::PolicyError,
                     errored.clone(),
-                    vec![format!("policies {} could not be evaluated", errored.join(", "))],
+                    vec![format!(
+                        "policies {} could not be evaluated",
+                        errored.join(", ")
+                    )],
                 ),
                 (true, Some(Decision::Allow)) => Self::Allowed,
                 (true, _) => deny(Reason::NotPermitted, Vec::new(), Vec::new()),
@@ -988,7 +1026,10 @@ impl Residuals {
             && !self.may_error
             && !self.opaque
             && self.forbids.is_empty()
-            && self.permits.iter().all(|(satisfied, list)| *satisfied || list.is_empty())
+            && self
+                .permits
+                .iter()
+                .all(|(satisfied, list)| *satisfied || list.is_empty())
     }
 
     /// `allow_if`, `deny_if`, and the one-line text: `allow and not deny` when that is a
@@ -1040,7 +1081,12 @@ impl Residuals {
     }
 
     fn each_atom(&self, visit: &mut dyn FnMut(&Atom)) {
-        for cond in self.permits.iter().flat_map(|(_, list)| list).chain(&self.forbids) {
+        for cond in self
+            .permits
+            .iter()
+            .flat_map(|(_, list)| list)
+            .chain(&self.forbids)
+        {
             cond.each_atom(visit);
         }
     }
@@ -1295,7 +1341,9 @@ fn read(expr: &Value) -> Cond3 {
             ) else {
                 return Cond3::Opaque;
             };
-            top_level(path).map_or(Cond3::Opaque, |p| Cond3::Atom(Atom::Like(p, pattern, false)))
+            top_level(path).map_or(Cond3::Opaque, |p| {
+                Cond3::Atom(Atom::Like(p, pattern, false))
+            })
         }
         _ => Cond3::Opaque,
     }
@@ -1324,7 +1372,13 @@ fn read_has(body: &Value) -> Cond3 {
         at = match fields.get(attr) {
             Some(inner) => match reference(inner) {
                 Some(r) => r,
-                None => return if rest.len() == 0 { Cond3::True } else { Cond3::Opaque },
+                None => {
+                    return if rest.len() == 0 {
+                        Cond3::True
+                    } else {
+                        Cond3::Opaque
+                    }
+                }
             },
             None => return Cond3::False,
         };
@@ -1341,7 +1395,12 @@ fn read_has(body: &Value) -> Cond3 {
 }
 
 fn compare(left: &Value, op: Op, right: &Value) -> Cond3 {
-    let (path, op, lit) = match (reference(left), literal(right), reference(right), literal(left)) {
+    let (path, op, lit) = match (
+        reference(left),
+        literal(right),
+        reference(right),
+        literal(left),
+    ) {
         (Some(Ref::Argument(path)), Some(lit), ..) => (path, op, lit),
         (_, _, Some(Ref::Argument(path)), Some(lit)) => (path, op.flipped(), lit),
         _ => return Cond3::Opaque,
@@ -1468,7 +1527,9 @@ fn candidates(ty: Option<&ArgumentType>, atoms: &[Atom], literals: &[Lit]) -> (V
         Some(ArgumentType::Bool) => {
             push(Value::Bool(true));
             push(Value::Bool(false));
-            atoms.iter().all(|a| matches!(a, Atom::Given(..) | Atom::Compare(_, _, Lit::Bool(_))))
+            atoms
+                .iter()
+                .all(|a| matches!(a, Atom::Given(..) | Atom::Compare(_, _, Lit::Bool(_))))
         }
         Some(ArgumentType::String | ArgumentType::Path) => {
             let mut exact = true;
@@ -1595,7 +1656,10 @@ fn matches_template(parts: &[Option<String>], text: &str) -> bool {
             .is_some_and(|rest_text| matches_template(rest, rest_text)),
         Some((None, rest)) => (0..=text.len())
             .filter(|&i| text.is_char_boundary(i))
-            .any(|i| text.get(i..).is_some_and(|tail| matches_template(rest, tail))),
+            .any(|i| {
+                text.get(i..)
+                    .is_some_and(|tail| matches_template(rest, tail))
+            }),
     }
 }
 

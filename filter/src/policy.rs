@@ -380,10 +380,13 @@ impl PolicyStore {
     /// policy's scope names (`resource == ..` or `resource in ..`).
     pub fn mcp_resources_named(&self, prefix: &str) -> Vec<String> {
         let ty = &self.types.mcp_resource;
-        let scoped = self.policies.policies().filter_map(|p| match p.resource_constraint() {
-            ResourceConstraint::Eq(uid) | ResourceConstraint::In(uid) => Some(uid),
-            _ => None,
-        });
+        let scoped = self
+            .policies
+            .policies()
+            .filter_map(|p| match p.resource_constraint() {
+                ResourceConstraint::Eq(uid) | ResourceConstraint::In(uid) => Some(uid),
+                _ => None,
+            });
         let mut ids: Vec<String> = self
             .entities
             .iter()
@@ -488,7 +491,15 @@ pub fn reads_context(policy: &Policy, attr: &str) -> bool {
 /// Judged from its structure; a policy without a JSON form may error.
 pub fn may_error(policy: &Policy) -> bool {
     const ERRING: &[&str] = &[
-        "+", "-", "*", "neg", "offset", "durationSince", "toDate", "toTime", "getTag",
+        "+",
+        "-",
+        "*",
+        "neg",
+        "offset",
+        "durationSince",
+        "toDate",
+        "toTime",
+        "getTag",
     ];
     /// The length of a `.` chain from `context`, when `node` is one.
     fn depth(node: &serde_json::Value) -> Option<usize> {
@@ -537,9 +548,8 @@ fn tools_read(policy: &Policy) -> Option<Vec<String>> {
                     if let Some(mut path) = has.get("left").and_then(chain) {
                         match has.get("attr") {
                             Some(Value::String(a)) => path.push(a.clone()),
-                            Some(Value::Array(attrs)) => {
-                                path.extend(attrs.iter().filter_map(Value::as_str).map(str::to_owned))
-                            }
+                            Some(Value::Array(attrs)) => path
+                                .extend(attrs.iter().filter_map(Value::as_str).map(str::to_owned)),
                             _ => {}
                         }
                         paths.push(path);
@@ -562,7 +572,10 @@ fn tools_read(policy: &Policy) -> Option<Vec<String>> {
         match path.get(1..3) {
             Some([server, tool]) => tools.push(format!("{server}/{tool}")),
             // A shorter path used whole (no longer path extends it) reads every tool's.
-            _ if !arguments.iter().any(|q| q.len() > path.len() && q.starts_with(path)) => {
+            _ if !arguments
+                .iter()
+                .any(|q| q.len() > path.len() && q.starts_with(path)) =>
+            {
                 return None
             }
             _ => {}

@@ -16,7 +16,9 @@ mod kit;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use cedar_policy::{PolicySet, Schema, SchemaFragment, ValidationMode, ValidationWarning, Validator};
+use cedar_policy::{
+    PolicySet, Schema, SchemaFragment, ValidationMode, ValidationWarning, Validator,
+};
 use kit::Request;
 use serde_json::{json, Value};
 use toolgate::gate::{Input, Outcome};
@@ -26,7 +28,7 @@ use toolgate::policy::EMBEDDED_SCHEMA;
 use toolgate::Gate;
 
 #[cfg(not(target_arch = "wasm32"))]
-const SETS: u64 = 150;
+const SETS: u64 = 100;
 #[cfg(target_arch = "wasm32")]
 const SETS: u64 = 30;
 const PRINCIPALS_PER_SET: usize = 3;
@@ -87,8 +89,10 @@ fn entities(rng: &mut Rng) -> Value {
         if rng.chance(25) {
             attrs["requires_approval"] = json!(true);
         }
-        all.push(json!({"uid": {"type": "Toolgate::Tool", "id": format!("s1/{tool}")}, "attrs": attrs,
-                        "parents": [{"type": "Toolgate::Server", "id": "s1"}]}));
+        all.push(
+            json!({"uid": {"type": "Toolgate::Tool", "id": format!("s1/{tool}")}, "attrs": attrs,
+                        "parents": [{"type": "Toolgate::Server", "id": "s1"}]}),
+        );
     }
     Value::Array(all)
 }
@@ -133,7 +137,10 @@ fn policy(rng: &mut Rng, n: usize) -> String {
     let principal = match rng.below(5) {
         0 | 1 => "principal".to_owned(),
         2 => format!("principal == {}", uid("Agent", rng.pick(AGENTS))),
-        3 => format!("principal in {}", uid("AgentGroup", rng.pick(&["g1", "g2"]))),
+        3 => format!(
+            "principal in {}",
+            uid("AgentGroup", rng.pick(&["g1", "g2"]))
+        ),
         _ => "principal is Toolgate::Agent".to_owned(),
     };
     let action = match rng.chance(80) {
@@ -141,7 +148,10 @@ fn policy(rng: &mut Rng, n: usize) -> String {
         false => "action".to_owned(),
     };
     let resource = match rng.below(5) {
-        0 | 1 => format!("resource == {}", uid("Tool", &format!("s1/{}", rng.pick(TOOLS)))),
+        0 | 1 => format!(
+            "resource == {}",
+            uid("Tool", &format!("s1/{}", rng.pick(TOOLS)))
+        ),
         2 => format!("resource in {}", uid("Server", "s1")),
         3 => "resource is Toolgate::Tool".to_owned(),
         _ => "resource".to_owned(),
@@ -166,7 +176,8 @@ fn gate(rng: &mut Rng, validator: &Validator) -> (Gate, String) {
         let never = result.validation_warnings().any(|w| {
             matches!(
                 w,
-                ValidationWarning::ImpossiblePolicy(_) | ValidationWarning::InvalidActionApplication(_)
+                ValidationWarning::ImpossiblePolicy(_)
+                    | ValidationWarning::InvalidActionApplication(_)
             )
         });
         if result.validation_passed() && !never {
@@ -174,7 +185,8 @@ fn gate(rng: &mut Rng, validator: &Validator) -> (Gate, String) {
             n += 1;
         }
     }
-    let mut policies = json!({"cedar": cedar, "entities": entities(rng), "arguments_schema": ARGUMENTS});
+    let mut policies =
+        json!({"cedar": cedar, "entities": entities(rng), "arguments_schema": ARGUMENTS});
     if rng.chance(50) {
         policies["mode"] = json!("replace");
         policies["schema"] = json!(EMBEDDED_SCHEMA.text);
@@ -192,9 +204,23 @@ fn domain(tool: &str) -> Vec<Option<Value>> {
         .chain([-1, 0, 1, 4, 5, 6, 99, 100, 101, i64::MAX, i64::MIN].map(|n| Some(json!(n))))
         .chain([Some(json!("ten"))])
         .collect();
-    let names = [None, Some(json!("x")), Some(json!("a")), Some(json!("ab")), Some(json!("q")), Some(json!(""))];
+    let names = [
+        None,
+        Some(json!("x")),
+        Some(json!("a")),
+        Some(json!("ab")),
+        Some(json!("q")),
+        Some(json!("")),
+    ];
     let flags = [None, Some(json!(true)), Some(json!(false))];
-    let scores = [None, Some(json!(0.4999)), Some(json!(0.5)), Some(json!(0.5001)), Some(json!(0)), Some(json!(-3))];
+    let scores = [
+        None,
+        Some(json!(0.4999)),
+        Some(json!(0.5)),
+        Some(json!(0.5001)),
+        Some(json!(0)),
+        Some(json!(-3)),
+    ];
     let record = |pairs: &[(&str, &Option<Value>)]| {
         let mut fields = serde_json::Map::new();
         for (key, value) in pairs {
@@ -227,7 +253,9 @@ fn domain(tool: &str) -> Vec<Option<Value>> {
 }
 
 fn well_typed(arguments: &Option<Value>) -> bool {
-    arguments.as_ref().is_none_or(|a| a.get("amount") != Some(&json!("ten")))
+    arguments
+        .as_ref()
+        .is_none_or(|a| a.get("amount") != Some(&json!("ten")))
 }
 
 /// `allow_if`/`deny_if` as docs/lists.md defines them: a test on an argument is false
@@ -246,25 +274,44 @@ fn holds(cond: &Value, arguments: &Value) -> bool {
         ("given", v) => v.is_some(),
         ("not_given", v) => v.is_none(),
         (_, None) => false,
-        ("like", Some(v)) => glob(cond["value"].as_str().expect("pattern"), v.as_str().expect("string")),
-        ("not_like", Some(v)) => !glob(cond["value"].as_str().expect("pattern"), v.as_str().expect("string")),
+        ("like", Some(v)) => glob(
+            cond["value"].as_str().expect("pattern"),
+            v.as_str().expect("string"),
+        ),
+        ("not_like", Some(v)) => !glob(
+            cond["value"].as_str().expect("pattern"),
+            v.as_str().expect("string"),
+        ),
         (op, Some(v)) => {
             let expected = &cond["value"];
             let ordering = match (v, expected) {
                 (Value::Number(a), Value::Object(d)) => {
-                    let b: f64 = d["decimal"].as_str().expect("decimal").parse().expect("decimal");
+                    let b: f64 = d["decimal"]
+                        .as_str()
+                        .expect("decimal")
+                        .parse()
+                        .expect("decimal");
                     a.as_f64().expect("number").partial_cmp(&b)
                 }
-                (Value::Number(a), Value::Number(b)) => a.as_i64().expect("long").partial_cmp(&b.as_i64().expect("long")),
+                (Value::Number(a), Value::Number(b)) => a
+                    .as_i64()
+                    .expect("long")
+                    .partial_cmp(&b.as_i64().expect("long")),
                 (a, b) => (a == b).then_some(std::cmp::Ordering::Equal),
             };
             match op {
                 "==" => ordering == Some(std::cmp::Ordering::Equal),
                 "!=" => ordering != Some(std::cmp::Ordering::Equal),
                 "<" => ordering == Some(std::cmp::Ordering::Less),
-                "<=" => matches!(ordering, Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)),
+                "<=" => matches!(
+                    ordering,
+                    Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+                ),
                 ">" => ordering == Some(std::cmp::Ordering::Greater),
-                ">=" => matches!(ordering, Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)),
+                ">=" => matches!(
+                    ordering,
+                    Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+                ),
                 other => panic!("op {other}"),
             }
         }
@@ -276,19 +323,30 @@ fn glob(pattern: &str, text: &str) -> bool {
         None => pattern == text,
         Some((head, rest)) => {
             text.starts_with(head)
-                && (head.len()..=text.len()).any(|i| text.is_char_boundary(i) && glob(rest, &text[i..]))
+                && (head.len()..=text.len())
+                    .any(|i| text.is_char_boundary(i) && glob(rest, &text[i..]))
         }
     }
 }
 
 #[test]
 fn listing_agrees_with_exhaustive_calls() {
-    let fragments = [EMBEDDED_SCHEMA.text, ARGUMENTS]
-        .map(|text| SchemaFragment::from_cedarschema_str(text).expect("fragment").0);
+    let fragments = [EMBEDDED_SCHEMA.text, ARGUMENTS].map(|text| {
+        SchemaFragment::from_cedarschema_str(text)
+            .expect("fragment")
+            .0
+    });
     let validator = Validator::new(Schema::from_schema_fragments(fragments).expect("schema"));
     let tools: Vec<Value> = TOOLS.iter().map(|t| json!({"name": t})).collect();
-    let (mut hidden, mut plain, mut conditional, mut unverified, mut exact, mut approval, mut calls) =
-        (0, 0, 0, 0, 0, 0, 0);
+    let (
+        mut hidden,
+        mut plain,
+        mut conditional,
+        mut unverified,
+        mut exact,
+        mut approval,
+        mut calls,
+    ) = (0, 0, 0, 0, 0, 0, 0);
     for seed in 0..SETS {
         let mut rng = Rng(seed);
         let (gate, cedar) = gate(&mut rng, &validator);
@@ -305,13 +363,21 @@ fn listing_agrees_with_exhaustive_calls() {
                 }
                 r
             };
-            let list = headers(Request::post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), Some(agent)));
+            let list = headers(Request::post(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+                Some(agent),
+            ));
             let input = Input::new(
-                HttpRequest { headers: &list.headers, body: &list.body },
+                HttpRequest {
+                    headers: &list.headers,
+                    body: &list.body,
+                },
                 &list.peer,
                 list.unix_nanos,
             );
-            let filtered = gate.filter_list(&input, ListMethod::Tools, &tools).expect("filtered");
+            let filtered = gate
+                .filter_list(&input, ListMethod::Tools, &tools)
+                .expect("filtered");
             let rewritten = filtered.rewrite(tools.clone());
             for tool in TOOLS {
                 let mut permitted = Vec::new();
@@ -320,12 +386,17 @@ fn listing_agrees_with_exhaustive_calls() {
                 let mut decisions = Vec::new();
                 for arguments in domain(tool) {
                     let body = match &arguments {
-                        Some(a) => json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": a}}),
-                        None => json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}}),
+                        Some(a) => {
+                            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": a}})
+                        }
+                        None => {
+                            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}})
+                        }
                     };
                     let decided = headers(Request::post(body, Some(agent))).decide(&gate);
                     calls += 1;
-                    let ok = decided.outcome == Outcome::Allow || decided.reason() == "approval_required";
+                    let ok = decided.outcome == Outcome::Allow
+                        || decided.reason() == "approval_required";
                     needs_approval |= decided.reason() == "approval_required";
                     if ok {
                         permitted.push(arguments.clone());
@@ -334,36 +405,64 @@ fn listing_agrees_with_exhaustive_calls() {
                     }
                     decisions.push((arguments, ok, decided.reason().to_owned()));
                 }
-                let context = || format!("seed {seed}, agent {agent}, intent {intent}, task {task}, tool {tool}\n{cedar}\nfiltered: {filtered:#?}\ndecisions: {decisions:?}");
+                let context = || {
+                    format!("seed {seed}, agent {agent}, intent {intent}, task {task}, tool {tool}\n{cedar}\nfiltered: {filtered:#?}\ndecisions: {decisions:?}")
+                };
                 let kept = filtered.kept.iter().find(|k| k.name == *tool);
                 let Some(kept) = kept else {
                     hidden += 1;
                     assert!(permitted.is_empty(), "hid a callable tool: {}", context());
                     continue;
                 };
-                let item = rewritten.iter().find(|i| i["name"] == *tool).expect("rewritten");
+                let item = rewritten
+                    .iter()
+                    .find(|i| i["name"] == *tool)
+                    .expect("rewritten");
                 let meta = &item["_meta"][META_KEY];
                 let conditions = kept.conditions.as_ref();
                 let flagged = conditions.is_some_and(|c| c.approval);
-                assert!(!needs_approval || flagged, "approval not said: {}", context());
-                assert!(!flagged || permitted.is_empty() || needs_approval, "approval said: {}", context());
+                assert!(
+                    !needs_approval || flagged,
+                    "approval not said: {}",
+                    context()
+                );
+                assert!(
+                    !flagged || permitted.is_empty() || needs_approval,
+                    "approval said: {}",
+                    context()
+                );
                 approval += usize::from(needs_approval);
                 match conditions.and_then(|c| c.arguments.as_ref()) {
                     None => {
                         plain += 1;
-                        assert!(all_well_typed_permitted, "listed without conditions, but some call is refused: {}", context());
+                        assert!(
+                            all_well_typed_permitted,
+                            "listed without conditions, but some call is refused: {}",
+                            context()
+                        );
                         assert!(meta.get("allow_if").is_none() && meta.get("deny_if").is_none());
                     }
                     Some(arguments) if arguments.verified => {
                         conditional += 1;
-                        assert!(!permitted.is_empty(), "listed with conditions no call meets: {}", context());
+                        assert!(
+                            !permitted.is_empty(),
+                            "listed with conditions no call meets: {}",
+                            context()
+                        );
                         if arguments.exact {
                             exact += 1;
                             for (args, ok, _) in &decisions {
-                                let Some(args) = args.as_ref().filter(|_| well_typed(args)) else { continue };
+                                let Some(args) = args.as_ref().filter(|_| well_typed(args)) else {
+                                    continue;
+                                };
                                 let allow = meta.get("allow_if").is_none_or(|c| holds(c, args));
                                 let deny = meta.get("deny_if").is_some_and(|c| holds(c, args));
-                                assert_eq!(allow && !deny, *ok, "conditions {meta} mispredict {args}: {}", context());
+                                assert_eq!(
+                                    allow && !deny,
+                                    *ok,
+                                    "conditions {meta} mispredict {args}: {}",
+                                    context()
+                                );
                             }
                         }
                     }

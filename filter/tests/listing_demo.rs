@@ -21,7 +21,10 @@ fn demo_tools() -> Vec<Value> {
 }
 
 fn list_request(spiffe: &str) -> Request {
-    Request::post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), Some(spiffe))
+    Request::post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        Some(spiffe),
+    )
 }
 
 fn filter(gate: &Gate, request: &Request, method: ListMethod, items: &[Value]) -> Filtered {
@@ -41,23 +44,39 @@ fn kept(filtered: &Filtered) -> Vec<&str> {
 }
 
 fn meta(items: &[Value], name: &str) -> Value {
-    let item = items.iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("{name} listed"));
+    let item = items
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("{name} listed"));
     item["_meta"][META_KEY].clone()
 }
 
 #[test]
 fn readers_see_low_sensitivity_tools_and_not_delete_database() {
     let gate = kit::gate();
-    let filtered = filter(&gate, &list_request(READER), ListMethod::Tools, &demo_tools());
+    let filtered = filter(
+        &gate,
+        &list_request(READER),
+        ListMethod::Tools,
+        &demo_tools(),
+    );
     assert_eq!(
         kept(&filtered),
         ["read_file", "search_docs", "read_secret", "post_webhook"]
     );
     assert!(filtered.kept.iter().all(|k| k.conditions.is_none()));
-    let delete = filtered.hidden.iter().find(|h| h.name == "delete_database").expect("hidden");
+    let delete = filtered
+        .hidden
+        .iter()
+        .find(|h| h.name == "delete_database")
+        .expect("hidden");
     assert_eq!(delete.reason, Reason::Forbidden);
     assert_eq!(delete.policies, ["forbid-critical-tools"]);
-    let refund = filtered.hidden.iter().find(|h| h.name == "refund").expect("hidden");
+    let refund = filtered
+        .hidden
+        .iter()
+        .find(|h| h.name == "refund")
+        .expect("hidden");
     assert_eq!(refund.reason, Reason::NotPermitted);
     assert!(refund.policies.is_empty(), "{refund:?}");
 }
@@ -67,7 +86,10 @@ fn payments_sees_refund_with_its_amount_condition() {
     let gate = kit::gate();
     let tools = demo_tools();
     let filtered = filter(&gate, &list_request(PAYMENTS), ListMethod::Tools, &tools);
-    assert_eq!(kept(&filtered), ["refund", "wire_transfer", "close_account"]);
+    assert_eq!(
+        kept(&filtered),
+        ["refund", "wire_transfer", "close_account"]
+    );
     let items = filtered.rewrite(tools);
     assert_eq!(items.len(), 3);
     assert_eq!(
@@ -86,7 +108,11 @@ fn payments_sees_refund_with_its_amount_condition() {
         json!({"approval": true, "text": "each call needs a human approval"})
     );
     let refund = &filtered.kept[0];
-    let witness = refund.conditions.as_ref().and_then(|c| c.arguments.as_ref()).and_then(|a| a.witness.clone());
+    let witness = refund
+        .conditions
+        .as_ref()
+        .and_then(|c| c.arguments.as_ref())
+        .and_then(|a| a.witness.clone());
     assert_eq!(witness, Some(json!({"amount": 1})));
     // The rest of each tool's definition is left as the server sent it.
     assert_eq!(items[0]["inputSchema"], demo_tools()[5]["inputSchema"]);
@@ -98,15 +124,24 @@ fn writers_see_medium_tools_only_with_a_write_intent_and_task() {
     let tools = demo_tools();
     let plain = filter(&gate, &list_request(WRITER), ListMethod::Tools, &tools);
     assert!(!kept(&plain).contains(&"write_file"));
-    let intent = list_request(WRITER).header("x-agent-intent", "write").header("x-agent-task", "T-1");
+    let intent = list_request(WRITER)
+        .header("x-agent-intent", "write")
+        .header("x-agent-task", "T-1");
     let with_intent = filter(&gate, &intent, ListMethod::Tools, &tools);
-    assert!(kept(&with_intent).contains(&"write_file"), "{:?}", kept(&with_intent));
+    assert!(
+        kept(&with_intent).contains(&"write_file"),
+        "{:?}",
+        kept(&with_intent)
+    );
 }
 
 #[test]
 fn an_unauthenticated_client_sees_nothing() {
     let gate = kit::gate();
-    let request = Request::post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), None);
+    let request = Request::post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        None,
+    );
     let filtered = filter(&gate, &request, ListMethod::Tools, &demo_tools());
     assert!(filtered.kept.is_empty());
     assert!(filtered
@@ -117,7 +152,8 @@ fn an_unauthenticated_client_sees_nothing() {
 
 #[test]
 fn forbids_on_arguments_become_unless_conditions() {
-    let gate = kit::gate_with(json!({"policies": kit::demo_policies_and(json!({"cedar": r#"
+    let gate = kit::gate_with(
+        json!({"policies": kit::demo_policies_and(json!({"cedar": r#"
         @id("no-big-searches")
         forbid (principal, action == Toolgate::Action::"tools/call", resource == Toolgate::Tool::"tools/search_docs")
         when { context has arguments.tools.search_docs.limit && context.arguments.tools.search_docs.limit > 50 };
@@ -130,7 +166,8 @@ fn forbids_on_arguments_become_unless_conditions() {
         @id("refunds-never-negative")
         forbid (principal, action == Toolgate::Action::"tools/call", resource == Toolgate::Tool::"tools/refund")
         when { context has arguments.tools.refund.amount && context.arguments.tools.refund.amount <= 0 };
-    "#}))}));
+    "#}))}),
+    );
     let tools = demo_tools();
     let reader = filter(&gate, &list_request(READER), ListMethod::Tools, &tools);
     let items = reader.rewrite(tools.clone());
@@ -153,27 +190,40 @@ fn forbids_on_arguments_become_unless_conditions() {
 
 #[test]
 fn a_tool_no_arguments_can_pass_is_hidden() {
-    let gate = kit::gate_with(json!({"policies": kit::demo_policies_and(json!({"cedar": r#"
+    let gate = kit::gate_with(
+        json!({"policies": kit::demo_policies_and(json!({"cedar": r#"
         @id("no-refunds-over-10")
         forbid (principal, action == Toolgate::Action::"tools/call", resource == Toolgate::Tool::"tools/refund")
         when { context has arguments.tools.refund.amount && context.arguments.tools.refund.amount > 10 };
         @id("no-refunds-under-50")
         forbid (principal, action == Toolgate::Action::"tools/call", resource == Toolgate::Tool::"tools/refund")
         when { context has arguments.tools.refund.amount && context.arguments.tools.refund.amount < 50 };
-    "#}))}));
-    let filtered = filter(&gate, &list_request(PAYMENTS), ListMethod::Tools, &demo_tools());
-    let refund = filtered.hidden.iter().find(|h| h.name == "refund").expect("hidden");
+    "#}))}),
+    );
+    let filtered = filter(
+        &gate,
+        &list_request(PAYMENTS),
+        ListMethod::Tools,
+        &demo_tools(),
+    );
+    let refund = filtered
+        .hidden
+        .iter()
+        .find(|h| h.name == "refund")
+        .expect("hidden");
     assert_eq!(refund.reason, Reason::NotPermitted);
     assert_eq!(refund.why, "no arguments satisfy the policies' conditions");
 }
 
 #[test]
 fn conditions_too_complex_to_render_say_so() {
-    let gate = kit::gate_with(json!({"policies": kit::demo_policies_and(json!({"cedar": r#"
+    let gate = kit::gate_with(
+        json!({"policies": kit::demo_policies_and(json!({"cedar": r#"
         @id("refund-arithmetic")
         forbid (principal, action == Toolgate::Action::"tools/call", resource == Toolgate::Tool::"tools/refund")
         when { context has arguments.tools.refund.amount && context.arguments.tools.refund.amount * 2 > 150 };
-    "#}))}));
+    "#}))}),
+    );
     let tools = demo_tools();
     let filtered = filter(&gate, &list_request(PAYMENTS), ListMethod::Tools, &tools);
     let items = filtered.rewrite(tools);
@@ -191,7 +241,12 @@ fn prompts_and_resources_are_decided_as_their_reads() {
         json!({"uri": "file:///etc/passwd", "name": "passwd"}),
         json!({"name": "no uri"}),
     ];
-    let filtered = filter(&gate, &list_request(READER), ListMethod::Resources, &resources);
+    let filtered = filter(
+        &gate,
+        &list_request(READER),
+        ListMethod::Resources,
+        &resources,
+    );
     assert_eq!(kept(&filtered), ["docs://guide"]);
     assert_eq!(filtered.hidden.len(), 2);
     let prompts = vec![json!({"name": "summarize"})];
@@ -200,8 +255,18 @@ fn prompts_and_resources_are_decided_as_their_reads() {
     assert_eq!(filtered.hidden[0].reason, Reason::NotPermitted);
     // A template: reads by name (`context.name like "docs://*"`) may pass, so it stays, inexact.
     let templates = vec![json!({"uriTemplate": "docs://{page}", "name": "docs"})];
-    let filtered = filter(&gate, &list_request(READER), ListMethod::ResourceTemplates, &templates);
+    let filtered = filter(
+        &gate,
+        &list_request(READER),
+        ListMethod::ResourceTemplates,
+        &templates,
+    );
     assert_eq!(kept(&filtered), ["docs://{page}"]);
-    let filtered = filter(&gate, &list_request(PAYMENTS), ListMethod::ResourceTemplates, &templates);
+    let filtered = filter(
+        &gate,
+        &list_request(PAYMENTS),
+        ListMethod::ResourceTemplates,
+        &templates,
+    );
     assert!(filtered.kept.is_empty());
 }
