@@ -236,10 +236,7 @@ impl HttpContext for Request {
         // A body declared too large is refused now, before Envoy buffers any of it: the
         // codecs differ in when their own buffer limit answers (HTTP/1.1 with a plain 413
         // and no decision), and toolgate's refusal names the request and its caller.
-        if self
-            .declared_length()
-            .is_some_and(|length| length > self.body_limit())
-        {
+        if self.declared_length().is_some_and(|length| length > self.body_limit()) {
             return self.decide(&[], true);
         }
         // Hold the headers until the body is in (needs allow_on_headers_stop_iteration).
