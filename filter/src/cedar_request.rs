@@ -129,6 +129,29 @@ pub fn build_as(
     call: &Call,
     facts: &Facts<'_>,
 ) -> Result<Built, BuildError> {
+    build_with(store, principal, call, facts, None)
+}
+
+/// The request for a tool call whose arguments are not known yet: `context.arguments`
+/// is `{<server>: {<tool>: unknown(name)}}`, for Cedar's partial evaluation (how
+/// `listing` decides a listed tool). `call.arguments` is not read.
+pub fn build_unknown_arguments(
+    store: &PolicyStore,
+    principal: EntityUid,
+    call: &Call,
+    facts: &Facts<'_>,
+    name: &str,
+) -> Result<Built, BuildError> {
+    build_with(store, principal, call, facts, Some(name))
+}
+
+fn build_with(
+    store: &PolicyStore,
+    principal: EntityUid,
+    call: &Call,
+    facts: &Facts<'_>,
+    unknown_arguments: Option<&str>,
+) -> Result<Built, BuildError> {
     let types = &store.types;
     let action = store.action(call.action.id()).cloned().ok_or_else(|| {
         BuildError(format!(
@@ -144,7 +167,7 @@ pub fn build_as(
         ResourceKind::Route => &types.route,
     };
     let resource = types.uid(resource_type, &call.resource_id);
-    let mut pairs = context_pairs(store, call, facts)?;
+    let mut pairs = context_pairs(store, call, facts, unknown_arguments)?;
     if let Some(credential) = facts.credential {
         pairs.extend(credential_pairs(store, credential, facts.now_unix)?);
     }
@@ -156,6 +179,7 @@ fn context_pairs(
     store: &PolicyStore,
     call: &Call,
     facts: &Facts<'_>,
+    unknown_arguments: Option<&str>,
 ) -> Result<Vec<(String, RestrictedExpression)>, BuildError> {
     let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
     let mut pairs = vec![
@@ -187,7 +211,11 @@ fn context_pairs(
             .into_iter()
             .filter_map(|(key, value)| value.map(|v| (key.to_owned(), string(v)))),
     );
-    if let Some(arguments) = tool_arguments(store, call)? {
+    let arguments = match unknown_arguments {
+        Some(name) => Some(unknown_tool_arguments(call, name)?),
+        None => tool_arguments(store, call)?,
+    };
+    if let Some(arguments) = arguments {
         pairs.push(("arguments".to_owned(), arguments));
     }
     pairs.extend_from_slice(facts.behaviour);
@@ -256,6 +284,21 @@ fn credential_pairs(
         ("token".to_owned(), record(token)?),
         ("delegation".to_owned(), record(delegation)?),
     ])
+}
+
+/// `arguments` for a tool call whose arguments are unknown: `{<server>: {<tool>: unknown(name)}}`.
+fn unknown_tool_arguments(call: &Call, name: &str) -> Result<RestrictedExpression, BuildError> {
+    let Some((server, tool)) = call.resource_id.split_once('/') else {
+        return Err(BuildError(format!(
+            "tool id {:?} has no server prefix",
+            call.resource_id
+        )));
+    };
+    let nest = |key: &str, value| {
+        RestrictedExpression::new_record([(key.to_owned(), value)])
+            .map_err(|e| BuildError(format!("arguments: {e}")))
+    };
+    nest(server, nest(tool, RestrictedExpression::new_unknown(name))?)
 }
 
 /// `arguments`: a tool call's arguments at `<server>.<tool>`, typed by that tool's

@@ -12,6 +12,7 @@ use crate::credential::{self, TokenState};
 use crate::history::{self, Shard};
 use crate::http::HttpRequest;
 use crate::identity::{self, ClaimedHeaders, Identity};
+use crate::listing::{Filtered, ListMethod, Lister, SessionState};
 use crate::policy::PolicyStore;
 use crate::protocol::Protocol;
 use crate::reason::Reason;
@@ -504,6 +505,71 @@ impl Gate {
             decided.cedar = Some((built, true));
         }
         Ok(())
+    }
+
+    /// Filters a list result (`items`, as the server sent them) for the agent of the
+    /// list request `input` (its headers, peer, token and shared data; its body is not
+    /// read): each item stays when some call to it could be permitted, with its
+    /// conditions (see [`crate::listing`]). The facts are found as [`Gate::decide`]
+    /// finds them; session history is read, never written. A refusal here (an identity,
+    /// credential or revocation refusal, or unreadable shared state) hides every item.
+    pub fn filter_list(
+        &self,
+        input: &Input<'_>,
+        method: ListMethod,
+        items: &[serde_json::Value],
+    ) -> Result<Filtered, Refusal> {
+        let request = &input.request;
+        let server = self.server(input);
+        let identity = self.identify(input, &mut None)?;
+        let intent = self.intent(request)?;
+        let credential = credential::required(&input.token, self.config.credentials.as_ref())?;
+        revocation::check(&input.revocations, input.now_unix())?;
+        let (mut view, mut effects) = (None, Effects::default());
+        let risk = self.risk_context(input, identity.agent(), (&mut view, &mut effects))?;
+        let protocol_version = request.text(mirror::PROTOCOL_VERSION)?;
+        let facts = Facts {
+            identity: &identity,
+            credential,
+            now_unix: input.now_unix(),
+            intent: &intent,
+            server,
+            http_method: request.method(),
+            path: request.path(),
+            protocol_version,
+            behaviour: &risk,
+        };
+        let (Some(config), Some(agent)) = (&self.config.history, identity.agent()) else {
+            return Ok(self.lister(facts, None).filter(method, items));
+        };
+        let session = (credential.and_then(|c| c.task.as_deref()))
+            .or(intent.session.as_deref())
+            .unwrap_or(history::NO_SESSION);
+        let loaded =
+            history::load(shared_data(input)?, config, agent).map_err(Refusal::internal)?;
+        let shard = loaded.shard().map_err(Refusal::internal)?;
+        let state = SessionState {
+            config,
+            agent,
+            session,
+            shard: &shard,
+        };
+        Ok(self.lister(facts, Some(state)).filter(method, items))
+    }
+
+    /// A list filter with these facts: the lower-level form of [`Gate::filter_list`].
+    pub fn lister<'a, 's>(
+        &'a self,
+        facts: Facts<'a>,
+        history: Option<SessionState<'a, 's>>,
+    ) -> Lister<'a, 's> {
+        Lister {
+            store: &self.store,
+            authorizer: &self.authorizer,
+            actors_checked: self.actors_checked(),
+            facts,
+            history,
+        }
     }
 
     /// True when every SPIFFE actor in a token's delegation chain must be permitted the call too.

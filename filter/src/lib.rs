@@ -44,6 +44,7 @@ pub mod http;
 pub mod identity;
 pub mod json;
 pub mod jsonrpc;
+pub mod listing;
 pub mod mcp;
 pub mod mirror;
 pub mod number;

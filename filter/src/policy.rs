@@ -158,6 +158,9 @@ pub struct PolicyStore {
     rate_policies: HashMap<String, RateFields>,
     /// The types `Toolgate::Arguments` declares, checked on every call.
     pub arguments: ArgumentTypes,
+    /// Policies that could error on some arguments (see [`may_error`]), with the
+    /// tools (`<server>/<tool>`) whose arguments they read; `None`: any tool's.
+    may_error: HashMap<String, Option<Vec<String>>>,
 }
 
 impl PolicyStore {
@@ -273,6 +276,11 @@ impl PolicyStore {
             .collect();
         let catalog = catalog(&entities, &types);
         let rate_policies = rate_policies(&policies, policy_sources, &origin)?;
+        let may_error = policies
+            .policies()
+            .filter(|p| may_error(p))
+            .map(|p| (p.id().to_string(), tools_read(p)))
+            .collect();
         Ok(Self {
             policies: Rc::new(policies),
             entities,
@@ -284,6 +292,7 @@ impl PolicyStore {
             catalog,
             rate_policies,
             arguments,
+            may_error,
         })
     }
 
@@ -367,6 +376,44 @@ impl PolicyStore {
         Some(types.uid(&types.server, server))
     }
 
+    /// Ids of the MCP resources starting with `prefix` that the catalog lists or a
+    /// policy's scope names (`resource == ..` or `resource in ..`).
+    pub fn mcp_resources_named(&self, prefix: &str) -> Vec<String> {
+        let ty = &self.types.mcp_resource;
+        let scoped = self
+            .policies
+            .policies()
+            .filter_map(|p| match p.resource_constraint() {
+                ResourceConstraint::Eq(uid) | ResourceConstraint::In(uid) => Some(uid),
+                _ => None,
+            });
+        let mut ids: Vec<String> = self
+            .entities
+            .iter()
+            .map(Entity::uid)
+            .chain(scoped)
+            .filter(|uid| uid.type_name() == ty)
+            .map(|uid| uid.id().unescaped().to_owned())
+            .filter(|id| id.starts_with(prefix))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// True when the policy could error for some values of the arguments. Cedar's
+    /// partial evaluation drops a residual `r && false` as false, though `r` could
+    /// error (and any error denies), so such a policy makes a list verdict inexact.
+    /// `tool` is `<server>/<tool>`: only a policy reading that tool's arguments can
+    /// error differently for different arguments of it.
+    pub fn may_error(&self, policy_id: &str, tool: &str) -> bool {
+        match self.may_error.get(policy_id) {
+            None => false,
+            Some(None) => true,
+            Some(Some(tools)) => tools.iter().any(|t| t == tool),
+        }
+    }
+
     /// True when the catalog tags this tool (`<server>/<name>`) `requires_approval`.
     pub fn requires_approval(&self, tool_id: &str) -> bool {
         self.approval_required.contains(tool_id)
@@ -436,6 +483,107 @@ pub fn reads_context(policy: &Policy, attr: &str) -> bool {
     }
     // A policy without a JSON form cannot be judged: say it reads everything.
     policy.to_json().map_or(true, |json| walk(&json, attr))
+}
+
+/// True when a policy has an operation that can error on well-typed values:
+/// arithmetic (overflow), datetime and duration arithmetic, tags, or a read of a
+/// nested argument field (a required field of an object argument may be missing).
+/// Judged from its structure; a policy without a JSON form may error.
+pub fn may_error(policy: &Policy) -> bool {
+    const ERRING: &[&str] = &[
+        "+",
+        "-",
+        "*",
+        "neg",
+        "offset",
+        "durationSince",
+        "toDate",
+        "toTime",
+        "getTag",
+    ];
+    /// The length of a `.` chain from `context`, when `node` is one.
+    fn depth(node: &serde_json::Value) -> Option<usize> {
+        if node.get("Var").and_then(serde_json::Value::as_str) == Some("context") {
+            return Some(0);
+        }
+        depth(node.get(".")?.get("left")?).map(|d| d + 1)
+    }
+    fn walk(node: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match node {
+            Value::Object(fields) => {
+                // context.arguments.S.T.field is 4 deep; a field's own fields are deeper.
+                ERRING.iter().any(|op| fields.contains_key(*op))
+                    || depth(node).is_some_and(|d| d > 4)
+                    || fields.values().any(walk)
+            }
+            Value::Array(items) => items.iter().any(walk),
+            _ => false,
+        }
+    }
+    policy.to_json().map_or(true, |json| walk(&json))
+}
+
+/// The tools whose arguments a policy reads (`context.arguments.S.T...`, as `S/T`);
+/// `None` when it reads `context.arguments` or `context.arguments.S` as a whole.
+fn tools_read(policy: &Policy) -> Option<Vec<String>> {
+    use serde_json::Value;
+    /// The attribute path from `context` of a `.` chain.
+    fn chain(node: &Value) -> Option<Vec<String>> {
+        if node.get("Var").and_then(Value::as_str) == Some("context") {
+            return Some(Vec::new());
+        }
+        let access = node.get(".")?;
+        let mut path = chain(access.get("left")?)?;
+        path.push(access.get("attr")?.as_str()?.to_owned());
+        Some(path)
+    }
+    fn walk(node: &Value, paths: &mut Vec<Vec<String>>) {
+        match node {
+            Value::Object(fields) => {
+                if let Some(path) = chain(node) {
+                    paths.push(path);
+                }
+                if let Some(has) = fields.get("has") {
+                    if let Some(mut path) = has.get("left").and_then(chain) {
+                        match has.get("attr") {
+                            Some(Value::String(a)) => path.push(a.clone()),
+                            Some(Value::Array(attrs)) => path
+                                .extend(attrs.iter().filter_map(Value::as_str).map(str::to_owned)),
+                            _ => {}
+                        }
+                        paths.push(path);
+                    }
+                }
+                fields.values().for_each(|v| walk(v, paths));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, paths)),
+            _ => {}
+        }
+    }
+    let mut paths = Vec::new();
+    walk(&policy.to_json().ok()?, &mut paths);
+    let arguments: Vec<&Vec<String>> = paths
+        .iter()
+        .filter(|p| p.first().map(String::as_str) == Some("arguments"))
+        .collect();
+    let mut tools = Vec::new();
+    for path in &arguments {
+        match path.get(1..3) {
+            Some([server, tool]) => tools.push(format!("{server}/{tool}")),
+            // A shorter path used whole (no longer path extends it) reads every tool's.
+            _ if !arguments
+                .iter()
+                .any(|q| q.len() > path.len() && q.starts_with(path)) =>
+            {
+                return None
+            }
+            _ => {}
+        }
+    }
+    tools.sort_unstable();
+    tools.dedup();
+    Some(tools)
 }
 
 /// The annotation that says what kind of refusal a forbid is.
