@@ -71,19 +71,10 @@ fn is_base64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
-/// Where `needle` next occurs in `text` at or after `from`.
+/// Where `needle` next occurs in `text` at or after `from` (memchr's vectorized search).
 pub fn find_from(text: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut at = from;
-    while let Some(rest) = text.get(at..) {
-        let offset = rest.iter().position(|&b| b == first)?;
-        let start = at + offset;
-        if text.get(start..start + needle.len()) == Some(needle) {
-            return Some(start);
-        }
-        at = start + 1;
-    }
-    None
+    let rest = text.get(from..)?;
+    memchr::memmem::find(rest, needle).map(|at| from + at)
 }
 
 /// The length of the run of bytes from `at` that satisfy `ok`.
@@ -176,7 +167,7 @@ fn bearer_tokens(text: &[u8], found: &mut Vec<Range<usize>>) {
     let mut at = 0;
     while let Some(offset) = text
         .get(at..)
-        .and_then(|rest| rest.iter().position(|b| b.eq_ignore_ascii_case(&b'b')))
+        .and_then(|rest| memchr::memchr2(b'b', b'B', rest))
     {
         let start = at + offset;
         at = start + 1;
