@@ -829,6 +829,7 @@ fn the_response_block_is_in_the_record_line() {
 }
 
 /// The per-answer cost: a 64 KiB tool result through the five built-ins (native, release).
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn a_64_kib_result_through_the_detectors() {
     let results = all("redact");
@@ -854,6 +855,7 @@ fn a_64_kib_result_through_the_detectors() {
 }
 
 /// Where a 64 KiB answer's time goes: the strict JSON parse, each built-in, re-encoding.
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn a_64_kib_result_cost_breakdown() {
     let mut text = String::new();
