@@ -79,6 +79,10 @@ fn forward(
         .map(String::as_str)
         .collect();
     asserted.push(&config.approvals.header);
+    // An answer toolgate reads must come back uncompressed (a compressed one is refused).
+    if crate::results::reads_answers(config, &found.calls) {
+        asserted.push("accept-encoding");
+    }
     if !config.trusted_hops.is_empty() && !vouched {
         asserted.push(XFCC);
     }
@@ -269,6 +273,7 @@ fn record(
             .cedar
             .and_then(|(built, allowed)| built.record(allowed, config.log_arguments)),
         upstream_status: None,
+        response: None,
     }
 }
 

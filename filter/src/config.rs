@@ -55,6 +55,115 @@ pub struct Config {
     pub servers: BTreeMap<String, RouteMode>,
     /// How a policy's refusal of a JSON-RPC request is answered.
     pub refusals: Refusals,
+    /// Detectors on tool results, resource contents and prompt messages (off when absent).
+    pub results: Option<Results>,
+}
+
+/// What toolgate looks for in the answers to `tools/call`, `resources/read` and
+/// `prompts/get` before they reach the agent, and what it does about it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Results {
+    /// The detectors, in order; absent means every built-in, tagged `secret`, recorded.
+    pub detectors: Vec<Detector>,
+    /// Largest JSON body (or single SSE event) held to be inspected.
+    pub max_buffer_bytes: usize,
+    /// What happens past `max_buffer_bytes`.
+    pub over_limit: OverLimit,
+}
+
+impl Default for Results {
+    fn default() -> Self {
+        Self {
+            detectors: Builtin::ALL
+                .iter()
+                .map(|&builtin| Detector {
+                    name: String::new(),
+                    builtin: Some(builtin),
+                    regex: None,
+                    tag: "secret".into(),
+                    effect: Effect::Record,
+                })
+                .collect(),
+            max_buffer_bytes: 1024 * 1024,
+            over_limit: OverLimit::Refuse,
+        }
+    }
+}
+
+/// One detector: a built-in matcher or a configured regular expression, with its tag and effect.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detector {
+    /// Named in the decision log and in redactions; a built-in's id when empty.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub builtin: Option<Builtin>,
+    #[serde(default)]
+    pub regex: Option<Pattern>,
+    /// The session tag a match stands for (`context.session.tags`).
+    #[serde(default = "secret_tag")]
+    pub tag: String,
+    pub effect: Effect,
+}
+
+fn secret_tag() -> String {
+    "secret".into()
+}
+
+impl Detector {
+    /// The name the log and redactions use.
+    pub fn label(&self) -> &str {
+        match (&self.builtin, self.name.is_empty()) {
+            (Some(builtin), true) => builtin.id(),
+            _ => &self.name,
+        }
+    }
+}
+
+pub use crate::detect::Builtin;
+
+/// A configured regular expression, compiled once when the plugin is configured.
+/// Byte-oriented, so a result that is not UTF-8 is matched too.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::bytes::Regex);
+
+/// Compiled patterns are bounded: one VM per worker holds them all.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        regex::bytes::RegexBuilder::new(&text)
+            .size_limit(PATTERN_SIZE_LIMIT)
+            .build()
+            .map(Pattern)
+            .map_err(|e| serde::de::Error::custom(format!("regex {text:?}: {e}")))
+    }
+}
+
+/// What a detector's match does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// The result passes; its tag goes into the agent's session history.
+    Record,
+    /// The match is replaced by `[redacted:<name>]` before the agent sees it.
+    Redact,
+    /// The result is dropped: the agent gets a JSON-RPC error for its request.
+    Refuse,
+}
+
+/// Past `max_buffer_bytes`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverLimit {
+    /// The result is dropped: the agent gets a JSON-RPC error (fail closed).
+    #[default]
+    Refuse,
+    /// The result passes uninspected; the decision log says so.
+    Pass,
 }
 
 /// How a policy's refusal of a JSON-RPC request reaches the agent. Refusals of the
@@ -291,6 +400,7 @@ impl Default for Config {
             routes: BTreeMap::new(),
             servers: BTreeMap::new(),
             refusals: Refusals::default(),
+            results: None,
         }
     }
 }
@@ -468,12 +578,71 @@ impl Config {
                 );
             }
         }
+        if let Some(results) = &self.results {
+            results.check(self.history.is_some())?;
+        }
         if let Some(feed) = &self.risk_feed {
             if feed.cluster.is_empty() || !feed.path.starts_with('/') {
                 return Err("plugin configuration: risk_feed needs a `cluster` and a `path` starting with '/'".into());
             }
             if feed.poll_seconds == 0 || feed.timeout_ms == 0 || feed.max_age_seconds == 0 {
                 return Err("plugin configuration: risk_feed.poll_seconds, timeout_ms and max_age_seconds must be at least 1".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Results {
+    fn check(&self, history: bool) -> Result<(), String> {
+        if self.max_buffer_bytes == 0 {
+            return Err("plugin configuration: results.max_buffer_bytes must be at least 1".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for detector in &self.detectors {
+            let label = detector.label();
+            match (&detector.builtin, &detector.regex) {
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => {
+                    return Err(format!(
+                        "plugin configuration: results detector {label:?} needs exactly one of `builtin` and `regex`"
+                    ))
+                }
+            }
+            if label.is_empty() {
+                return Err(
+                    "plugin configuration: a results detector with `regex` needs a `name`".into(),
+                );
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(format!(
+                    "plugin configuration: results detector name {label:?} may only have letters, digits, '_' and '-'"
+                ));
+            }
+            if !names.insert(label) {
+                return Err(format!(
+                    "plugin configuration: two results detectors are named {label:?}"
+                ));
+            }
+            if detector.tag.is_empty() {
+                return Err(format!(
+                    "plugin configuration: results detector {label:?} has an empty tag"
+                ));
+            }
+            if detector.effect == Effect::Record && !history {
+                return Err(format!(
+                    "plugin configuration: results detector {label:?} records its tag in the session, which needs `history`; configure `history` or give it another effect"
+                ));
+            }
+            if let Some(Pattern(regex)) = &detector.regex {
+                if regex.is_match(b"") {
+                    return Err(format!(
+                        "plugin configuration: results detector {label:?}: the regex matches the empty string"
+                    ));
+                }
             }
         }
         Ok(())

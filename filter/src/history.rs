@@ -383,6 +383,40 @@ impl<'a> Shard<'a> {
         Ok(removed)
     }
 
+    /// Adds `tags` an answer carried to the agent's session (created when missing),
+    /// making room as [`Shard::record`] does. True when the shard must be written.
+    pub fn tag(
+        &mut self,
+        agent: &str,
+        session: &str,
+        tags: &[String],
+        now: i64,
+        config: &History,
+    ) -> Result<bool, StateError> {
+        let expired = self.sweep(now, idle(config));
+        let mut changed = expired > 0;
+        let entry = self.decoded(Kind::Session, agent, session, now)?;
+        if let Some(Payload::Session(session)) = entry.map(|e| &mut e.payload) {
+            for tag in tags {
+                if !session.tags.contains(tag) {
+                    session.tags.push(tag.clone());
+                    changed = true;
+                }
+            }
+            session.last = session.last.max(now);
+        }
+        let keep = Recorded {
+            agent,
+            session,
+            resource: "",
+            tool: None,
+            tags: &[],
+        };
+        let evicted = self.evict_to(config.shard_capacity(), &keep);
+        self.removed.add(Removed { expired, evicted });
+        Ok(changed || evicted > 0)
+    }
+
     /// The entry, decoded for change and marked used at `now`; created when missing.
     fn decoded(
         &mut self,
@@ -541,6 +575,35 @@ pub fn decide<R>(
             Removed::default()
         },
         conflicts: updated.conflicts,
+    })
+}
+
+/// Adds the tags an answer carried to the agent's session, with the same
+/// compare-and-swap as [`decide`]: what a result fed the session is never lost to
+/// a concurrent call on another worker.
+pub fn add_tags(
+    shared: &dyn SharedData,
+    config: &History,
+    agent: &str,
+    session: &str,
+    tags: &[String],
+    now: i64,
+) -> Result<Settled<()>, StateError> {
+    let settled = decide(shared, config, agent, |shard| {
+        match shard.tag(agent, session, tags, now, config) {
+            Ok(changed) => (Ok(()), changed),
+            Err(error) => (Err(error), false),
+        }
+    })?;
+    let Settled {
+        outcome,
+        removed,
+        conflicts,
+    } = settled;
+    outcome.map(|()| Settled {
+        outcome: (),
+        removed,
+        conflicts,
     })
 }
 

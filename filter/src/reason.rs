@@ -100,6 +100,10 @@ reasons! {
     BatchRejected => ("batch_rejected", 403, -32600, Protocol, "JSON-RPC batches are not accepted"),
     BodyTooLarge => ("body_too_large", 413, -32011, Protocol, "the request body is larger than toolgate evaluates"),
     UnsupportedEncoding => ("unsupported_content_encoding", 415, -32011, Protocol, "compressed request bodies are not evaluated"),
+    /// A result detector whose effect is `refuse` matched the answer: the agent gets this instead.
+    ResultRefused => ("result_refused", 403, -32010, Policy, "the result carried what a detector refuses to pass on"),
+    /// The answer (or one SSE event) is larger than `results.max_buffer_bytes`, with `over_limit: refuse`.
+    ResultTooLarge => ("result_too_large", 502, -32011, Protocol, "the result is larger than toolgate inspects"),
     /// The filter could not build or finish an authorization request; fails closed.
     Internal => ("internal_error", 403, -32011, Internal, "toolgate could not evaluate the call"),
 }

@@ -74,6 +74,61 @@ pub struct DecisionRecord {
     /// The status of the response to a forwarded request (the upstream's, or Envoy's
     /// own when it could not reach it); `null` when toolgate answered itself.
     pub upstream_status: Option<u32>,
+    /// What the result detectors found in the answer and did about it, when `results`
+    /// is configured and the request was a `tools/call`, `resources/read` or `prompts/get`.
+    pub response: Option<ResponseRecord>,
+}
+
+/// The response side of a decision: what was read of the answer, what matched
+/// (never the matched text), and what was done.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResponseRecord {
+    /// `json`, `sse` or `other`, from the answer's content type.
+    pub framing: Option<crate::response::Framing>,
+    /// Bytes of the upstream's body read.
+    pub bytes: u64,
+    /// JSON-RPC messages (or SSE events) inspected.
+    pub messages: u64,
+    /// Each detector that matched: its name, tag, effect and how many times.
+    pub detections: Vec<Detection>,
+    /// What was done: `passed`, `recorded`, `redacted` or `refused`.
+    pub effect: ResultEffect,
+    /// False in shadow mode: `effect` is what would have been done.
+    pub enforced: bool,
+    /// Tags added to the agent's session history.
+    pub recorded_tags: Vec<String>,
+    /// Why the answer was refused (`result_refused`, `result_too_large`, ...).
+    pub reason: Option<Reason>,
+    /// The body (or one SSE event) was larger than `results.max_buffer_bytes`.
+    pub over_limit: bool,
+    pub errors: Vec<String>,
+    /// Time spent in the detectors and framing, all chunks together.
+    pub inspect_us: u64,
+}
+
+/// One detector's matches in one answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detection {
+    pub detector: String,
+    pub tag: String,
+    pub effect: crate::config::Effect,
+    pub count: u64,
+}
+
+/// What toolgate did with an answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultEffect {
+    /// Sent on unchanged; nothing recorded.
+    #[default]
+    Passed,
+    /// Sent on unchanged; tags recorded in the session.
+    Recorded,
+    /// Sent on with matches replaced.
+    Redacted,
+    /// Not sent on: the agent got an error.
+    Refused,
 }
 
 /// An MCP session id and what toolgate knows of it.

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import threading
+import time
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 # generated from, so the demo server and the policies' argument types cannot drift apart.
 DEFAULT_TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../examples/demo/mcp/tools.json")
 TOOLS = []
+# read_file's answers by path, set with POST /_sample/files {"path": "text", ...}; other
+# paths answer like any tool. A read_file with a progressToken in its _meta (and a client
+# that accepts SSE) is answered as an SSE stream: progress notifications, then the result.
+FILES = {}
+# Seconds between the SSE events of such an answer (POST /_sample/files {"_delay": 0.3}).
+SSE_DELAY = [0.2]
 
 
 def load_tools(path):
@@ -68,6 +75,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self._read_body()
+        if self.path == "/_sample/files":  # the tests' control endpoint, not recorded
+            files = json.loads(body)
+            SSE_DELAY[0] = float(files.pop("_delay", SSE_DELAY[0]))
+            FILES.update(files)
+            return self._send(200, {"files": sorted(FILES)})
         self._record(body)
         if not self.path.startswith("/mcp"):
             return self._send(201, {"ok": True, "path": self.path})
@@ -79,12 +91,40 @@ class Handler(BaseHTTPRequestHandler):
             replies = [r for r in (self._reply(m) for m in message) if r is not None]
             return self._send(200, replies) if replies else self._send(202, None)
         reply = self._reply(message)
+        params = message.get("params") or {}
+        token = (params.get("_meta") or {}).get("progressToken")
+        if reply is not None and token is not None and "text/event-stream" in self.headers.get("accept", ""):
+            return self._stream(reply, token)
         if reply is None:
             return self._send(202, None)
         # Like a stateful SDK server, the initialize answer mints the session (it does not
         # enforce sessions: a test can send any id and see what toolgate did with it).
         minted = {"mcp-session-id": uuid.uuid4().hex} if message.get("method") == "initialize" else {}
         return self._send(200, reply, headers=minted)
+
+    def _stream(self, reply, token, steps=3):
+        """Answers as SSE, chunked: STEPS progress notifications SSE_DELAY apart, then the reply."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+
+        def chunk(data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        for n in range(1, steps + 1):
+            progress = {"jsonrpc": "2.0", "method": "notifications/progress",
+                        "params": {"progressToken": token, "progress": n, "total": steps + 1}}
+            chunk(f"event: message\ndata: {json.dumps(progress)}\n\n".encode())
+            time.sleep(SSE_DELAY[0])
+        # The result's event in two chunks, cut inside its text: one event all the same.
+        event = f"event: message\ndata: {json.dumps(reply)}\n\n".encode()
+        cut = len(event) // 2
+        chunk(event[:cut])
+        time.sleep(SSE_DELAY[0] / 2)
+        chunk(event[cut:])
+        chunk(b"")
 
     def _reply(self, message):
         if "id" not in message:
@@ -98,6 +138,10 @@ class Handler(BaseHTTPRequestHandler):
             }
         elif method == "tools/list":
             result = {"tools": TOOLS}
+        elif method == "tools/call" and params.get("name") == "read_file" \
+                and (params.get("arguments") or {}).get("path") in FILES:
+            text = FILES[params["arguments"]["path"]]
+            result = {"content": [{"type": "text", "text": text}], "isError": False}
         elif method == "tools/call":
             text = f"{params.get('name')} ran with {json.dumps(params.get('arguments', {}), sort_keys=True)}"
             result = {"content": [{"type": "text", "text": text}], "isError": False}

@@ -44,6 +44,13 @@ extern "C" {
         data: *mut *mut u8,
         size: *mut usize,
     ) -> Status;
+    fn proxy_set_buffer_bytes(
+        buffer_type: BufferType,
+        start: usize,
+        size: usize,
+        data: *const u8,
+        data_size: usize,
+    ) -> Status;
     fn proxy_get_property(
         path_data: *const u8,
         path_size: usize,
@@ -213,6 +220,22 @@ pub fn remove_request_header(name: &str) -> HostResult<()> {
     check(unsafe {
         proxy_remove_header_map_value(MapType::HttpRequestHeaders, name.as_ptr(), name.len())
     })
+}
+
+pub fn remove_response_header(name: &str) -> HostResult<()> {
+    check(unsafe {
+        proxy_remove_header_map_value(MapType::HttpResponseHeaders, name.as_ptr(), name.len())
+    })
+}
+
+/// Replaces bytes `start..start + size` of a body buffer (the current chunk) with `data`.
+pub fn set_buffer(
+    buffer_type: BufferType,
+    start: usize,
+    size: usize,
+    data: &[u8],
+) -> HostResult<()> {
+    check(unsafe { proxy_set_buffer_bytes(buffer_type, start, size, data.as_ptr(), data.len()) })
 }
 
 pub fn buffer(buffer_type: BufferType, max_size: usize) -> HostResult<Vec<u8>> {

@@ -10,12 +10,15 @@ use super::host;
 use super::metrics::Metrics;
 use crate::approval::ApprovalState;
 use crate::conclude;
+use crate::config::Enforcement;
 use crate::credential::TokenState;
 use crate::enforce;
 use crate::gate::{Gate, Input, Verdict};
 use crate::http::{Header, HttpRequest};
 use crate::identity::Peer;
 use crate::record::DecisionRecord;
+use crate::response::{Reader, Refused, Shape};
+use crate::results::{self, Findings, Scan};
 use crate::revocation;
 use crate::session::{self, Answer};
 use crate::shared::{StateError, Stored};
@@ -33,6 +36,20 @@ pub struct Request {
     decided: bool,
     /// The record of a forwarded request, until its answer's status is added to it.
     forwarded: Option<DecisionRecord>,
+    /// An answer whose body the result detectors read, chunk by chunk.
+    inspecting: Option<Inspecting>,
+}
+
+/// The response side of one request, between body chunks.
+struct Inspecting {
+    /// The request's record, which gets the `response` block.
+    record: DecisionRecord,
+    reader: Reader,
+    findings: Findings,
+    /// False in shadow mode: detect and log, change nothing.
+    enforce: bool,
+    /// Matches already in the logged record.
+    logged_matches: u64,
 }
 
 impl Request {
@@ -43,6 +60,7 @@ impl Request {
             headers: Vec::new(),
             decided: false,
             forwarded: None,
+            inspecting: None,
         }
     }
 
@@ -177,7 +195,12 @@ impl Request {
 
     /// The answer to a forwarded request: its status goes into the record, and a
     /// session it opens is bound to the agent (or the answer is refused when it cannot be).
-    fn answered(&mut self, mut record: DecisionRecord, gate: &Gate) -> Action {
+    /// The record comes back, logged, when the answer goes on.
+    fn answered(
+        &mut self,
+        mut record: DecisionRecord,
+        gate: &Gate,
+    ) -> Result<DecisionRecord, Action> {
         let status = host::response_header(":status").map(|status| {
             let text = status.as_deref().and_then(|s| std::str::from_utf8(s).ok());
             text.and_then(|s| s.parse().ok()).unwrap_or(0)
@@ -200,7 +223,7 @@ impl Request {
             Ok(answered) => {
                 self.metrics.session(answered.binding, answered.evicted);
                 log_record(&record);
-                Action::Continue
+                Ok(record)
             }
             Err(error) => {
                 host::log(
@@ -209,9 +232,184 @@ impl Request {
                 );
                 let refusal = session::refuse_answer(&mut record, &error);
                 log_record(&record);
-                respond_with(refusal)
+                Err(respond_with(refusal))
             }
         }
+    }
+
+    /// Starts reading the answer's body when the result detectors want it: only for
+    /// `tools/call`, `resources/read` and `prompts/get` with `results` configured;
+    /// every other answer streams through untouched, at no cost.
+    fn inspect(&mut self, record: DecisionRecord, gate: &Gate, end_of_stream: bool) -> Action {
+        let config = gate.config();
+        let Some(asked) = results::asked(config, &record) else {
+            return Action::Continue;
+        };
+        if end_of_stream {
+            return Action::Continue;
+        }
+        let headers = host::response_header("content-type")
+            .and_then(|t| Ok((t, host::response_header("content-encoding")?)));
+        let (content_type, content_encoding) = match headers {
+            Ok(headers) => headers,
+            Err(status) => {
+                return self.refuse_answer(
+                    record,
+                    asked,
+                    gate,
+                    &format!("cannot read the answer's headers: {status:?}"),
+                )
+            }
+        };
+        let Some(reader) = results::reader(
+            config,
+            asked.clone(),
+            content_type.as_deref(),
+            content_encoding.as_deref(),
+        ) else {
+            return Action::Continue;
+        };
+        // What goes on may be shorter or longer than what came: no declared length.
+        if let Err(status) = host::remove_response_header("content-length") {
+            return self.refuse_answer(
+                record,
+                asked,
+                gate,
+                &format!("cannot remove content-length: {status:?}"),
+            );
+        }
+        self.inspecting = Some(Inspecting {
+            enforce: record.mode == Enforcement::Enforce,
+            record,
+            reader,
+            findings: Findings::default(),
+            logged_matches: 0,
+        });
+        Action::Continue
+    }
+
+    /// Refuses an answer before any of its body went on (toolgate's own failure).
+    fn refuse_answer(
+        &mut self,
+        mut record: DecisionRecord,
+        asked: crate::response::Asked,
+        gate: &Gate,
+        error: &str,
+    ) -> Action {
+        host::log(
+            LogLevel::Error,
+            &format!("toolgate: failing closed on the answer: {error}"),
+        );
+        let shape = Shape {
+            tools_call: gate.config().refusals.tools_call,
+        };
+        let body = crate::response::refusal(&asked, &Refused::internal(error), shape);
+        record.response = Some(crate::record::ResponseRecord {
+            effect: crate::record::ResultEffect::Refused,
+            enforced: true,
+            reason: Some(crate::reason::Reason::Internal),
+            errors: vec![error.to_owned()],
+            ..Default::default()
+        });
+        if let Some(response) = &record.response {
+            self.metrics.result(response);
+        }
+        log_record(&record);
+        respond_with(enforce::Action::Respond {
+            status: 200,
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                (enforce::DECISION_ID, record.decision_id.clone()),
+            ],
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+        })
+    }
+
+    /// One chunk of an inspected answer: what the reader makes of it replaces it.
+    fn inspect_chunk(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let (Some(mut inspecting), Some(gate)) = (self.inspecting.take(), self.gate.clone()) else {
+            return Action::Continue;
+        };
+        let Some(config) = gate.config().results.as_ref() else {
+            return Action::Continue;
+        };
+        let started = Instant::now();
+        let chunk = host::buffer(BufferType::HttpResponseBody, body_size);
+        let now = host::unix_nanos().unwrap_or(0) / 1_000_000_000;
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let Inspecting {
+            record,
+            reader,
+            findings,
+            enforce,
+            ..
+        } = &mut inspecting;
+        let session = results::Session::of(gate.config(), record, &host::Shared, now);
+        let mut scan = Scan::new(config, findings, *enforce, session);
+        let out = match &chunk {
+            Ok(chunk) => reader.feed(&mut scan, chunk, end_of_stream),
+            // Unread bytes must not go on as they are: the answer is refused.
+            Err(status) => {
+                let why = format!("cannot read the answer's body: {status:?}");
+                reader.fail(&why)
+            }
+        };
+        findings.elapsed += started.elapsed();
+        let unchanged = chunk.as_ref().is_ok_and(|chunk| *chunk == out);
+        if !unchanged {
+            if let Err(status) = host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out)
+            {
+                // The chunk cannot be replaced, so it must not go on at all: reset the stream.
+                host::log(
+                    LogLevel::Error,
+                    &format!("toolgate: failing closed on the answer: cannot replace its body ({status:?}); resetting"),
+                );
+                let _ = host::send_response(502, "toolgate_result_failed", &[], &[]);
+                inspecting
+                    .findings
+                    .note(format!("cannot replace the answer's body: {status:?}"));
+                self.finish(inspecting, config);
+                return Action::Pause;
+            }
+        }
+        let matches = inspecting.findings.matches();
+        if inspecting.reader.finished() {
+            self.finish(inspecting, config);
+        } else {
+            if matches > inspecting.logged_matches {
+                // Logged now too: an answer whose end never comes still shows what it carried.
+                inspecting.logged_matches = matches;
+                let response = results::record(
+                    config,
+                    &inspecting.reader,
+                    &inspecting.findings,
+                    inspecting.enforce,
+                );
+                inspecting.record.response = Some(response);
+                log_record(&inspecting.record);
+            }
+            self.inspecting = Some(inspecting);
+        }
+        Action::Continue
+    }
+
+    /// The answer was read to its end (or refused): its record and counters.
+    fn finish(&mut self, mut inspecting: Inspecting, config: &crate::config::Results) {
+        let response = results::record(
+            config,
+            &inspecting.reader,
+            &inspecting.findings,
+            inspecting.enforce,
+        );
+        if let Some(error) = response.errors.first() {
+            host::log(
+                LogLevel::Error,
+                &format!("toolgate: on the answer: {error}"),
+            );
+        }
+        self.metrics.result(&response);
+        inspecting.record.response = Some(response);
+        log_record(&inspecting.record);
     }
 }
 
@@ -324,12 +522,41 @@ impl HttpContext for Request {
         }
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only a forwarded request's answer is the upstream's: toolgate's own refusals pass.
         match (self.forwarded.take(), self.gate.clone()) {
-            (Some(record), Some(gate)) => self.answered(record, &gate),
+            (Some(record), Some(gate)) => match self.answered(record, &gate) {
+                Ok(record) => self.inspect(record, &gate, end_of_stream),
+                Err(refused) => refused,
+            },
             _ => Action::Continue,
         }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.inspecting.is_none() {
+            return Action::Continue;
+        }
+        self.inspect_chunk(body_size, end_of_stream)
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        // Trailers end the body without an end-of-stream body callback; what is still
+        // held cannot be sent after them, so it is dropped, never sent on unread.
+        if let (Some(mut inspecting), Some(gate)) = (self.inspecting.take(), self.gate.clone()) {
+            if let Some(config) = gate.config().results.as_ref() {
+                if !inspecting.reader.finished() {
+                    inspecting
+                        .reader
+                        .fail("the answer ended with trailers; what was held is dropped");
+                    inspecting.findings.note(
+                        "the answer ended with trailers; what was held is dropped".to_owned(),
+                    );
+                }
+                self.finish(inspecting, config);
+            }
+        }
+        Action::Continue
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {

@@ -6,7 +6,7 @@ use proxy_wasm::types::LogLevel;
 
 use super::host;
 use crate::gate::{Effects, Outcome};
-use crate::record::Binding;
+use crate::record::{Binding, ResponseRecord, ResultEffect};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Metrics {
@@ -29,6 +29,13 @@ pub struct Metrics {
     sessions_not_owned: Option<u32>,
     sessions_unknown: Option<u32>,
     sessions_evicted: Option<u32>,
+    results_inspected: Option<u32>,
+    results_matches: Option<u32>,
+    results_recorded: Option<u32>,
+    results_redacted: Option<u32>,
+    results_refused: Option<u32>,
+    results_over_limit: Option<u32>,
+    results_errors: Option<u32>,
 }
 
 impl Metrics {
@@ -63,6 +70,13 @@ impl Metrics {
             sessions_not_owned: counter("toolgate.sessions.not_owned"),
             sessions_unknown: counter("toolgate.sessions.unknown"),
             sessions_evicted: counter("toolgate.sessions.evicted"),
+            results_inspected: counter("toolgate.results.inspected"),
+            results_matches: counter("toolgate.results.matches"),
+            results_recorded: counter("toolgate.results.recorded"),
+            results_redacted: counter("toolgate.results.redacted"),
+            results_refused: counter("toolgate.results.refused"),
+            results_over_limit: counter("toolgate.results.over_limit"),
+            results_errors: counter("toolgate.results.errors"),
         }
     }
 
@@ -95,6 +109,25 @@ impl Metrics {
         };
         add(metric, 1);
         add(self.sessions_evicted, evicted);
+    }
+
+    /// An answer the result detectors read to its end (or refused): what they did.
+    pub fn result(&self, response: &ResponseRecord) {
+        add(self.results_inspected, 1);
+        add(
+            self.results_matches,
+            response.detections.iter().map(|d| d.count).sum(),
+        );
+        let effect = match response.effect {
+            ResultEffect::Recorded => self.results_recorded,
+            ResultEffect::Redacted => self.results_redacted,
+            ResultEffect::Refused => self.results_refused,
+            ResultEffect::Passed => None,
+        };
+        // Shadow mode counts what it would have done only in the log.
+        add(effect.filter(|_| response.enforced), 1);
+        add(self.results_over_limit, u64::from(response.over_limit));
+        add(self.results_errors, u64::from(!response.errors.is_empty()));
     }
 
     /// A plugin configuration was refused (Envoy keeps the previous one, or does not start).
