@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::{Config, ListMode};
+use crate::config::{Config, Enforcement, ListMode};
 use crate::listing::{Filtered, ListMethod};
 use crate::mirror;
 use crate::record::{Decision, DecisionRecord, HiddenItem, ListRecord};
@@ -49,7 +49,9 @@ pub fn asked(config: &Config, record: &DecisionRecord) -> Option<ListAsked> {
     Some(ListAsked {
         method,
         mode,
-        shadow: !record.enforced || record.decision != Decision::Allow,
+        shadow: record.mode == Enforcement::Shadow
+            || !record.enforced
+            || record.decision != Decision::Allow,
         protocol_version: record.protocol_version.clone(),
         asked: Asked {
             method: record.rpc_method.clone(),
