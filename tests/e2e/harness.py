@@ -92,6 +92,20 @@ if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
+# toolgate's own JSON-RPC error codes (filter/src/reason.rs, docs/decision-log.md): a
+# policy's no, and a request that could not be let through (the caller's identity, an
+# internal error, some protocol refusals).
+POLICY_REFUSAL = -32010
+NOT_LET_THROUGH = -32011
+# The reasons of class `policy`. A policy's no to a JSON-RPC request with an id from a
+# caller with an identity is HTTP 200 with the JSON-RPC error (the default
+# refusals.policy_status "ok"); every other refusal (the caller's identity, the transport,
+# a caller without identity, a message without an id, a REST call) keeps the reason's status.
+POLICY_REASONS = frozenset({"forbidden_by_policy", "not_permitted", "rate_limited",
+                            "delegated_actor_not_permitted", "approval_required"})
+_ANY = object()
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status, self.headers, self.body = status, headers, body
@@ -101,6 +115,110 @@ class Response:
 
     def header(self, name):
         return self.headers.get(name.lower())
+
+    def describe(self):
+        return f"HTTP {self.status} {self.body[:400]!r}"
+
+    def rpc_error(self):
+        """The `error` member of a single JSON-RPC answer; None for anything else (a result,
+        a batch's array, a problem document, a body that is not JSON)."""
+        try:
+            body = self.json()
+        except ValueError:
+            return None
+        return body.get("error") if isinstance(body, dict) else None
+
+    def refused(self):
+        """True when toolgate refused this request, however it answered: a JSON-RPC error
+        (on any status), a tool result with isError, a problem document, or an error status.
+        An allowed call is answered by the upstream: 2xx with its result."""
+        if self.status >= 400 or self.rpc_error() is not None:
+            return True
+        try:
+            body = self.json()
+        except ValueError:
+            return False
+        return isinstance(body, dict) and isinstance(body.get("result"), dict) \
+            and body["result"].get("isError") is True and "toolgate" in body["result"].get("_meta", {})
+
+    def refusal(self, reason=None, status=200, code=None, id=_ANY):
+        """Asserts this is toolgate's JSON-RPC refusal and returns its error's `data`.
+
+        STATUS: 200 by default, a policy's no (POLICY_REASONS) to an authenticated caller's
+        request; the reason's own status (403, 401, 429...) for the others or with
+        refusals.policy_status "reason". Checked too: a JSON content type, a JSON-RPC 2.0
+        error object (no result), the reason when REASON is given, the code (CODE, or -32010
+        for a policy's reason), the request ID when given, and that `data.decision_id` is the
+        x-toolgate-decision-id header."""
+        def fail(what):
+            raise AssertionError(f"not toolgate's JSON-RPC refusal{f' ({reason})' if reason else ''}: "
+                                 f"{what}; got {self.describe()}")
+        if self.status != status:
+            fail(f"HTTP status {self.status}, expected {status}")
+        if (self.header("content-type") or "").split(";")[0].strip() != "application/json":
+            fail(f"content-type {self.header('content-type')!r}")
+        try:
+            body = self.json()
+        except ValueError:
+            fail("the body is not JSON")
+        if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or "result" in body \
+                or not isinstance(body.get("error"), dict):
+            fail("not a JSON-RPC 2.0 error object")
+        if id is not _ANY and body.get("id") != id:
+            fail(f"id {body.get('id')!r}, expected {id!r}")
+        error = body["error"]
+        data = error.get("data")
+        if not isinstance(data, dict):
+            fail("error.data is not an object")
+        if reason is not None and data.get("reason") != reason:
+            fail(f"reason {data.get('reason')!r}")
+        if code is None and data.get("reason") in POLICY_REASONS:
+            code = POLICY_REFUSAL
+        if code is not None and error.get("code") != code:
+            fail(f"code {error.get('code')}, expected {code}")
+        if not isinstance(error.get("message"), str) or not error["message"].startswith("toolgate: "):
+            fail("error.message is not toolgate's")
+        if not data.get("decision_id") or data["decision_id"] != self.header("x-toolgate-decision-id"):
+            fail(f"data.decision_id {data.get('decision_id')!r} is not the x-toolgate-decision-id header "
+                 f"{self.header('x-toolgate-decision-id')!r}")
+        if not isinstance(data.get("policies"), list):
+            fail("data.policies is not a list")
+        return data
+
+    def tool_refusal(self, reason=None, id=_ANY):
+        """Asserts this is a tools/call refused as a tool result (refusals.tools_call
+        "result": HTTP 200, a result with isError and toolgate's readable text) and returns
+        its `_meta.toolgate`, the data a JSON-RPC refusal would carry."""
+        def fail(what):
+            raise AssertionError(f"not toolgate's tool-result refusal: {what}; got {self.describe()}")
+        if self.status != 200:
+            fail(f"HTTP status {self.status}")
+        try:
+            body = self.json()
+        except ValueError:
+            fail("the body is not JSON")
+        if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or "error" in body \
+                or not isinstance(body.get("result"), dict):
+            fail("not a JSON-RPC 2.0 result")
+        if id is not _ANY and body.get("id") != id:
+            fail(f"id {body.get('id')!r}, expected {id!r}")
+        result = body["result"]
+        if result.get("isError") is not True:
+            fail("isError is not true")
+        content = result.get("content")
+        if not (isinstance(content, list) and content and content[0].get("type") == "text"
+                and content[0].get("text", "").startswith("toolgate refused this call: ")):
+            fail("the content is not toolgate's text")
+        data = result.get("_meta", {}).get("toolgate")
+        if not isinstance(data, dict):
+            fail("no _meta.toolgate")
+        if reason is not None and data.get("reason") != reason:
+            fail(f"reason {data.get('reason')!r}")
+        if f"(reason {data.get('reason')}, decision {data.get('decision_id')}" not in content[0]["text"]:
+            fail("the text does not name the reason and the decision")
+        if not data.get("decision_id") or data["decision_id"] != self.header("x-toolgate-decision-id"):
+            fail("_meta.toolgate.decision_id is not the x-toolgate-decision-id header")
+        return data
 
 
 class Gateway:

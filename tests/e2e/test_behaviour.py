@@ -8,7 +8,7 @@ import time
 import unittest
 import uuid
 
-from harness import Gateway, wait_until
+from harness import Gateway, Response, wait_until
 
 READER = "spiffe://toolgate.test/agent/reader"
 PAYMENTS = "spiffe://toolgate.test/agent/payments"
@@ -105,6 +105,9 @@ class Call:
     def error_data(self):
         return self.response.json()["error"]["data"]
 
+    def refused(self):
+        return self.response.refused()
+
     def describe(self):
         try:
             record = json.dumps(self.record, indent=1)[:3000]
@@ -119,12 +122,15 @@ class BehaviourTestCase(unittest.TestCase):
 
     def assert_allowed(self, call):
         self.assertEqual(call.status, 200, call.describe())
+        self.assertFalse(call.refused(), call.describe())
         self.assertEqual(call.record["decision"], "allow", call.describe())
 
-    def assert_forbidden(self, call, policy, status=403, reason="forbidden_by_policy"):
-        self.assertEqual(call.status, status, call.describe())
-        data = call.error_data()
-        self.assertEqual(data["reason"], reason, call.describe())
+    def assert_forbidden(self, call, policy, reason="forbidden_by_policy"):
+        """A policy's no: HTTP 200 with the JSON-RPC error naming POLICY, and a deny record."""
+        try:
+            data = call.response.refusal(reason, id=call.request_id)
+        except AssertionError as e:
+            self.fail(f"{e}\n{call.describe()}")
         self.assertIn(policy, data["policies"], call.describe())
         self.assertEqual(call.record["decision"], "deny", call.describe())
         self.assertEqual(call.record["decision_id"], call.response.header("x-toolgate-decision-id"))
@@ -212,19 +218,18 @@ class RateLimit(BehaviourTestCase):
             results = burst(gw, "payments", refunds, self.THREADS)
             self.assertEqual(len(results), self.CALLS)
 
-            allowed = [r for r in results if r[1] == 200]
-            limited = [r for r in results if r[1] == 429]
-            others = [r for r in results if r[1] not in (200, 429)]
-            self.assertEqual(others, [], "answers other than 200 or 429")
+            # A policy's no is HTTP 200 too: the body tells a result from a refusal.
+            answers = {n: Response(status, headers, body) for n, status, headers, body in results
+                       if isinstance(status, int)}
+            others = [r for r in results if r[1] != 200]
+            self.assertEqual(others, [], "answers other than HTTP 200")
+            allowed = [r for r in results if not answers[r[0]].refused()]
+            limited = [r for r in results if answers[r[0]].refused()]
             self.assertLessEqual(len(allowed), 5, f"{len(allowed)} refunds allowed in a minute")
             self.assertEqual(len(allowed), 5, f"{len(allowed)} refunds allowed with no other traffic")
             self.assertEqual(len(limited), self.CALLS - 5)
             for n, _, headers, body in limited:
-                error = json.loads(body)
-                self.assertEqual(error["id"], n)
-                self.assertEqual(error["error"]["code"], -32001)
-                data = error["error"]["data"]
-                self.assertEqual(data["reason"], "rate_limited", body)
+                data = answers[n].refusal("rate_limited", id=n)
                 self.assertEqual(data["policies"], ["refunds-at-most-5-a-minute"], body)
                 self.assertRegex(headers.get("retry-after", ""), r"^[0-9]+$", headers)
                 retry_after = int(headers["retry-after"])
@@ -265,6 +270,8 @@ class NoLostUpdates(BehaviourTestCase):
             took = time.time() - started
             statuses = [status for _, status, _, _ in results]
             self.assertEqual(statuses, [200] * self.CALLS)
+            refused = [body for _, status, headers, body in results if Response(status, headers, body).refused()]
+            self.assertEqual(refused, [], "refused reads")
             workers = gw.worker_connections()
             # The next call sees all of them: in the session, and in the last minute's rates.
             after = Call(gw, "read_file", {"path": "after"}, session=session)
@@ -296,7 +303,7 @@ class Expiry(BehaviourTestCase):
                 marker = unique("late")
                 call = Call(gw, "post_webhook", {"url": "https://partner.test/hook", "body": marker},
                             session=session)
-                if call.status != 200:
+                if call.refused():
                     self.assert_forbidden(call, "no-egress-after-secret-read")
                     return None
                 return call, marker
@@ -363,7 +370,7 @@ class RiskFeed(BehaviourTestCase):
             def refund():
                 nonlocal refunds
                 call = Call(gw, "refund", {"order_id": unique("o"), "amount": 10}, cert="payments")
-                refunds += call.status == 200
+                refunds += not call.refused()
                 return call
 
             def payments_list():
@@ -386,7 +393,7 @@ class RiskFeed(BehaviourTestCase):
 
             # Compromised: nothing at all, not even discovery.
             gw.set_risk({"agents": {PAYMENTS: {"score": 90, "flags": ["compromised"]}}})
-            self.settle("the compromised flag", payments_list, lambda c: c.status == 403)
+            self.settle("the compromised flag", payments_list, lambda c: c.refused())
             listing = payments_list()
             self.assert_forbidden(listing, "forbid-compromised-workloads")
             self.assertEqual(listing.record["risk"]["flags"], ["compromised"])
@@ -399,7 +406,7 @@ class RiskFeed(BehaviourTestCase):
 
             # Cleared: allowed again after the next poll.
             gw.set_risk({"agents": {}})
-            self.settle("the cleared feed", payments_list, lambda c: c.status == 200)
+            self.settle("the cleared feed", payments_list, lambda c: c.status == 200 and not c.refused())
             self.assert_allowed(refund())
 
             # The feed fails (503): stale, so high-sensitivity tools stop; low ones go on.
@@ -441,7 +448,7 @@ class RiskFeed(BehaviourTestCase):
         """Waits until every worker sees the feed as stale, then: a refund (high sensitivity) is
         refused for it, a low-sensitivity call goes on. Returns the refused refund."""
         self.settle(f"stale risk after {what}", reader_read,
-                    lambda c: c.status == 200 and (c.record.get("risk") or {}).get("stale") is True)
+                    lambda c: not c.refused() and (c.record.get("risk") or {}).get("stale") is True)
         denied = refund()
         self.assert_forbidden(denied, "forbid-sensitive-tools-on-risk")
         self.assertEqual(denied.error_data()["policies"], ["forbid-sensitive-tools-on-risk"], denied.describe())

@@ -47,8 +47,10 @@ class Credentials(GatewayTestCase):
         self.assertNotIn("authorization", self.gw.upstream_requests()[-1]["headers"])
 
     def test_missing_expired_and_forged_tokens(self):
+        # The caller's credential is refused, not a policy's call: 401, whatever the body.
         r, record = self.call(None)
         self.assertEqual((r.status, record["reason"]), (401, "token_missing"))
+        r.refusal("token_missing", status=401, code=-32011, id=1)
         now = int(time.time())
         r, record = self.call(mint(sub=READER, aud="tools", iat=now - 900, exp=now - 300))
         self.assertEqual((r.status, record["reason"]), (401, "token_invalid"))
@@ -69,7 +71,9 @@ class Credentials(GatewayTestCase):
         ]
         for policy, claims, headers in cases:
             r, record = self.call(mint(**claims), headers=headers)
-            self.assertEqual(r.status, 403, policy)
+            # A policy refused the token: HTTP 200 with the JSON-RPC error.
+            data = r.refusal("forbidden_by_policy", id=1)
+            self.assertIn(policy, data["policies"])
             self.assertIn(policy, record["policies"])
         r, record = self.call(mint(sub=READER, aud=["weather", "tools"], task="T-1"), headers={"x-agent-task": "T-1"})
         self.assertEqual(r.status, 200, r.body)
@@ -92,15 +96,12 @@ class Credentials(GatewayTestCase):
         self.assertEqual(len(record["token"]["delegation"]), 1)
         three = ("user:alice", "spiffe://toolgate.test/agent/writer", READER)
         r, record = self.call(chain(*three), write, cert="writer", headers=intent)
-        self.assertEqual((r.status, record["reason"]), (403, "delegated_actor_not_permitted"))
+        r.refusal("delegated_actor_not_permitted", id=1)
+        self.assertEqual(record["reason"], "delegated_actor_not_permitted")
         self.assertEqual(record["token"]["delegation"], list(three))
         r, record = self.call(chain("a:1", "a:2", "a:3", "a:4"), write, cert="writer", headers=intent)
-        self.assertEqual(r.status, 403)
+        self.assertIn("delegation-at-most-3-deep", r.refusal(id=1)["policies"])
         self.assertIn("delegation-at-most-3-deep", record["policies"])
-
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class Approvals(unittest.TestCase):
@@ -110,14 +111,12 @@ class Approvals(unittest.TestCase):
         with Gateway() as gw:
             body = tool("wire_transfer", to_account="DE89-3704", amount=2500)
             denied = gw.request("POST", "/mcp", body, cert="payments")
-            self.assertEqual(denied.status, 403)
-            error = denied.json()["error"]
-            self.assertEqual(error["data"]["reason"], "approval_required")
-            approve = error["data"]["approve"]
+            data = denied.refusal("approval_required", id=1)
+            approve = data["approve"]
             self.assertEqual(approve, {"agent": "spiffe://toolgate.test/agent/payments", "server": "tools",
                                        "tool": "wire_transfer",
                                        "args_digest": args_digest(body["params"]["arguments"])})
-            record = gw.decision(error["data"]["decision_id"])
+            record = gw.decision(data["decision_id"])
             self.assertEqual(record["approval"]["approve"], approve)
             self.assertEqual(gw.upstream_requests(), [])
 
@@ -137,10 +136,10 @@ class Approvals(unittest.TestCase):
             for request_body, cert in [(other_args, "payments"), (tool("close_account", to_account="DE89-3704", amount=2500), "payments"),
                                        (body, "writer")]:
                 r = gw.request("POST", "/mcp", request_body, {"x-approval-token": approval}, cert=cert)
-                self.assertEqual(r.status, 403, (request_body, cert))
+                with self.subTest(tool=request_body["params"]["name"], cert=cert):
+                    r.refusal(id=1)
             mismatch = gw.request("POST", "/mcp", other_args, {"x-approval-token": approval}, cert="payments")
-            self.assertEqual(mismatch.json()["error"]["data"]["reason"], "approval_required")
-            record = gw.decision(mismatch.json()["error"]["data"]["decision_id"])
+            record = gw.decision(mismatch.refusal("approval_required", id=1)["decision_id"])
             self.assertIn("args_digest", " ".join(record["errors"]))
             # An approval signed by the agents' key, or expired, does not count.
             forged = mint("agents", sub=approve["agent"], server="tools", tool="wire_transfer",
@@ -150,7 +149,7 @@ class Approvals(unittest.TestCase):
                            args_digest=approve["args_digest"], iat=now - 600, exp=now - 60)
             for bad in (forged, expired):
                 r = gw.request("POST", "/mcp", body, {"x-approval-token": bad}, cert="payments")
-                self.assertEqual(r.json()["error"]["data"]["reason"], "approval_required")
+                r.refusal("approval_required", id=1)
             self.assertEqual(len(gw.upstream_requests()), 1)
 
 
@@ -166,31 +165,37 @@ class Revocation(unittest.TestCase):
             # Only the controller may revoke; the control request never reaches the upstream.
             refused = gw.request("POST", "/.toolgate/revoke", {"task": "T-7"}, cert="reader")
             self.assertEqual(refused.status, 403)
+            self.assertEqual(refused.json()["reason"], "not_a_controller")
             revoked = gw.request("POST", "/.toolgate/revoke", {"task": "T-7", "jti": "jti-9"}, cert="controller")
             revoked_at = time.monotonic()
             self.assertEqual(revoked.status, 200, revoked.body)
             self.assertEqual(revoked.json()["revoked"], [{"task": "T-7"}, {"jti": "jti-9"}])
             self.assertFalse([u for u in gw.upstream_requests() if "revoke" in u["path"]])
             # Many connections spread over both workers: every one is refused.
+            # Revocation refuses the caller, not a call: 403 stays.
             for _ in range(12):
                 r = gw.request("POST", "/mcp", read, task)
-                self.assertEqual(r.status, 403)
-                self.assertEqual(r.json()["error"]["data"]["reason"], "revoked")
+                r.refusal("revoked", status=403, code=-32011, id=1)
             self.assertEqual(gw.request("POST", "/mcp", read, {"x-agent-task": "T-8"}).status, 200)
             token = mint(sub=READER, aud="tools", jti="jti-9")
             r = gw.request("POST", "/mcp", read, {"authorization": f"Bearer {token}"})
-            self.assertEqual(r.json()["error"]["data"]["reason"], "revoked")
+            r.refusal("revoked", status=403, code=-32011)
             record = gw.decision(r.header("x-toolgate-decision-id"))
             self.assertIn("toolgate/revoked/jti/jti-9 is revoked", record["errors"])
             # Entries expire after the configured TTL (the longest token lifetime): refused
             # until then, on whichever worker, then let through.
             def task_passes():
                 r = gw.request("POST", "/mcp", read, task)
-                if r.status == 200:
+                if not r.refused():
+                    self.assertEqual(r.status, 200, r.body)
                     return True
-                self.assertEqual(r.json()["error"]["data"]["reason"], "revoked", r.body)
+                r.refusal("revoked", status=403)
                 return False
             wait_until(task_passes, timeout=10, what="the revocation of T-7 to expire", interval=0.2)
             # Whole seconds: in force while expires (revoked + 4) > now, so more than 3 s passed
             # (less the revoke's own round trip).
             self.assertGreaterEqual(time.monotonic() - revoked_at, 2.5, "the revocation ended before its TTL")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,4 +1,6 @@
-"""The e2e harness itself: a start-up that fails, at any step, leaves no process and no port behind."""
+"""The e2e harness itself: a start-up that fails, at any step, leaves no process and no port behind;
+the refusal checks accept toolgate's answers and nothing else."""
+import json
 import os
 import signal
 import socket
@@ -8,7 +10,7 @@ import textwrap
 import time
 import unittest
 
-from harness import Gateway, GatewayTestCase, wait_until
+from harness import Gateway, GatewayTestCase, Response, wait_until
 
 
 def children():
@@ -172,6 +174,72 @@ class WaitUntil(unittest.TestCase):
         with self.assertRaisesRegex(AssertionError, r"timed out after 0.2 s waiting for the moon"):
             wait_until(lambda: None, timeout=0.2, what="the moon", interval=0.01)
         self.assertGreaterEqual(time.monotonic() - started, 0.2)
+
+
+DECISION = "18f4ef69537f7d580000000000000058"
+
+
+def answer(body, status=200, decision_id=DECISION):
+    headers = {"content-type": "application/json"}
+    if decision_id:
+        headers["x-toolgate-decision-id"] = decision_id
+    return Response(status, headers, json.dumps(body).encode())
+
+
+def rpc_error(reason="forbidden_by_policy", code=-32010, id=7, policies=("forbid-critical-tools",)):
+    return {"jsonrpc": "2.0", "id": id, "error": {
+        "code": code, "message": "toolgate: the call is forbidden by policy",
+        "data": {"decision_id": DECISION, "reason": reason, "policies": list(policies)}}}
+
+
+class Refusals(unittest.TestCase):
+    """Response.refusal() and tool_refusal(), on answers as toolgate writes them (enforce.rs)."""
+
+    def test_a_policy_refusal_is_200_with_the_json_rpc_error(self):
+        data = answer(rpc_error()).refusal("forbidden_by_policy", id=7)
+        self.assertEqual(data["policies"], ["forbid-critical-tools"])
+        self.assertTrue(answer(rpc_error()).refused())
+        with self.assertRaisesRegex(AssertionError, "HTTP status 200, expected 403"):
+            answer(rpc_error()).refusal("forbidden_by_policy", status=403)
+        with self.assertRaisesRegex(AssertionError, "reason 'forbidden_by_policy'"):
+            answer(rpc_error()).refusal("not_permitted")
+        with self.assertRaisesRegex(AssertionError, "id 7, expected 8"):
+            answer(rpc_error()).refusal(id=8)
+        with self.assertRaisesRegex(AssertionError, "code -32001, expected -32010"):
+            answer(rpc_error(code=-32001)).refusal()
+        with self.assertRaisesRegex(AssertionError, "not the x-toolgate-decision-id header"):
+            answer(rpc_error(), decision_id=None).refusal()
+
+    def test_other_refusals_keep_their_status_and_code(self):
+        untrusted = answer(rpc_error("untrusted_trust_domain", -32011, policies=()), status=403)
+        self.assertEqual(untrusted.refusal("untrusted_trust_domain", status=403, code=-32011)["policies"], [])
+        with self.assertRaisesRegex(AssertionError, "code -32011, expected -32600"):
+            untrusted.refusal(status=403, code=-32600)
+
+    def test_what_is_not_a_refusal(self):
+        result = answer({"jsonrpc": "2.0", "id": 7, "result": {"content": []}})
+        self.assertFalse(result.refused())
+        self.assertIsNone(result.rpc_error())
+        with self.assertRaisesRegex(AssertionError, "not a JSON-RPC 2.0 error object"):
+            result.refusal()
+        problem = Response(403, {"content-type": "application/problem+json"}, b'{"reason": "not_permitted"}')
+        self.assertTrue(problem.refused())
+        with self.assertRaisesRegex(AssertionError, "content-type"):
+            problem.refusal(status=403)
+        with self.assertRaisesRegex(AssertionError, "not toolgate's tool-result refusal"):
+            answer(rpc_error()).tool_refusal()
+
+    def test_a_tool_result_with_is_error(self):
+        data = {"decision_id": DECISION, "reason": "forbidden_by_policy", "policies": ["forbid-critical-tools"]}
+        text = (f"toolgate refused this call: the call is forbidden by policy (reason forbidden_by_policy, "
+                f"decision {DECISION}, policies forbid-critical-tools).")
+        body = {"jsonrpc": "2.0", "id": 7, "result": {"content": [{"type": "text", "text": text}],
+                                                      "isError": True, "_meta": {"toolgate": data}}}
+        self.assertEqual(answer(body).tool_refusal("forbidden_by_policy", id=7), data)
+        self.assertTrue(answer(body).refused())
+        self.assertIsNone(answer(body).rpc_error())
+        upstream_error = {"jsonrpc": "2.0", "id": 7, "result": {"content": [], "isError": True}}
+        self.assertFalse(answer(upstream_error).refused(), "an upstream's own isError is no refusal")
 
 
 if __name__ == "__main__":

@@ -29,10 +29,17 @@ class Matrix(GatewayTestCase):
         return len(self.gw.upstream_requests())
 
     def assert_refused(self, response, status, reason, before):
+        """RESPONSE is toolgate's refusal for REASON with STATUS (a policy's no to a JSON-RPC
+        request: 200), as a JSON-RPC error or a problem document, and nothing reached the
+        upstream. Returns the body."""
         self.assertEqual(response.status, status, response.body[:300])
         body = response.json()
-        data = body["error"]["data"] if "error" in body else body
-        self.assertEqual(data["reason"], reason)
+        if isinstance(body, dict) and "error" in body:
+            response.refusal(reason, status=status)
+        else:
+            self.assertEqual(response.header("content-type"), "application/problem+json", response.body[:300])
+            self.assertEqual(body["reason"], reason)
+            self.assertEqual(body["status"], status)
         self.gw.upstream_barrier()
         self.assertEqual(self.upstream_count(), before, "a refused request reached the upstream")
         record = self.gw.decision(response.header("x-toolgate-decision-id"))
@@ -109,7 +116,8 @@ class Matrix(GatewayTestCase):
         for batch in ([tool("read_file"), tool("delete_database", id=2)], [], [[tool("read_file")]],
                       [tool("read_file"), {"jsonrpc": "2.0", "method": "notifications/progress"}]):
             before = self.upstream_count()
-            self.assert_refused(self.raw(batch), 403 if batch else 403, "batch_rejected", before)
+            # A protocol refusal, not a policy's: 403 stays.
+            self.assert_refused(self.raw(batch), 403, "batch_rejected", before)
 
     # -- encodings -------------------------------------------------------------------
     def test_compressed_bodies_are_refused(self):
@@ -187,7 +195,7 @@ class Matrix(GatewayTestCase):
         before = self.upstream_count()
         chunks = (data[i:i + 7] for i in range(0, len(data), 7))
         self.assert_refused(self.gw.request("POST", "/mcp", chunks, {"content-type": "application/json"},
-                                            chunked=True), 403, "forbidden_by_policy", before)
+                                            chunked=True), 200, "forbidden_by_policy", before)
 
         def trickle(payload):
             for i in range(0, len(payload), 3):
@@ -243,11 +251,14 @@ class Matrix(GatewayTestCase):
         delete = self.raw(None, {"mcp-session-id": "s-1"}, method="DELETE")
         self.assertEqual(delete.status, 200, delete.body)
         self.assertEqual(self.upstream_count(), before + 2)
+        # No identity: 403, with the JSON-RPC error the MCP endpoint speaks.
         anonymous = self.raw(None, {"accept": "text/event-stream"}, method="GET", cert=None)
-        self.assertEqual(anonymous.status, 403)
+        anonymous.refusal("forbidden_by_policy", status=403, id=None)
         self.assertEqual(self.upstream_count(), before + 2)
+        # JSON-RPC in a GET body is decided as the call it names: a policy's no, 200.
         sneaky = self.raw(json.dumps(FORBIDDEN).encode(), {}, method="GET")
-        self.assertEqual(sneaky.status, 403)
+        sneaky.refusal("forbidden_by_policy", id=9)
+        self.gw.upstream_barrier()
         self.assertEqual(self.upstream_count(), before + 2)
 
     # -- content type ----------------------------------------------------------------------
@@ -255,7 +266,7 @@ class Matrix(GatewayTestCase):
         data = json.dumps(FORBIDDEN).encode()
         for headers in ({"content-type": "text/plain"}, {}, {"content-type": "application/octet-stream"}):
             before = self.upstream_count()
-            self.assert_refused(self.raw(data, headers), 403, "forbidden_by_policy", before)
+            self.assert_refused(self.raw(data, headers), 200, "forbidden_by_policy", before)
 
     # -- hostile JSON ------------------------------------------------------------------------
     def test_hostile_json(self):
@@ -301,14 +312,16 @@ class Matrix(GatewayTestCase):
     # -- names -----------------------------------------------------------------------------
     def test_names_match_exactly(self):
         before = self.upstream_count()
-        self.assert_refused(self.raw(tool("Delete_Database")), 403, "not_permitted", before)
-        self.assert_refused(self.raw(tool("READ_FILE")), 403, "not_permitted", before)
+        self.assert_refused(self.raw(tool("Delete_Database")), 200, "not_permitted", before)
+        self.assert_refused(self.raw(tool("READ_FILE")), 200, "not_permitted", before)
         for name in [" read_file", "read_file\t", "read\u200b_file", "re\u0430d_file", "\uff52ead_file",
                      "../read_file", "tools/../read_file", "read_file\u202e"]:
             self.assert_refused(self.raw(tool(name)), 400, "invalid_name", before)
 
     # -- identity --------------------------------------------------------------------------
     def test_identity_edge_cases(self):
+        # Refusals of the caller keep their 403; so does a policy's no to a caller without
+        # identity (no certificate, or one without a SPIFFE ID: the Unauthenticated principal).
         before = self.upstream_count()
         self.assert_refused(self.raw(tool("read_file"), cert="multi"), 403, "multiple_uri_sans", before)
         self.assert_refused(self.raw(tool("read_file"), cert="odd"), 403, "invalid_spiffe_id", before)
@@ -335,9 +348,11 @@ class Matrix(GatewayTestCase):
             before = self.upstream_count()
             code, version, body = self.curl(flag, url, "-H", "content-type: application/json",
                                             "-d", json.dumps(FORBIDDEN))
-            self.assertEqual(code, 403, body)
+            self.assertEqual(code, 200, body)
             self.assertEqual(version, "2" if flag == "--http2" else "1.1")
-            self.assertEqual(json.loads(body)["id"], 9)
+            error = json.loads(body)
+            self.assertEqual((error["id"], error["error"]["code"], error["error"]["data"]["reason"]),
+                             (9, -32010, "forbidden_by_policy"), body)
             code, _, body = self.curl(flag, url, "-H", "content-type: application/json",
                                       "-d", json.dumps(tool("read_file", {"path": flag})))
             self.assertEqual(code, 200, body)
@@ -370,8 +385,15 @@ class Batches(unittest.TestCase):
             mixed = [tool("read_file", id=1), {"jsonrpc": "2.0", "method": "notifications/progress"},
                      tool("delete_database", id=2)]
             r = gw.request("POST", "/mcp", mixed)
-            self.assertEqual(r.status, 403)
-            self.assertEqual([e["id"] for e in r.json()], [1, 2])
+            # A policy's no: 200, one JSON-RPC error per id, each the same refusal.
+            self.assertEqual(r.status, 200, r.body)
+            errors = r.json()
+            self.assertEqual([e["id"] for e in errors], [1, 2])
+            for e in errors:
+                self.assertEqual((e["error"]["code"], e["error"]["data"]["reason"]), (-32010, "forbidden_by_policy"))
+                self.assertEqual(e["error"]["data"]["decision_id"], r.header("x-toolgate-decision-id"))
+                self.assertNotIn("result", e)
+            gw.upstream_barrier()
             self.assertEqual(gw.upstream_requests(), [])
             nested = gw.request("POST", "/mcp", [[tool("read_file")]])
             self.assertEqual(nested.status, 400)
@@ -399,7 +421,7 @@ class TrustedHops(unittest.TestCase):
             self.assertEqual(record["via"], "spiffe://toolgate.test/gateway")
             # From an ordinary agent, the same header is ignored and not forwarded.
             denied = gw.request("POST", "/mcp", refund, xfcc, cert="reader")
-            self.assertEqual(denied.status, 403)
+            denied.refusal("not_permitted", id=1)
             record = gw.decision(denied.header("x-toolgate-decision-id"))
             self.assertEqual(record["principal"], "spiffe://toolgate.test/agent/reader")
             self.assertIsNone(record["via"])
@@ -407,7 +429,7 @@ class TrustedHops(unittest.TestCase):
             self.assertEqual(ok.status, 200)
             self.assertNotIn("x-forwarded-client-cert", gw.upstream_requests()[-1]["headers"])
             anonymous = gw.request("POST", "/mcp", refund, xfcc, cert=None)
-            self.assertEqual(anonymous.status, 403)
+            anonymous.refusal("forbidden_by_policy", status=403, id=1)
             self.assertIsNone(gw.decision(anonymous.header("x-toolgate-decision-id"))["principal"])
             self.assertEqual(len(gw.upstream_requests()), 2)
 
@@ -423,8 +445,7 @@ class EmptyPolicySet(unittest.TestCase):
                   "policies": {"mode": "replace", "schema": schema, "arguments_schema": arguments}}
         with Gateway(config) as gw:
             r = gw.request("POST", "/mcp", tool("read_file"))
-            self.assertEqual(r.status, 403)
-            self.assertEqual(r.json()["error"]["data"]["reason"], "not_permitted")
+            self.assertEqual(r.refusal("not_permitted", id=1)["policies"], [])
             self.assertEqual(gw.upstream_requests(), [])
             self.assertIn("the policy set is empty; every request will be denied", gw.log_text())
 

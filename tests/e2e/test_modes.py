@@ -7,6 +7,8 @@ from harness import CRASH_WASM, Gateway
 
 BASE = {"trust_domains": ["toolgate.test"], "server": "tools", "server_from": "route_name"}
 ALERT = b"level=red"
+# VmFailure.attempt's answers from a healthy filter: forwarded, and a policy's no (HTTP 200).
+ALLOWED, FORBIDDEN = "200", "200 forbidden_by_policy"
 
 
 def config(**extra):
@@ -39,7 +41,7 @@ class ShadowMode(unittest.TestCase):
             self.assertNotIn("x-toolgate-would-deny", get["headers"])
             # Other routes stay enforced.
             denied = gw.request("POST", "/mcp", tool("delete_database"))
-            self.assertEqual(denied.status, 403)
+            denied.refusal("forbidden_by_policy", id=1)
             stats = gw.stats()
             self.assertEqual(stats.get("toolgate_decisions_shadow_deny"), 1)
             self.assertEqual(stats.get("toolgate_decisions_deny"), 1)
@@ -48,6 +50,7 @@ class ShadowMode(unittest.TestCase):
         with Gateway(config(routes={"weather": {"mode": "enforce"}})) as gw:
             r = self.post_alert(gw)
             self.assertEqual(r.status, 403)
+            self.assertEqual(r.json()["reason"], "not_permitted")
             self.assertEqual(gw.upstream_requests(), [])
             self.assertTrue(gw.decision(r.header("x-toolgate-decision-id"))["enforced"])
 
@@ -72,7 +75,7 @@ class FailOpen(unittest.TestCase):
             record = gw.decision(seen["headers"]["x-toolgate-decision-id"])
             self.assertEqual((record["decision"], record["enforced"], record["reason"]), ("deny", False, "invalid_json"))
             # A policy denial is never failed open.
-            self.assertEqual(gw.request("POST", "/mcp", tool("delete_database")).status, 403)
+            gw.request("POST", "/mcp", tool("delete_database")).refusal("forbidden_by_policy", id=1)
             self.assertEqual(len(gw.upstream_requests()), 1)
             # Other routes fail closed.
             closed = gw.request("POST", "/weather/v1/alerts", b'{"jsonrpc":"2.0",', {"content-type": "application/json"})
@@ -86,19 +89,20 @@ class VmFailure(unittest.TestCase):
         self.assertTrue(os.path.exists(CRASH_WASM),
                         f"{CRASH_WASM} is missing: scripts/test builds it (cargo build --features test-crash)")
         with Gateway(wasm=CRASH_WASM) as gw:
-            self.assertEqual(gw.request("POST", "/mcp", tool("read_file", id=1)).status, 200)
+            self.assertEqual(self.attempt(gw, tool("read_file", id=1)), ALLOWED)
             crashed = self.attempt(gw, tool("read_file", id=2), {"x-toolgate-test-crash": "1"})
-            self.assertNotIn(crashed, (200, 403), "the trapped VM answered as if healthy")
+            # A healthy filter answers 200 either way (forwarded, or a policy's no).
+            self.assertFalse(crashed.startswith("200"), f"the trapped VM answered as if healthy: {crashed}")
             # Until the VM is back, nothing passes unchecked: forbidden calls never reach the upstream.
             statuses, deadline = [], time.time() + 30
             while time.time() < deadline:
                 forbidden = self.attempt(gw, tool("delete_database", id=3))
                 allowed = self.attempt(gw, tool("read_file", id=4, arguments={"path": "after"}))
                 statuses.append((forbidden, allowed))
-                if forbidden == 403 and allowed == 200:
+                if forbidden == FORBIDDEN and allowed == ALLOWED:
                     break
                 time.sleep(0.3)
-            self.assertEqual(statuses[-1], (403, 200), f"the filter did not recover: {statuses}")
+            self.assertEqual(statuses[-1], (FORBIDDEN, ALLOWED), f"the filter did not recover: {statuses}")
             self.assertGreaterEqual(gw.stats().get("envoy_wasm_toolgate_vm_reload_success", 0), 1,
                                     "Envoy did not reload the VM")
             bodies = [u["body"] for u in gw.upstream_requests()]
@@ -106,10 +110,15 @@ class VmFailure(unittest.TestCase):
 
     @staticmethod
     def attempt(gw, body, headers=None):
+        """The answer, as "STATUS" or "STATUS REASON" for toolgate's JSON-RPC refusal (a
+        policy's no is HTTP 200 too), or the connection error."""
         try:
-            return gw.request("POST", "/mcp", body, headers).status
+            r = gw.request("POST", "/mcp", body, headers)
         except (ConnectionError, OSError) as e:  # a reset connection is a refusal too
             return f"connection error: {type(e).__name__}"
+        error = r.rpc_error()
+        reason = (error.get("data") or {}).get("reason") if error else None
+        return f"{r.status} {reason}" if reason else str(r.status)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,9 @@ class ReplayRealDecisionLog(unittest.TestCase):
                 gw.call_tool("refund", {"amount": 500, "order_id": "o"}, id=3, cert="payments"),  # deny
                 gw.call_tool("read_file", {"path": "b"}, id=4, cert="untrusted"),        # refused before policy
             ]
-            self.assertEqual([c.status for c in calls[:3]], [200, 200, 403])
+            self.assertEqual([c.status for c in calls[:3]], [200, 200, 200])
+            self.assertEqual([c.refused() for c in calls[:3]], [False, False, True])
+            calls[2].refusal("not_permitted", id=3)
             records = {r["rpc_id"]: r for r in logged(gw, 4)}
             ids = [records[n]["decision_id"] for n in (1, 2, 3)]
             log = os.path.join(self.scratch, "decisions.log")
@@ -89,19 +91,23 @@ class ReplayRealDecisionLog(unittest.TestCase):
         body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
                 "params": {"name": "write_file", "arguments": {"path": "p", "content": "c"}}}
         with Gateway(config) as gw:
-            for n, (intent, want) in enumerate([(None, 403), ("write", 200)], start=1):
+            for n, (intent, allowed) in enumerate([(None, False), ("write", True)], start=1):
                 headers = {"x-agent-task": "T-1"}
                 if intent:
                     headers["x-agent-intent"] = intent
                 r = gw.request("POST", "/mcp", json.dumps(body), headers={**headers, "content-type": "application/json"},
                                cert="writer")
-                self.assertEqual(r.status, want, r.body)
+                if allowed:
+                    self.assertEqual(r.status, 200, r.body)
+                    self.assertFalse(r.refused(), r.body)
+                else:
+                    r.refusal("not_permitted", id=9)
                 envoy_record = logged(gw, n)[-1]
-                request = os.path.join(self.scratch, f"request-{want}.json")
+                request = os.path.join(self.scratch, f"request-{n}.json")
                 with open(request, "w", encoding="utf-8") as f:
                     json.dump({"peer": "spiffe://toolgate.test/agent/writer", "headers": headers, "body": body}, f)
                 code, out = toolgate("explain", "--policies", POLICIES, "--config", config_path, "--json", request)
-                self.assertEqual(code, 0 if want == 200 else 1, out)
+                self.assertEqual(code, 0 if allowed else 1, out)
                 explained = json.loads(out)
                 for field in ("decision", "reason", "policies", "action", "resource", "principal"):
                     self.assertEqual(explained[field], envoy_record[field], field)

@@ -31,11 +31,13 @@ SCHEMA_VIOLATION = '''@id("typo")
 permit (principal, action == Toolgate::Action::"tools/call", resource)
 when { context.intnet == "write" };
 '''
-# What the reader gets for each tool under each version.
+# What the reader gets for each tool under each version: forwarded (200), or a policy's no
+# (200 with the JSON-RPC error naming the reason).
+ALLOWED = (200, None)
 EXPECTED = {
-    "read_file": {"v1": 200, "v2": 200, "v3": 200},
-    "write_file": {"v1": 403, "v2": 200, "v3": 200},
-    "search_docs": {"v1": 200, "v2": 200, "v3": 403},
+    "read_file": {"v1": ALLOWED, "v2": ALLOWED, "v3": ALLOWED},
+    "write_file": {"v1": (200, "not_permitted"), "v2": ALLOWED, "v3": ALLOWED},
+    "search_docs": {"v1": ALLOWED, "v2": ALLOWED, "v3": (200, "forbidden_by_policy")},
 }
 CLIENTS = 3
 PER_PHASE = 100  # responses each phase must see before the next update
@@ -46,7 +48,7 @@ class Traffic:
 
     def __init__(self, gw):
         self.gw, self.stop, self.lock = gw, threading.Event(), threading.Lock()
-        self.results = []  # (client, seq, tool, status or error text)
+        self.results = []  # (client, seq, tool, (status, refusal reason or None) or error text)
         self.threads = [threading.Thread(target=self.run, args=(n,), daemon=True) for n in range(CLIENTS)]
 
     def run(self, client):
@@ -63,11 +65,10 @@ class Traffic:
                 conn.request("POST", "/mcp", body, {"content-type": "application/json",
                                                     "x-request-id": f"reload-{client}-{seq}"})
                 response = conn.getresponse()
-                response.read()
-                outcome = response.status
+                outcome = (response.status, refusal_reason(response.read()))
             except Exception as e:  # a reset or refused connection is a failure here
                 outcome = f"{type(e).__name__}: {e}"
-            if not keep_alive or not isinstance(outcome, int):
+            if not keep_alive or not isinstance(outcome, tuple):
                 conn.close()
                 conn = None
             with self.lock:
@@ -96,6 +97,15 @@ class Traffic:
         self.stop.set()
         for t in self.threads:
             t.join(timeout=30)
+
+
+def refusal_reason(body):
+    """The reason of toolgate's JSON-RPC refusal in BODY, or None (a result)."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return None
+    return (error.get("data") or {}).get("reason") if isinstance(error, dict) else None
 
 
 def folder(base, name, **extra_files):
@@ -182,18 +192,18 @@ class LiveReload(unittest.TestCase):
             records = self.wait("every decision in the log", lambda: self.all_logged(gw, traffic.results))
 
         # Every request got an answer, and it is the answer of the version that decided it.
-        failures = [r for r in traffic.results if not isinstance(r[3], int)]
+        failures = [r for r in traffic.results if not isinstance(r[3], tuple)]
         self.assertEqual(failures, [], f"{len(failures)} of {len(traffic.results)} requests failed")
         label = {version: name for name, version in versions.items()}
         self.assertEqual(len(label), 3, f"the three versions must differ: {versions}")
         seeds = {name: set() for name in versions}
         for client in range(CLIENTS):
             seen = []
-            for _, seq, tool, status in sorted(r for r in traffic.results if r[0] == client):
+            for _, seq, tool, outcome in sorted(r for r in traffic.results if r[0] == client):
                 record = records[f"reload-{client}-{seq}"]
                 name = label.get(record["policy_version"])
                 self.assertIsNotNone(name, f"unknown policy version in {record}")
-                self.assertEqual(status, EXPECTED[tool][name], f"{tool} under {name}: {record}")
+                self.assertEqual(outcome, EXPECTED[tool][name], f"{tool} under {name}: {record}")
                 seen.append(name)
                 seeds[name].add(record["decision_id"][:16])
             # No going back: v1, then v2, then v3, each seen.
@@ -227,8 +237,9 @@ class LiveReload(unittest.TestCase):
             # Nothing kept the VM of the refused config: this one loads it afresh (seconds).
             gw.publish(folder(self.tmp, "good"))
             self.wait("the first good config", lambda: gw.stats().get(ECDS + "update_success") == 1, timeout=60)
-            self.assertEqual(gw.call_tool("read_file", {"path": "x"}).status, 200)
-            self.assertEqual(gw.call_tool("delete_database").status, 403)
+            allowed = gw.call_tool("read_file", {"path": "x"})
+            self.assertEqual((allowed.status, allowed.refused()), (200, False), allowed.body)
+            gw.call_tool("delete_database").refusal("forbidden_by_policy")
             self.assertTrue(re.search(r"configuration refused: .*broken\.cedar", gw.log_text()))
 
 

@@ -148,7 +148,7 @@ class UpstreamStatus(unittest.TestCase):
 
         # toolgate's own answer (a policy refusal, HTTP 200 with the JSON-RPC error) is no upstream's.
         denied = gw.call_tool("no_such_tool", headers={"x-request-id": "toolgate-refusal"})
-        self.assertEqual((denied.status, denied.json()["error"]["data"]["reason"]), (200, "not_permitted"))
+        denied.refusal("not_permitted")
         record = gw.decision_for_request("toolgate-refusal")
         self.assertEqual((record["decision"], record["upstream_status"]), ("deny", None), record)
 

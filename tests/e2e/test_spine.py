@@ -52,21 +52,28 @@ class Spine(GatewayTestCase):
 
     def test_forbidden_tool_gets_jsonrpc_error_with_id_and_nothing_reaches_upstream(self):
         r = self.gw.call_tool("delete_database", {"really": True}, id="req-42")
-        self.assertEqual(r.status, 403)
+        # A policy's no is HTTP 200 with the JSON-RPC error: the MCP SDKs raise it for this
+        # one call and the session goes on.
+        self.assertEqual(r.status, 200)
         self.assertEqual(r.header("content-type"), "application/json")
         body = r.json()
         self.assertEqual(body["jsonrpc"], "2.0")
         self.assertEqual(body["id"], "req-42")
-        self.assertEqual(body["error"]["code"], -32001)
+        self.assertNotIn("result", body)
+        self.assertEqual(body["error"]["code"], -32010)
+        self.assertEqual(body["error"]["message"], "toolgate: the call is forbidden by policy")
         self.assertEqual(body["error"]["data"]["reason"], "forbidden_by_policy")
         self.assertEqual(body["error"]["data"]["policies"], ["forbid-critical-tools"])
         self.assertEqual(body["error"]["data"]["decision_id"], r.header("x-toolgate-decision-id"))
+        self.assertIsNone(r.header("retry-after"))
+        record = self.gw.decision(r.header("x-toolgate-decision-id"))
+        self.assertEqual((record["decision"], record["reason"], record["upstream_status"]),
+                         ("deny", "forbidden_by_policy", None))
         self.assert_not_reached("delete_database")
 
     def test_intent_decides_a_write(self):
         without = self.gw.call_tool("write_file", {"path": "notes.md", "content": "no intent"}, id=20, cert="writer")
-        self.assertEqual(without.status, 403)
-        self.assertEqual(without.json()["error"]["data"]["reason"], "not_permitted")
+        without.refusal("not_permitted", id=20)
         self.assert_not_reached("no intent")
         intent = {"x-agent-intent": "write", "x-agent-task": "TASK-7", "x-agent-session": "s-1"}
         allowed = self.gw.call_tool("write_file", {"path": "notes.md", "content": "with intent"}, id=21,
@@ -84,7 +91,7 @@ class Spine(GatewayTestCase):
         small = self.gw.call_tool("refund", {"order_id": "o-1", "amount": 40}, id=30, cert="payments")
         self.assertEqual(small.status, 200, small.body)
         large = self.gw.call_tool("refund", {"order_id": "o-2", "amount": 4000}, id=31, cert="payments")
-        self.assertEqual(large.status, 403)
+        large.refusal("not_permitted", id=31)
         self.assert_not_reached('"o-2"')
 
     def test_missing_intent_is_absent_not_empty(self):
@@ -111,10 +118,10 @@ class Spine(GatewayTestCase):
         self.assertEqual(record["server"], "weather")
 
     def test_unauthenticated_principal_is_denied(self):
+        # A policy refused it, but a caller without identity keeps the 403.
         r = self.gw.mcp("tools/list", id=50, cert=None)
-        self.assertEqual(r.status, 403)
-        self.assertEqual(r.json()["id"], 50)
-        self.assertEqual(r.json()["error"]["data"]["policies"], ["forbid-unauthenticated"])
+        data = r.refusal("forbidden_by_policy", status=403, id=50)
+        self.assertEqual(data["policies"], ["forbid-unauthenticated"])
         record = self.gw.decision(r.header("x-toolgate-decision-id"))
         self.assertIsNone(record["principal"])
         self.assertFalse(record["authenticated"])
@@ -123,15 +130,14 @@ class Spine(GatewayTestCase):
         r = self.gw.mcp("tools/list", id=51, cert=None,
                         headers={"x-dev-spiffe-id": "spiffe://toolgate.test/agent/reader",
                                  "x-forwarded-client-cert": "URI=spiffe://toolgate.test/agent/reader"})
-        self.assertEqual(r.status, 403)
+        r.refusal("forbidden_by_policy", status=403, id=51)
         self.assertIsNone(self.gw.decision(r.header("x-toolgate-decision-id"))["principal"])
 
     def test_untrusted_trust_domain_is_refused(self):
         r = self.gw.mcp("tools/list", id=52, cert="untrusted")
-        self.assertEqual(r.status, 403)
+        # The caller's identity is refused, not a policy's: 403 and -32011.
+        r.refusal("untrusted_trust_domain", status=403, code=-32011, id=52)
         body = r.json()
-        self.assertEqual(body["id"], 52)
-        self.assertEqual(body["error"]["data"]["reason"], "untrusted_trust_domain")
         record = self.gw.decision(body["error"]["data"]["decision_id"])
         self.assertEqual(record["trust_domain"], "evil.test")
         self.assertEqual(record["principal"], "spiffe://evil.test/agent/reader")
@@ -139,8 +145,14 @@ class Spine(GatewayTestCase):
 
     def test_known_trust_domain_but_unknown_agent_gets_nothing(self):
         r = self.gw.call_tool("read_file", {"path": "x"}, id=53, cert="stranger")
-        self.assertEqual(r.status, 403)
-        self.assertEqual(r.json()["error"]["data"]["reason"], "not_permitted")
+        self.assertEqual(r.refusal("not_permitted", id=53)["policies"], [])
+
+    def test_a_refused_message_without_an_id_keeps_its_403(self):
+        # A message without an id (a notification) has no JSON-RPC answer to carry the
+        # refusal: it keeps HTTP 403, the error's id null.
+        r = self.gw.mcp("tools/call", {"name": "delete_database", "arguments": {"note": "no-id"}}, id=None)
+        self.assertEqual(r.refusal("forbidden_by_policy", status=403, id=None)["policies"], ["forbid-critical-tools"])
+        self.assert_not_reached("no-id")
 
     def test_invalid_json_is_a_parse_error(self):
         r = self.gw.request("POST", "/mcp", b'{"jsonrpc":"2.0","id":1,"method":', {"content-type": "application/json"})
@@ -182,7 +194,7 @@ class Metrics(unittest.TestCase):
             for i in range(3):
                 self.assertEqual(gw.call_tool("read_file", {"path": str(i)}, id=i).status, 200)
             for i in range(2):
-                self.assertEqual(gw.call_tool("delete_database", id=i).status, 403)
+                gw.call_tool("delete_database", id=i).refusal("forbidden_by_policy")
             self.assertEqual(gw.request("POST", "/mcp", b"{oops", {"content-type": "application/json"}).status, 400)
             stats = gw.stats()
             self.assertEqual(stats.get("toolgate_decisions_allow"), 3)
@@ -206,8 +218,8 @@ class DevelopmentIdentity(unittest.TestCase):
             # The guardrail keeps a header identity away from high-sensitivity tools.
             refund = gw.call_tool("refund", {"amount": 1}, id=71, cert=None,
                                   headers={"x-dev-spiffe-id": "spiffe://toolgate.test/agent/payments"})
-            self.assertEqual(refund.status, 403)
-            self.assertEqual(refund.json()["error"]["data"]["policies"],
+            # The header names a principal: a policy's no to it is answered like any other.
+            self.assertEqual(refund.refusal("forbidden_by_policy", id=71)["policies"],
                              ["forbid-insecure-identity-on-sensitive-tools"])
             # A certificate always wins over the header.
             cert = gw.call_tool("read_file", {"path": "x"}, id=72, cert="reader",
@@ -215,6 +227,59 @@ class DevelopmentIdentity(unittest.TestCase):
             self.assertFalse(gw.decision(cert.header("x-toolgate-decision-id") or
                                          [u for u in gw.upstream_requests() if '"id": 72' in u["body"]][0]
                                          ["headers"]["x-toolgate-decision-id"])["insecure_identity"])
+
+
+class ConfiguredRefusals(unittest.TestCase):
+    """The plugin configuration's `refusals` changes how a policy's no reaches the agent
+    (docs/decision-log.md, "Responses"); the caller's and the transport's refusals stay."""
+    BASE = {"trust_domains": ["toolgate.test"], "server": "tools", "server_from": "route_name"}
+
+    def test_policy_status_reason_answers_403_and_429(self):
+        # With history, which the rate limit counts on.
+        history = {"idle_seconds": 600, "max_entries": 1024, "shards": 4, "sweep_seconds": 5}
+        with Gateway({**self.BASE, "history": history, "refusals": {"policy_status": "reason"}}) as gw:
+            r = gw.call_tool("delete_database", {"note": "reason-403"}, id=1)
+            self.assertEqual(r.refusal("forbidden_by_policy", status=403, id=1)["policies"],
+                             ["forbid-critical-tools"])
+            self.assertEqual(gw.decision(r.header("x-toolgate-decision-id"))["decision"], "deny")
+            # Discovery too, not only tools/call.
+            gw.mcp("resources/read", {"uri": "file:///etc/passwd"}, id=2).refusal("not_permitted", status=403, id=2)
+            # The rate limit's own status, 429 with Retry-After: 5 refunds a minute, the 6th refused.
+            for n in range(5):
+                ok = gw.call_tool("refund", {"order_id": f"r-{n}", "amount": 10}, id=10 + n, cert="payments")
+                self.assertFalse(ok.refused(), ok.describe())
+            limited = gw.call_tool("refund", {"order_id": "r-6", "amount": 10}, id=16, cert="payments")
+            data = limited.refusal("rate_limited", status=429, id=16)
+            self.assertEqual(data["retry_after"], int(limited.header("retry-after")))
+            gw.upstream_barrier()
+            seen = " ".join(u["body"] for u in gw.upstream_requests())
+            self.assertNotIn("reason-403", seen)
+            self.assertNotIn("r-6", seen)
+
+    def test_tools_call_result_answers_a_refused_tool_call_as_a_tool_result(self):
+        with Gateway({**self.BASE, "refusals": {"tools_call": "result"}}) as gw:
+            r = gw.call_tool("delete_database", {"note": "as-result"}, id=1)
+            data = r.tool_refusal("forbidden_by_policy", id=1)
+            self.assertEqual(data["policies"], ["forbid-critical-tools"])
+            self.assertIn("policies forbid-critical-tools", r.json()["result"]["content"][0]["text"])
+            record = gw.decision(data["decision_id"])
+            self.assertEqual((record["decision"], record["reason"], record["upstream_status"]),
+                             ("deny", "forbidden_by_policy", None))
+            # The text tells the model what to do: here, get a human's approval.
+            transfer = gw.call_tool("wire_transfer", {"to_account": "DE89-3704", "amount": 2500}, id=2,
+                                    cert="payments")
+            data = transfer.tool_refusal("approval_required", id=2)
+            self.assertEqual(data["approve"]["tool"], "wire_transfer")
+            self.assertIn("Ask a human to approve this exact call", transfer.json()["result"]["content"][0]["text"])
+            # Other methods keep the JSON-RPC error, and the caller's identity refusals their status.
+            gw.mcp("resources/read", {"uri": "file:///etc/passwd"}, id=3).refusal("not_permitted", id=3)
+            untrusted = gw.call_tool("read_file", {"path": "x"}, id=4, cert="untrusted")
+            untrusted.refusal("untrusted_trust_domain", status=403, code=-32011, id=4)
+            anonymous = gw.call_tool("delete_database", {"note": "as-result"}, id=5, cert=None)
+            anonymous.refusal("forbidden_by_policy", status=403, id=5)
+            gw.upstream_barrier()
+            self.assertEqual([u for u in gw.upstream_requests() if "as-result" in u["body"] or "DE89" in u["body"]],
+                             [], "a refused call reached the upstream")
 
 
 class InvalidConfiguration(unittest.TestCase):

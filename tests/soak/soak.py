@@ -28,7 +28,8 @@ import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests/e2e"))
-from harness import DEMO, JWT_KEYS, Gateway, args_digest, free_port, wait_until  # noqa: E402
+from harness import (DEMO, JWT_KEYS, POLICY_REASONS, POLICY_REFUSAL, Gateway, args_digest,  # noqa: E402
+                     free_port, wait_until)
 import jwt as jwt_lib  # noqa: E402  (scripts/lib, on the path through the harness)
 
 AGENT = "spiffe://toolgate.test/agent/"
@@ -211,6 +212,13 @@ class Req:
         self.done = self.status = self.headers = self.body = self.error = self.pair = None
 
 
+def let_through(req):
+    """Whether REQ was forwarded and the upstream answered 200. toolgate's own answers carry
+    x-toolgate-decision-id (a policy's no to a JSON-RPC request is HTTP 200 too); a forwarded
+    call's answer does not: only the upstream got the id."""
+    return req.status == 200 and "x-toolgate-decision-id" not in (req.headers or {})
+
+
 def call(name, arguments, rpc_id):
     return {"jsonrpc": "2.0", "id": rpc_id, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
 
@@ -281,7 +289,7 @@ class Client(threading.Thread):
             req.status = resp.status
             req.headers = {k: resp.getheader(k) for k in ("x-toolgate-decision-id", "retry-after")
                            if resp.getheader(k) is not None}
-            if resp.status != 200:
+            if resp.status != 200 or not let_through(req):
                 req.body = data[:4000]
             if fresh or resp.will_close:
                 conn.close()
@@ -686,38 +694,44 @@ def expectation(req, rec, windows):
             return f"expected policy {policy} among {policies}"
         if req.headers.get("x-toolgate-decision-id") != rec.get("decision_id"):
             return "the response's x-toolgate-decision-id is not the record's"
-        if req.rpc_id is not None and req.body:
+        if req.rpc_id is not None:
             try:
-                body = json.loads(req.body)
+                body = json.loads(req.body or b"")
             except ValueError:
-                return f"the refusal body is not JSON: {req.body[:100]!r}"
-            if body.get("id") != req.rpc_id or body.get("error", {}).get("data", {}).get("reason") != reason:
+                return f"the refusal body is not JSON: {(req.body or b'')[:100]!r}"
+            error = body.get("error") if isinstance(body, dict) else None
+            if not isinstance(error, dict) or body.get("id") != req.rpc_id \
+                    or (error.get("data") or {}).get("reason") != reason:
                 return f"the JSON-RPC error does not echo id {req.rpc_id} and reason {reason}: {req.body[:200]!r}"
+            if reason in POLICY_REASONS and error.get("code") != POLICY_REFUSAL:
+                return f"a policy's no with JSON-RPC code {error.get('code')}, not {POLICY_REFUSAL}"
         return None
 
     def allowed():
-        if status != 200 or rec.get("decision") != "allow":
+        if not let_through(req) or rec.get("decision") != "allow":
             return f"expected 200 allow, got {status} {rec.get('decision')} {reason}"
         return None
 
+    # A policy's no to an agent's JSON-RPC request: HTTP 200 with the JSON-RPC error
+    # (docs/decision-log.md, "Responses"); the caller's and the transport's keep their status.
     kind = req.kind
     if kind in HIGH_RISK and stale:
-        return refused(403, "forbidden_by_policy", "forbid-sensitive-tools-on-risk")
+        return refused(200, "forbidden_by_policy", "forbid-sensitive-tools-on-risk")
     if kind in ("read", "search", "weather", "secret", "flood"):
         return allowed()
     if kind == "critical":
-        return refused(403, "forbidden_by_policy", "forbid-critical-tools")
+        return refused(200, "forbidden_by_policy", "forbid-critical-tools")
     if kind == "not_permitted":
-        return refused(403, "not_permitted")
+        return refused(200, "not_permitted")
     if kind == "no_token":
         return refused(401, "token_missing")
     if kind == "egress":
-        if req.pair.status == 200:
-            return refused(403, "forbidden_by_policy", "no-egress-after-secret-read")
+        if let_through(req.pair):
+            return refused(200, "forbidden_by_policy", "no-egress-after-secret-read")
         return allowed()  # the secret read was refused (JWKS fault): nothing tainted the session
     if kind == "refund":
-        if status == 429:
-            problem = refused(429, "rate_limited", "refunds-at-most-5-a-minute")
+        if reason == "rate_limited":
+            problem = refused(200, "rate_limited", "refunds-at-most-5-a-minute")
             retry = req.headers.get("retry-after", "")
             if problem is None and not (retry.isdigit() and 1 <= int(retry) <= 60
                                         and int(retry) == rec.get("retry_after")):
@@ -725,7 +739,7 @@ def expectation(req, rec, windows):
             return problem
         return allowed()
     if kind in ("wire_unapproved", "wire_mismatch"):
-        return refused(403, "approval_required")
+        return refused(200, "approval_required")
     if kind == "wire_approved":
         problem = allowed()
         if problem is None and (rec.get("approval") or {}).get("status") != "approved":
@@ -774,7 +788,9 @@ def analyse(soak):
         k = kinds.setdefault(r.kind, {"sent": 0, "statuses": {}})
         k["sent"] += 1
         if r.status is not None:
-            k["statuses"][str(r.status)] = k["statuses"].get(str(r.status), 0) + 1
+            # "200 refused": toolgate's own 200, a policy's no; "200" alone: forwarded.
+            label = f"{r.status} refused" if r.status == 200 and not let_through(r) else str(r.status)
+            k["statuses"][label] = k["statuses"].get(label, 0) + 1
         if r.error is not None or not recs:
             continue
         problem = expectation(r, recs[0], windows)
@@ -825,7 +841,8 @@ def analyse(soak):
     soak.check(worst <= 5, f"{worst} refunds allowed within 60 s (the policy allows 5)")
     soak.check(len(refunds) > 0, "no refund was ever allowed")
     report["rate_limit"] = {"refunds_allowed": len(refunds), "most_in_60s": worst,
-                            "refunds_429": kinds.get("refund", {}).get("statuses", {}).get("429", 0)}
+                            "refunds_rate_limited": sum(1 for r in requests if r.kind == "refund" and r.rid in by_rid
+                                                        and by_rid[r.rid][0].get("reason") == "rate_limited")}
 
     report["memory"] = memory(soak)
     report["faults"] = [fault_outcome(soak, f, requests, by_rid) for f in soak.faults]
@@ -887,16 +904,16 @@ def fault_outcome(soak, fault, requests, by_rid):
     if name == "risk feed hangs":
         stale = recs(lambda r, rec: (rec.get("risk") or {}).get("stale") is True, start, recovered_after)
         high = [x for x in stale if x[0].kind in HIGH_RISK]
-        low_allowed = [x for x in stale if x[0].kind in ("read", "search", "weather", "secret") and x[0].status == 200]
+        low_allowed = [x for x in stale if x[0].kind in ("read", "search", "weather", "secret") and let_through(x[0])]
         fresh_after = recs(lambda r, rec: (rec.get("risk") or {}).get("stale") is False, end, float("inf"))
         first_fresh = min((r.done for r, _ in fresh_after), default=None)
-        out.update(stale_decisions=len(stale), high_risk_refused=sum(1 for r, _ in high if r.status == 403),
+        out.update(stale_decisions=len(stale), high_risk_refused=sum(1 for _, rec in high if rec.get("decision") == "deny"),
                    high_risk_on_stale=len(high), low_risk_allowed_on_stale=len(low_allowed),
                    feed_errors=delta("risk_feed_errors"), feed_updates=delta("risk_feed_updates"),
                    stale_counter=delta("risk_stale"),
                    recovered_in_seconds=None if first_fresh is None else round(first_fresh - end, 1))
         soak.check(len(stale) > 0, "risk feed hang: no decision saw stale risk")
-        soak.check(len(high) > 0 and all(r.status == 403 for r, _ in high),
+        soak.check(len(high) > 0 and all(rec.get("decision") == "deny" for _, rec in high),
                    "risk feed hang: high-risk calls on stale risk were not all refused")
         soak.check(delta("risk_feed_errors") > 0, "risk feed hang: toolgate_risk_feed_errors did not rise")
         soak.check(first_fresh is not None, "risk feed hang: risk never became fresh again")
@@ -915,7 +932,7 @@ def fault_outcome(soak, fault, requests, by_rid):
         flood = recs(lambda r, rec: r.kind == "flood", start, recovered_after)
         internal = recs(lambda r, rec: rec.get("reason") == "internal_error", start, recovered_after)
         out.update(sessions=fault["sessions"], capacity=fault["capacity"],
-                   flood_allowed=sum(1 for r, _ in flood if r.status == 200), evicted=delta("history_evicted"),
+                   flood_allowed=sum(1 for r, _ in flood if let_through(r)), evicted=delta("history_evicted"),
                    expired=delta("history_expired"), conflicts=delta("history_conflicts"),
                    internal_errors=len(internal),
                    evicted_outside_flood=soak.samples[-1]["counters"].get("history_evicted", 0)
@@ -924,8 +941,8 @@ def fault_outcome(soak, fault, requests, by_rid):
         soak.check(delta("history_evicted") >= fault["sessions"] - fault["capacity"],
                    f"history flood: {delta('history_evicted'):.0f} entries evicted for {fault['sessions']} new "
                    f"sessions into a shard of {fault['capacity']}")
-        egress = recs(lambda r, rec: r.kind == "egress" and r.pair.status == 200, start, recovered_after)
-        out["egress_refused_meanwhile"] = f"{sum(1 for r, _ in egress if r.status == 403)}/{len(egress)}"
+        egress = recs(lambda r, rec: r.kind == "egress" and let_through(r.pair), start, recovered_after)
+        out["egress_refused_meanwhile"] = f"{sum(1 for _, rec in egress if rec.get('decision') == 'deny')}/{len(egress)}"
     elif name == "policy update rejected":
         versions_before = {rec.get("policy_version") for r, rec in recs(lambda r, rec: True, 0, start)} - {None}
         between = {rec.get("policy_version") for r, rec in recs(lambda r, rec: True, fault["rejected_at"],
@@ -962,7 +979,7 @@ def print_report(report, soak):
     print("counters = log: " + ", ".join(f"{n} {c['counter']:.0f}={c['log']}" for n, c in report["counters"].items()))
     print("other counters: " + ", ".join(f"{n} {v:.0f}" for n, v in sorted(report["other_counters"].items())))
     rl = report["rate_limit"]
-    print(f"rate limit: {rl['refunds_allowed']} refunds allowed, {rl['refunds_429']} answered 429, "
+    print(f"rate limit: {rl['refunds_allowed']} refunds allowed, {rl['refunds_rate_limited']} refused rate_limited, "
           f"at most {rl['most_in_60s']} allowed in any 60 s")
     mem = report["memory"]
     print(f"wasm VM memory (bound on growth after warm-up: {mem['bound_bytes'] // kb} KiB):")
