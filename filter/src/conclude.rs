@@ -80,7 +80,9 @@ fn forward(
         .collect();
     asserted.push(&config.approvals.header);
     // An answer toolgate reads must come back uncompressed (a compressed one is refused).
-    if crate::results::reads_answers(config, &found.calls) {
+    if crate::results::reads_answers(config, &found.calls)
+        || crate::list_answer::reads_answers(config, &found.calls)
+    {
         asserted.push("accept-encoding");
     }
     if !config.trusted_hops.is_empty() && !vouched {
@@ -274,6 +276,7 @@ fn record(
             .and_then(|(built, allowed)| built.record(allowed, config.log_arguments)),
         upstream_status: None,
         response: None,
+        list: None,
     }
 }
 

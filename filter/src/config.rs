@@ -57,6 +57,41 @@ pub struct Config {
     pub refusals: Refusals,
     /// Detectors on tool results, resource contents and prompt messages (off when absent).
     pub results: Option<Results>,
+    /// List results (`tools/list`, ...) filtered by policy (`docs/lists.md`).
+    pub lists: Lists,
+}
+
+/// How list results are filtered: globally, and per route or server (`RouteMode.lists`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lists {
+    /// `conditions` unless set: lists show what the agent may use, with the conditions.
+    pub mode: ListMode,
+    /// Largest list answer (JSON body, or one SSE event) held to be filtered; past
+    /// it the answer is refused (fail closed).
+    pub max_buffer_bytes: usize,
+}
+
+impl Default for Lists {
+    fn default() -> Self {
+        Self {
+            mode: ListMode::Conditions,
+            max_buffer_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// What toolgate does with a list result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListMode {
+    /// Passed through unread.
+    Off,
+    /// Items no call could use are taken out.
+    Filter,
+    /// As `filter`, and each kept item's conditions go in its `_meta["toolgate/conditions"]`.
+    #[default]
+    Conditions,
 }
 
 /// What toolgate looks for in the answers to `tools/call`, `resources/read` and
@@ -365,6 +400,8 @@ pub struct RouteMode {
     /// Let requests through when toolgate cannot evaluate them (never on a policy
     /// denial). Every such request is logged with `enforced: false`.
     pub fail_open: bool,
+    /// Overrides `lists.mode` on this route or server.
+    pub lists: Option<ListMode>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -401,6 +438,7 @@ impl Default for Config {
             servers: BTreeMap::new(),
             refusals: Refusals::default(),
             results: None,
+            lists: Lists::default(),
         }
     }
 }
@@ -478,6 +516,24 @@ impl Config {
             .or_else(|| self.servers.get(server))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// The list mode on this route and server: the route's or server's override, else `lists.mode`.
+    pub fn list_mode(&self, route: Option<&str>, server: Option<&str>) -> ListMode {
+        let entry = route
+            .and_then(|r| self.routes.get(r))
+            .or_else(|| server.and_then(|s| self.servers.get(s)));
+        entry.and_then(|e| e.lists).unwrap_or(self.lists.mode)
+    }
+
+    /// True when some route or server filters lists (their answers are then read).
+    pub fn lists_on(&self) -> bool {
+        self.lists.mode != ListMode::Off
+            || self
+                .routes
+                .values()
+                .chain(self.servers.values())
+                .any(|m| m.lists.is_some_and(|l| l != ListMode::Off))
     }
 
     /// True when decisions need the Envoy route name.
@@ -577,6 +633,9 @@ impl Config {
                     "plugin configuration: sessions.idle_seconds must be at least 1".into(),
                 );
             }
+        }
+        if self.lists.max_buffer_bytes == 0 {
+            return Err("plugin configuration: lists.max_buffer_bytes must be at least 1".into());
         }
         if let Some(results) = &self.results {
             results.check(self.history.is_some())?;

@@ -45,6 +45,7 @@ pub mod http;
 pub mod identity;
 pub mod json;
 pub mod jsonrpc;
+pub mod list_answer;
 pub mod listing;
 pub mod mcp;
 pub mod mirror;

@@ -77,6 +77,50 @@ pub struct DecisionRecord {
     /// What the result detectors found in the answer and did about it, when `results`
     /// is configured and the request was a `tools/call`, `resources/read` or `prompts/get`.
     pub response: Option<ResponseRecord>,
+    /// What list filtering did to the answer of a `tools/list`, `prompts/list`,
+    /// `resources/list` or `resources/templates/list` (`docs/lists.md`).
+    pub list: Option<ListRecord>,
+}
+
+/// One filtered list result: what was kept, what was hidden and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListRecord {
+    /// `tools/list`, `prompts/list`, `resources/list` or `resources/templates/list`.
+    pub method: String,
+    /// `filter` or `conditions`.
+    pub mode: Option<crate::config::ListMode>,
+    /// Items the server sent.
+    pub items: usize,
+    /// Items left in the list (in shadow mode: that would have been).
+    pub listed: usize,
+    /// Items taken out (in shadow mode: that would have been), and why.
+    pub hidden: Vec<HiddenItem>,
+    /// Listed items that carry conditions.
+    pub conditions: usize,
+    /// Shadow mode: nothing was changed.
+    pub shadow: bool,
+    /// Filtering itself was refused (identity, revocation, toolgate's own failure):
+    /// every item was hidden, for this reason.
+    pub refused: Option<Reason>,
+    /// The answer carried no list result (an error, or not JSON-RPC).
+    pub unfiltered: bool,
+    /// The MCP `cacheScope` set on the result (`private` for 2026-07-28 and later).
+    pub cache_scope: Option<String>,
+    pub errors: Vec<String>,
+    /// Time spent reading and filtering the answer, all chunks together.
+    pub filter_us: u64,
+}
+
+/// An item a list left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HiddenItem {
+    /// Its name (a URI or URI template for resources).
+    pub name: String,
+    /// The refusal every call to it would get.
+    pub reason: Reason,
+    /// The forbids that hold, or the permits whose conditions no arguments satisfy.
+    pub policies: Vec<String>,
 }
 
 /// The response side of a decision: what was read of the answer, what matched

@@ -756,7 +756,10 @@ fn no_egress_after_a_read_file_whose_result_carried_a_key() {
 
 #[test]
 fn the_accept_encoding_header_is_dropped_only_for_answers_that_are_read() {
-    let gate = gate();
+    // Lists are read by default (docs/lists.md): off here, a list is an answer nobody reads.
+    let history: Value = serde_json::from_str(HISTORY).expect("JSON");
+    let gate =
+        kit::gate_with(json!({ "history": history, "results": {}, "lists": {"mode": "off"} }));
     let shared = Memory::new();
     let read = Request::tool("read_file", json!({ "path": "a" }), READER)
         .header("accept-encoding", "gzip")
@@ -784,6 +787,19 @@ fn the_accept_encoding_header_is_dropped_only_for_answers_that_are_read() {
         results::asked(gate.config(), &list.typed).is_none(),
         "a list's answer is not read"
     );
+    // With lists filtered (the default), a list's answer is read: no accept-encoding either.
+    let listing = kit::gate_with(json!({ "history": history }));
+    let list = Request::post(
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }),
+        Some(READER),
+    )
+    .header("accept-encoding", "gzip")
+    .at(T0)
+    .decide_with(&listing, |input| input.shared = Some(&shared));
+    let Action::Forward { remove, .. } = &list.action else {
+        panic!("forwarded")
+    };
+    assert!(remove.contains(&"accept-encoding".to_owned()), "{remove:?}");
 }
 
 #[test]

@@ -219,7 +219,8 @@ class PythonServer(SdkAssertions):
             self.assertEqual(len(report["steps"]), len(steps), self.show(report))
         with self.subTest("tools/list"):
             self.assertTrue(listed["ok"], self.show(report))
-            self.assertEqual(listed["result"]["tools"], ["echo", "delete_everything", "slow", "big", "confirm"])
+            # Lists are filtered by policy (docs/lists.md): a forbidden tool is not listed.
+            self.assertEqual(listed["result"]["tools"], ["echo", "slow", "big", "confirm"])
         with self.subTest("an allowed call"):
             self.assert_allowed(report, echo, f"echo: {marker}")
         with self.subTest("a refused call is that call's JSON-RPC error"):
@@ -422,7 +423,8 @@ class EverythingServer(SdkAssertions):
             self.assert_connected(report, LEGACY)
         with self.subTest("tools/list"):
             self.assertTrue(listed["ok"], self.show(report))
-            self.assertTrue({"echo", "get-env", "trigger-long-running-operation"} <= set(listed["result"]["tools"]))
+            self.assertTrue({"echo", "trigger-long-running-operation"} <= set(listed["result"]["tools"]))
+            self.assertNotIn("get-env", listed["result"]["tools"], "forbidden: filtered out of the list")
         with self.subTest("an allowed call"):
             self.assert_allowed(report, echo, f"Echo: {marker}")
         with self.subTest("a refused call is that call's JSON-RPC error"):

@@ -33,6 +33,8 @@ CONFIG = {
         ],
         "max_buffer_bytes": 65536,
     },
+    # Lists are read by default (docs/lists.md); here a list stands for an answer nobody reads.
+    "lists": {"mode": "off"},
 }
 SSE_DELAY = 0.3
 

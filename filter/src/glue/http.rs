@@ -16,7 +16,10 @@ use crate::enforce;
 use crate::gate::{Gate, Input, Verdict};
 use crate::http::{Header, HttpRequest};
 use crate::identity::Peer;
+use crate::list_answer::{self, ListAsked, ListFilter, ListOutcome};
+use crate::listing::ListMethod;
 use crate::record::DecisionRecord;
+use crate::refusal::Refusal;
 use crate::response::{Reader, Refused, Shape};
 use crate::results::{self, Findings, Scan};
 use crate::revocation;
@@ -38,6 +41,52 @@ pub struct Request {
     forwarded: Option<DecisionRecord>,
     /// An answer whose body the result detectors read, chunk by chunk.
     inspecting: Option<Inspecting>,
+    /// A list answer being filtered, chunk by chunk.
+    listing: Option<Listing>,
+}
+
+/// What `Request::gather` read from Envoy for the gate.
+struct Gathered {
+    peer: Peer,
+    route_name: Option<String>,
+    cluster_name: Option<String>,
+    token: TokenState,
+    approval: ApprovalState,
+    revocations: Vec<(String, Vec<u8>)>,
+}
+
+impl Gathered {
+    /// The gate's input for this request, with these headers and body.
+    fn with_input<R>(
+        self,
+        headers: &[Header],
+        body: &[u8],
+        body_too_large: bool,
+        f: impl FnOnce(&Input<'_>) -> R,
+    ) -> R {
+        let input = Input {
+            request: HttpRequest { headers, body },
+            peer: &self.peer,
+            route_name: self.route_name.as_deref(),
+            cluster_name: self.cluster_name.as_deref(),
+            body_too_large,
+            token: self.token,
+            approval: self.approval,
+            revocations: self.revocations,
+            shared: Some(&host::Shared),
+            unix_nanos: host::unix_nanos().unwrap_or(0),
+        };
+        f(&input)
+    }
+}
+
+/// A list answer being filtered, between body chunks.
+struct Listing {
+    /// The request's record, which gets the `list` block.
+    record: DecisionRecord,
+    asked: ListAsked,
+    reader: Reader,
+    outcome: ListOutcome,
 }
 
 /// The response side of one request, between body chunks.
@@ -61,6 +110,7 @@ impl Request {
             decided: false,
             forwarded: None,
             inspecting: None,
+            listing: None,
         }
     }
 
@@ -79,11 +129,24 @@ impl Request {
         let Some(gate) = self.gate.clone() else {
             return self.fail_closed("toolgate is not configured");
         };
-        let token = self.token_state(&gate);
-        let revocations = match self.revocations(&gate, &token) {
-            Ok(found) => found,
-            Err(error) => return self.fail_closed(&format!("cannot read revocations: {error}")),
+        let gathered = match self.gather(&gate) {
+            Ok(gathered) => gathered,
+            Err(error) => return self.fail_closed(&error),
         };
+        let verdict = gathered.with_input(&self.headers, body, body_too_large, |input| {
+            let started = Instant::now();
+            gate.decide(input, &|| started.elapsed().as_nanos() as u64)
+        });
+        self.apply(verdict)
+    }
+
+    /// What the gate needs from Envoy besides the headers and body: the peer, route and
+    /// cluster names, what jwt_authn concluded, and the revocations that match.
+    fn gather(&self, gate: &Gate) -> Result<Gathered, String> {
+        let token = self.token_state(gate);
+        let revocations = self
+            .revocations(gate, &token)
+            .map_err(|error| format!("cannot read revocations: {error}"))?;
         let certificate = host::property(&["connection", "peer_certificate"])
             .ok()
             .flatten();
@@ -96,26 +159,15 @@ impl Request {
             .wants_cluster_name()
             .then(|| property_text(&["xds", "cluster_name"]))
             .flatten();
-        let input = Input {
-            request: HttpRequest {
-                headers: &self.headers,
-                body,
-            },
-            peer: &peer,
-            route_name: route_name.as_deref(),
-            cluster_name: cluster_name.as_deref(),
-            body_too_large,
+        Ok(Gathered {
+            peer,
+            route_name,
+            cluster_name,
             token,
-            approval: self.approval_state(&gate),
+            approval: self.approval_state(gate),
             revocations,
-            shared: Some(&host::Shared),
-            unix_nanos: host::unix_nanos().unwrap_or(0),
-        };
-        let started = Instant::now();
-        let verdict = gate.decide(&input, &|| started.elapsed().as_nanos() as u64);
-        self.apply(verdict)
+        })
     }
-
     /// What jwt_authn left in dynamic metadata, when credentials are configured.
     fn token_state(&self, gate: &Gate) -> TokenState {
         match gate.credential_keys().map(jwt_metadata) {
@@ -286,6 +338,130 @@ impl Request {
             logged_matches: 0,
         });
         Action::Continue
+    }
+
+    /// Starts filtering a list answer (`docs/lists.md`): its body is read and the list
+    /// result rewritten to what the agent may use.
+    fn list(
+        &mut self,
+        record: DecisionRecord,
+        asked: ListAsked,
+        gate: &Gate,
+        end_of_stream: bool,
+    ) -> Action {
+        if end_of_stream {
+            return Action::Continue;
+        }
+        let headers = host::response_header("content-type")
+            .and_then(|t| Ok((t, host::response_header("content-encoding")?)));
+        let (content_type, content_encoding) = match headers {
+            Ok(headers) => headers,
+            Err(status) => {
+                return self.refuse_answer(
+                    record,
+                    asked.asked,
+                    gate,
+                    &format!("cannot read the answer's headers: {status:?}"),
+                )
+            }
+        };
+        let reader = list_answer::reader(
+            gate.config(),
+            &asked,
+            content_type.as_deref(),
+            content_encoding.as_deref(),
+        );
+        // What goes on may be shorter or longer than what came: no declared length.
+        if let Err(status) = host::remove_response_header("content-length") {
+            return self.refuse_answer(
+                record,
+                asked.asked,
+                gate,
+                &format!("cannot remove content-length: {status:?}"),
+            );
+        }
+        self.listing = Some(Listing {
+            record,
+            asked,
+            reader,
+            outcome: ListOutcome::default(),
+        });
+        Action::Continue
+    }
+
+    /// One chunk of a list answer: what the reader and the list filter make of it replaces it.
+    fn list_chunk(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let (Some(mut listing), Some(gate)) = (self.listing.take(), self.gate.clone()) else {
+            return Action::Continue;
+        };
+        let started = Instant::now();
+        let chunk = host::buffer(BufferType::HttpResponseBody, body_size);
+        let seen_before = listing.outcome.filtered.is_some() || listing.outcome.refusal.is_some();
+        let out = {
+            let this = &*self;
+            // The request's facts are gathered only when a list result arrives.
+            let mut filter = |method: ListMethod, items: &[serde_json::Value]| {
+                let gathered = this.gather(&gate).map_err(Refusal::internal)?;
+                gathered.with_input(&this.headers, &[], false, |input| {
+                    gate.filter_list(input, method, items)
+                })
+            };
+            let Listing {
+                asked,
+                reader,
+                outcome,
+                ..
+            } = &mut listing;
+            let mut processor = ListFilter::new(asked, outcome, &mut filter);
+            match &chunk {
+                Ok(chunk) => reader.feed(&mut processor, chunk, end_of_stream),
+                // Unread bytes must not go on as they are: the answer is refused.
+                Err(status) => reader.fail(&format!("cannot read the answer's body: {status:?}")),
+            }
+        };
+        listing.outcome.elapsed += started.elapsed();
+        let unchanged = chunk.as_ref().is_ok_and(|chunk| *chunk == out);
+        if !unchanged {
+            if let Err(status) = host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out)
+            {
+                // The chunk cannot be replaced, so it must not go on at all: reset the stream.
+                host::log(
+                    LogLevel::Error,
+                    &format!("toolgate: failing closed on the list: cannot replace its body ({status:?}); resetting"),
+                );
+                let _ = host::send_response(502, "toolgate_list_failed", &[], &[]);
+                listing
+                    .outcome
+                    .errors
+                    .push(format!("cannot replace the answer's body: {status:?}"));
+                self.finish_list(listing);
+                return Action::Pause;
+            }
+        }
+        let seen = listing.outcome.filtered.is_some() || listing.outcome.refusal.is_some();
+        if listing.reader.finished() {
+            self.finish_list(listing);
+        } else {
+            if seen && !seen_before {
+                // Logged now too: a stream whose end never comes still shows what was hidden.
+                let list = list_answer::record(&listing.asked, &listing.reader, &listing.outcome);
+                listing.record.list = Some(list);
+                log_record(&listing.record);
+            }
+            self.listing = Some(listing);
+        }
+        Action::Continue
+    }
+
+    /// The list answer was read to its end (or refused): its record and counters.
+    fn finish_list(&mut self, mut listing: Listing) {
+        let list = list_answer::record(&listing.asked, &listing.reader, &listing.outcome);
+        if let Some(error) = list.errors.first() {
+            host::log(LogLevel::Error, &format!("toolgate: on the list: {error}"));
+        }
+        self.metrics.list(&list);
+        listing.record.list = Some(list);
+        log_record(&listing.record);
     }
 
     /// Refuses an answer before any of its body went on (toolgate's own failure).
@@ -526,7 +702,10 @@ impl HttpContext for Request {
         // Only a forwarded request's answer is the upstream's: toolgate's own refusals pass.
         match (self.forwarded.take(), self.gate.clone()) {
             (Some(record), Some(gate)) => match self.answered(record, &gate) {
-                Ok(record) => self.inspect(record, &gate, end_of_stream),
+                Ok(record) => match list_answer::asked(gate.config(), &record) {
+                    Some(asked) => self.list(record, asked, &gate, end_of_stream),
+                    None => self.inspect(record, &gate, end_of_stream),
+                },
                 Err(refused) => refused,
             },
             _ => Action::Continue,
@@ -534,6 +713,9 @@ impl HttpContext for Request {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.listing.is_some() {
+            return self.list_chunk(body_size, end_of_stream);
+        }
         if self.inspecting.is_none() {
             return Action::Continue;
         }
@@ -543,6 +725,14 @@ impl HttpContext for Request {
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
         // Trailers end the body without an end-of-stream body callback; what is still
         // held cannot be sent after them, so it is dropped, never sent on unread.
+        if let Some(mut listing) = self.listing.take() {
+            if !listing.reader.finished() {
+                let why = "the answer ended with trailers; what was held is dropped";
+                listing.reader.fail(why);
+                listing.outcome.errors.push(why.to_owned());
+            }
+            self.finish_list(listing);
+        }
         if let (Some(mut inspecting), Some(gate)) = (self.inspecting.take(), self.gate.clone()) {
             if let Some(config) = gate.config().results.as_ref() {
                 if !inspecting.reader.finished() {

@@ -6,7 +6,7 @@ use proxy_wasm::types::LogLevel;
 
 use super::host;
 use crate::gate::{Effects, Outcome};
-use crate::record::{Binding, ResponseRecord, ResultEffect};
+use crate::record::{Binding, ListRecord, ResponseRecord, ResultEffect};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Metrics {
@@ -36,6 +36,10 @@ pub struct Metrics {
     results_refused: Option<u32>,
     results_over_limit: Option<u32>,
     results_errors: Option<u32>,
+    lists_filtered: Option<u32>,
+    lists_hidden_items: Option<u32>,
+    lists_refused: Option<u32>,
+    lists_errors: Option<u32>,
 }
 
 impl Metrics {
@@ -77,6 +81,10 @@ impl Metrics {
             results_refused: counter("toolgate.results.refused"),
             results_over_limit: counter("toolgate.results.over_limit"),
             results_errors: counter("toolgate.results.errors"),
+            lists_filtered: counter("toolgate.lists.filtered"),
+            lists_hidden_items: counter("toolgate.lists.hidden_items"),
+            lists_refused: counter("toolgate.lists.refused"),
+            lists_errors: counter("toolgate.lists.errors"),
         }
     }
 
@@ -128,6 +136,22 @@ impl Metrics {
         add(effect.filter(|_| response.enforced), 1);
         add(self.results_over_limit, u64::from(response.over_limit));
         add(self.results_errors, u64::from(!response.errors.is_empty()));
+    }
+
+    /// A list answer read to its end (or refused): lists filtered, items hidden (shadow
+    /// mode hides none: its would-be hidden items are only in the log), refusals.
+    pub fn list(&self, list: &ListRecord) {
+        let read =
+            !list.unfiltered && (list.refused.is_some() || list.items > 0 || list.listed > 0);
+        add(
+            self.lists_filtered,
+            u64::from(read && list.refused.is_none()),
+        );
+        if !list.shadow {
+            add(self.lists_hidden_items, list.hidden.len() as u64);
+        }
+        add(self.lists_refused, u64::from(list.refused.is_some()));
+        add(self.lists_errors, u64::from(!list.errors.is_empty()));
     }
 
     /// A plugin configuration was refused (Envoy keeps the previous one, or does not start).
