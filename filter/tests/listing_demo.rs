@@ -273,7 +273,9 @@ fn prompts_and_resources_are_decided_as_their_reads() {
 
 /// What filtering a 50-tool list costs (the demo's nine tools, five times over, and five
 /// the catalog does not know). Printed, not asserted: run it in a release build with
-/// `cargo test --release -p toolgate --test listing_demo -- --nocapture fifty`.
+/// `cargo test --release -p toolgate --test listing_demo -- --nocapture fifty`. Native
+/// only: wasm32-unknown-unknown has no clock.
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn fifty_tools_timing() {
     let gate = kit::gate();
