@@ -12,13 +12,13 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use toolgate::record::{Decision, DecisionRecord};
 use toolgate::approval::ApprovalState;
 use toolgate::credential::TokenState;
 use toolgate::enforce::Action;
 use toolgate::gate::{Input, Outcome};
 use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::Peer;
+use toolgate::record::{Decision, DecisionRecord};
 use toolgate::shared::{Memory, SharedData};
 use toolgate::{history, risk, Gate};
 use toolgate_fuzz::{configured, Shared};
@@ -69,7 +69,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut sections = Sections(Some(body));
     let body = sections.next().unwrap_or_default();
-    let [metadata, shard, feed, stored_feed, stored_meta] = std::array::from_fn(|_| sections.next());
+    let [metadata, shard, feed, stored_feed, stored_meta] =
+        std::array::from_fn(|_| sections.next());
     let mut headers: Vec<Header> = vec![
         (":method".into(), b"POST".to_vec()),
         (":path".into(), b"/mcp".to_vec()),
@@ -159,7 +160,22 @@ fuzz_target!(|data: &[u8]| {
         Outcome::Revocation => panic!("no revocation path in this configuration"),
     }
     if let Action::Respond { status, body, .. } = &verdict.action {
-        assert!((400..500).contains(status));
-        serde_json::from_slice::<serde_json::Value>(body).expect("refusal bodies are JSON");
+        let body: serde_json::Value =
+            serde_json::from_slice(body).expect("refusal bodies are JSON");
+        if *status == 200 {
+            // A policy's no to a JSON-RPC request: the error (or isError result) for its id.
+            let reason = record.reason.expect("a refusal has a reason");
+            assert_eq!(
+                reason.class(),
+                toolgate::reason::Class::Policy,
+                "{reason:?} sent as 200"
+            );
+            assert!(
+                body.get("error").is_some() || body["result"]["isError"] == true,
+                "{body}"
+            );
+        } else {
+            assert!((400..500).contains(status));
+        }
     }
 });
