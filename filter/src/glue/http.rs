@@ -420,23 +420,11 @@ impl Request {
             }
         };
         listing.outcome.elapsed += started.elapsed();
-        let unchanged = chunk.as_ref().is_ok_and(|chunk| *chunk == out);
-        if !unchanged {
-            if let Err(status) = host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out)
-            {
-                // The chunk cannot be replaced, so it must not go on at all: reset the stream.
-                host::log(
-                    LogLevel::Error,
-                    &format!("toolgate: failing closed on the list: cannot replace its body ({status:?}); resetting"),
-                );
-                let _ = host::send_response(502, "toolgate_list_failed", &[], &[]);
-                listing
-                    .outcome
-                    .errors
-                    .push(format!("cannot replace the answer's body: {status:?}"));
-                self.finish_list(listing);
-                return Action::Pause;
-            }
+        let replaced = replace_chunk(&chunk, &out, body_size, "the list", "toolgate_list_failed");
+        if let Err(why) = replaced {
+            listing.outcome.errors.push(why);
+            self.finish_list(listing);
+            return Action::Pause;
         }
         let seen = listing.outcome.filtered.is_some() || listing.outcome.refusal.is_some();
         if listing.reader.finished() {
@@ -531,22 +519,17 @@ impl Request {
             }
         };
         findings.elapsed += started.elapsed();
-        let unchanged = chunk.as_ref().is_ok_and(|chunk| *chunk == out);
-        if !unchanged {
-            if let Err(status) = host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out)
-            {
-                // The chunk cannot be replaced, so it must not go on at all: reset the stream.
-                host::log(
-                    LogLevel::Error,
-                    &format!("toolgate: failing closed on the answer: cannot replace its body ({status:?}); resetting"),
-                );
-                let _ = host::send_response(502, "toolgate_result_failed", &[], &[]);
-                inspecting
-                    .findings
-                    .note(format!("cannot replace the answer's body: {status:?}"));
-                self.finish(inspecting, config);
-                return Action::Pause;
-            }
+        let replaced = replace_chunk(
+            &chunk,
+            &out,
+            body_size,
+            "the answer",
+            "toolgate_result_failed",
+        );
+        if let Err(why) = replaced {
+            inspecting.findings.note(why);
+            self.finish(inspecting, config);
+            return Action::Pause;
         }
         let matches = inspecting.findings.matches();
         if inspecting.reader.finished() {
@@ -600,6 +583,32 @@ impl Request {
         let (_, value) = self.headers.iter().find(|(n, _)| n == "content-length")?;
         std::str::from_utf8(value).ok()?.trim().parse().ok()
     }
+}
+
+/// Puts `out`, what the reader made of a response body chunk, in the chunk's place when it
+/// differs. A chunk that cannot be replaced must not go on at all: the stream is reset
+/// (`details` says why) and the error, for the record, is returned.
+fn replace_chunk(
+    chunk: &host::HostResult<Vec<u8>>,
+    out: &[u8],
+    body_size: usize,
+    what: &str,
+    details: &str,
+) -> Result<(), String> {
+    if chunk.as_ref().is_ok_and(|chunk| chunk == out) {
+        return Ok(());
+    }
+    let Err(status) = host::set_buffer(BufferType::HttpResponseBody, 0, body_size, out) else {
+        return Ok(());
+    };
+    host::log(
+        LogLevel::Error,
+        &format!(
+            "toolgate: failing closed on {what}: cannot replace its body ({status:?}); resetting"
+        ),
+    );
+    let _ = host::send_response(502, details, &[], &[]);
+    Err(format!("cannot replace the answer's body: {status:?}"))
 }
 
 /// Sets the record as the filter state the access log prints.
