@@ -19,7 +19,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 use cedar_policy::{
     PolicySet, Schema, SchemaFragment, ValidationMode, ValidationWarning, Validator,
 };
-use kit::Request;
+use kit::{Request, Rng};
 use serde_json::{json, Value};
 use toolgate::gate::{Input, Outcome};
 use toolgate::http::HttpRequest;
@@ -32,27 +32,6 @@ const SETS: u64 = 100;
 #[cfg(target_arch = "wasm32")]
 const SETS: u64 = 30;
 const PRINCIPALS_PER_SET: usize = 3;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
 
 const ARGUMENTS: &str = "namespace Toolgate { type Arguments = {
     s1?: { t0?: { amount?: Long, name?: String }, t1?: { amount?: Long, flag?: Bool }, t2?: { score?: decimal } },

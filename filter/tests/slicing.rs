@@ -12,6 +12,10 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+mod kit;
+
+use kit::Rng;
+
 use cedar_policy::{
     Authorizer, Decision, PolicySet, Response, Schema, SchemaFragment, ValidationMode,
     ValidationWarning, Validator,
@@ -29,32 +33,6 @@ const SETS: u64 = 120;
 #[cfg(target_arch = "wasm32")]
 const SETS: u64 = 40;
 const REQUESTS_PER_SET: usize = 30;
-
-/// SplitMix64: tiny, seedable, good enough to pick shapes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True with probability `percent`/100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
 
 const ACTIONS: &[&str] = &[
     "tools/call",
