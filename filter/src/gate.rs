@@ -294,10 +294,10 @@ impl Gate {
             // No identity, no history: nothing is recorded (and nothing is allowed).
             return self.decide_calls(calls, facts, input, None, decided);
         };
-        // The verified token's task outranks the header the agent declares.
-        let session = (facts.credential.and_then(|c| c.task.as_deref()))
-            .or(facts.intent.session.as_deref())
-            .unwrap_or(history::NO_SESSION);
+        let session = history::session_id(
+            facts.credential.and_then(|c| c.task.as_deref()),
+            facts.intent.session.as_deref(),
+        );
         let settled = history::decide(shared_data(input)?, config, agent, |shard| {
             let mut tracked = Tracked {
                 config,
@@ -542,9 +542,10 @@ impl Gate {
         let (Some(config), Some(agent)) = (&self.config.history, identity.agent()) else {
             return Ok(self.lister(facts, None).filter(method, items));
         };
-        let session = (credential.and_then(|c| c.task.as_deref()))
-            .or(intent.session.as_deref())
-            .unwrap_or(history::NO_SESSION);
+        let session = history::session_id(
+            credential.and_then(|c| c.task.as_deref()),
+            intent.session.as_deref(),
+        );
         let loaded =
             history::load(shared_data(input)?, config, agent).map_err(Refusal::internal)?;
         let shard = loaded.shard().map_err(Refusal::internal)?;

@@ -30,6 +30,12 @@ const KEY_PREFIX: &str = "toolgate/history/v3";
 /// The agent's calls without a declared session share this session id.
 pub const NO_SESSION: &str = "";
 
+/// The session a call is kept in: the verified token's task outranks the session
+/// header the agent declares; without either, [`NO_SESSION`].
+pub fn session_id<'a>(token_task: Option<&'a str>, declared: Option<&'a str>) -> &'a str {
+    token_task.or(declared).unwrap_or(NO_SESSION)
+}
+
 /// What one agent did in one session: only calls that were allowed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {

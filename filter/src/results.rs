@@ -131,9 +131,7 @@ impl<'a> Session<'a> {
             .as_deref()
             .filter(|_| record.authenticated)?;
         let task = record.token.as_ref().and_then(|t| t.task.as_deref());
-        let session = task
-            .or(record.session.as_deref())
-            .unwrap_or(history::NO_SESSION);
+        let session = history::session_id(task, record.session.as_deref());
         Some(Self {
             history,
             shared,
