@@ -13,6 +13,8 @@ pub struct Args {
     pub sensitivity: Option<String>,
     /// schema-from-mcp: where to write the tool catalog entities.
     pub entities: Option<PathBuf>,
+    /// schema-from-mcp: pin each tool's definition digest in the catalog.
+    pub pin: bool,
     pub help: bool,
     pub files: Vec<PathBuf>,
 }
@@ -31,6 +33,7 @@ impl Args {
                 "--policies" => args.policies = Some(value("--policies")?),
                 "--config" => args.config = Some(value("--config")?),
                 "--json" => args.json = true,
+                "--pin" => args.pin = true,
                 "--server" => args.server = Some(value("--server")?.display().to_string()),
                 "--sensitivity" => {
                     args.sensitivity = Some(value("--sensitivity")?.display().to_string())

@@ -26,10 +26,12 @@ usage:
       Decide one request as the filter would, and show why.
   toolgate replay [--policies DIR] [--json] DECISIONS.log
       Re-decide logged decisions with the policies in DIR; list what would change.
-  toolgate schema-from-mcp [--server NAME] [--entities OUT.json] [--sensitivity LEVEL] [--json] FILE...
+  toolgate schema-from-mcp [--server NAME] [--entities OUT.json] [--sensitivity LEVEL] [--pin] [--json] FILE...
       Print the Cedar `Arguments` schema fragment for MCP servers' tools/list results
       (one file per server, named after the file unless --server); with --entities,
-      also write a Tool catalog (sensitivity LEVEL, default high) to OUT.json.
+      also write a Tool catalog (sensitivity LEVEL, default high) to OUT.json, merged
+      into OUT.json when it exists (its reviewed sensitivity, tags, requires_approval
+      and pins kept). --pin pins each tool's definition digest (definition_digest).
 
 With --json, a command prints one JSON document (its report) on stdout instead of
 the text, with the same exit code; an error that stops it (exit 2) stays text on stderr.

@@ -52,12 +52,16 @@ pub struct Options {
     /// unreviewed tool gets the strictest treatment the default policies know short
     /// of `"critical"`; lower it by hand after review.
     pub sensitivity: String,
+    /// Pin each tool's definition: its `definition_digest`, the digest the filter
+    /// compares what a list shows with (`toolgate::definition::digest`).
+    pub pin: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             sensitivity: "high".into(),
+            pin: false,
         }
     }
 }
@@ -206,7 +210,7 @@ pub fn generate(servers: &[ServerTools], options: &Options) -> Result<Generated,
     let entities = Value::Array(
         tools
             .iter()
-            .map(|tool| tool.entity(&options.sensitivity))
+            .map(|tool| tool.entity(options))
             .collect(),
     );
     Ok(Generated {
@@ -286,6 +290,8 @@ struct Tool {
     /// Top-level arguments' `x-mcp-header`s, by argument.
     headers: BTreeMap<String, String>,
     destructive: bool,
+    /// The definition's digest, as the filter computes it from a list.
+    digest: String,
     notes: Vec<String>,
 }
 
@@ -293,12 +299,14 @@ impl Tool {
     /// The catalog entity. `requires_approval` only ever tightens: it is set when the
     /// server says the tool is destructive (`destructiveHint: true`, and not
     /// `readOnlyHint: true`), never cleared by a hint.
-    fn entity(&self, sensitivity: &str) -> Value {
-        let mut attrs = json!({ "sensitivity": sensitivity });
+    fn entity(&self, options: &Options) -> Value {
+        let mut attrs = Map::new();
+        attrs.insert("sensitivity".into(), json!(options.sensitivity));
         if self.destructive {
-            if let Some(attrs) = attrs.as_object_mut() {
-                attrs.insert("requires_approval".into(), Value::Bool(true));
-            }
+            attrs.insert("requires_approval".into(), Value::Bool(true));
+        }
+        if options.pin {
+            attrs.insert("definition_digest".into(), json!(self.digest));
         }
         json!({
             "uid": { "type": "Toolgate::Tool", "id": self.id },
@@ -306,6 +314,80 @@ impl Tool {
             "parents": [{ "type": "Toolgate::Server", "id": self.server }],
         })
     }
+}
+
+/// The attributes a person reviews in a catalog; regenerating keeps them.
+pub const REVIEWED: &[&str] = &["sensitivity", "tags", "requires_approval"];
+
+/// The catalog `generated` merged into an existing entities file's array `existing`:
+/// every entity of `existing` stays where it is (agents, servers, tools of other
+/// servers); a regenerated tool replaces its entry but keeps the entry's reviewed
+/// attributes ([`REVIEWED`]) and, unless `generated` pins one, its
+/// `definition_digest`; new tools are added at the end. The warnings name tools kept
+/// that the lists no longer have, and pins that change.
+pub fn merge(existing: &Value, generated: &Value) -> Result<(Value, Vec<String>), String> {
+    let Value::Array(existing) = existing else {
+        return Err("the entities file is not a JSON array of entities".into());
+    };
+    let Value::Array(generated) = generated else {
+        return Err("the generated catalog is not an array".into());
+    };
+    let uid = |entity: &Value| entity.get("uid").cloned();
+    let mut warnings = Vec::new();
+    let mut used = vec![false; generated.len()];
+    let mut merged = Vec::with_capacity(existing.len() + generated.len());
+    for entity in existing {
+        let found = generated
+            .iter()
+            .position(|g| uid(g).is_some() && uid(g) == uid(entity));
+        let Some(at) = found else {
+            let is_tool = entity.pointer("/uid/type") == Some(&json!("Toolgate::Tool"));
+            if is_tool {
+                let id = entity.pointer("/uid/id").cloned().unwrap_or(Value::Null);
+                warnings.push(format!(
+                    "tool {id} is in the entities file but not in the lists given: kept as it was"
+                ));
+            }
+            merged.push(entity.clone());
+            continue;
+        };
+        if let Some(flag) = used.get_mut(at) {
+            *flag = true;
+        }
+        let mut regenerated = generated.get(at).cloned().unwrap_or(Value::Null);
+        let old = entity.get("attrs").and_then(Value::as_object);
+        if let (Some(old), Some(attrs)) = (
+            old,
+            regenerated.get_mut("attrs").and_then(Value::as_object_mut),
+        ) {
+            for key in REVIEWED {
+                match old.get(*key) {
+                    Some(value) => attrs.insert((*key).to_owned(), value.clone()),
+                    None => attrs.remove(*key),
+                };
+            }
+            let old_pin = old.get("definition_digest");
+            match (old_pin, attrs.get("definition_digest")) {
+                (Some(old_pin), None) => {
+                    attrs.insert("definition_digest".into(), old_pin.clone());
+                }
+                (Some(old_pin), Some(new_pin)) if old_pin != new_pin => {
+                    let id = entity.pointer("/uid/id").cloned().unwrap_or(Value::Null);
+                    warnings.push(format!(
+                        "tool {id}: its definition changed since it was pinned ({old_pin} -> {new_pin}): re-pinned; review it"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        merged.push(regenerated);
+    }
+    for (entity, used) in generated.iter().zip(used) {
+        if !used {
+            merged.push(entity.clone());
+        }
+    }
+    Ok((Value::Array(merged), warnings))
 }
 
 fn read_tool(server: &ServerTools, tool: &Value) -> Result<Tool, McpSchemaError> {
@@ -390,7 +472,9 @@ fn read_tool(server: &ServerTools, tool: &Value) -> Result<Tool, McpSchemaError>
             .and_then(Value::as_bool)
     };
     let destructive = hint("destructiveHint") == Some(true) && hint("readOnlyHint") != Some(true);
+    let digest = toolgate::definition::digest(tool).map_err(|e| error(id.clone(), &e))?;
     Ok(Tool {
+        digest,
         server: server.server.clone(),
         name: name.clone(),
         id,

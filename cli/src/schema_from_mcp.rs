@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use toolgate_cli::mcp_schema::{generate, Options, ServerTools};
+use toolgate_cli::mcp_schema::{generate, merge, Options, ServerTools};
 
 use crate::args::Args;
 use crate::folder;
@@ -49,8 +49,25 @@ pub fn run(args: &Args) -> Result<bool, String> {
             .sensitivity
             .clone()
             .unwrap_or_else(|| Options::default().sensitivity),
+        pin: args.pin,
     };
-    let generated = generate(&servers, &options).map_err(|e| e.to_string())?;
+    let mut generated = generate(&servers, &options).map_err(|e| e.to_string())?;
+    // Regenerating over an existing catalog keeps what a person reviewed there.
+    if let Some(path) = args.entities.as_ref().filter(|p| p.exists()) {
+        let text = folder::read(path)?;
+        let existing: Value = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}:{}:{}: not JSON: {e}; fix the entities file or write to a new one",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        let (merged, warnings) = merge(&existing, &generated.entities)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        generated.entities = merged;
+        generated.warnings.extend(warnings);
+    }
     if !args.json {
         for warning in &generated.warnings {
             eprintln!("warning: {warning}");

@@ -30,7 +30,12 @@ pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) ->
         match response.decision() {
             Decision::Allow => None,
             Decision::Deny if determining.is_empty() => Some(Reason::NotPermitted),
-            Decision::Deny => Some(Reason::Forbidden),
+            // A forbid may say what kind of no it is (`@refusal`, see `PolicyStore::declared_refusal`).
+            Decision::Deny => Some(
+                store
+                    .declared_refusal(&determining)
+                    .unwrap_or(Reason::Forbidden),
+            ),
         }
     };
     Verdict {

@@ -277,6 +277,7 @@ fn record(
         upstream_status: None,
         response: None,
         list: None,
+        tool_definition: calls_decided.definition,
     }
 }
 

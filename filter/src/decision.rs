@@ -149,4 +149,6 @@ pub(crate) struct CallsDecided {
     pub policies: Vec<String>,
     /// The approver of an approval-gated call that went through.
     pub approved_by: Option<String>,
+    /// The deciding tool call's definition state and digests.
+    pub definition: Option<crate::definition::Definition>,
 }

@@ -19,7 +19,8 @@ use crate::reason::Reason;
 use crate::record::McpSessionRecord;
 use crate::shared::SharedData;
 use crate::{
-    approval, conclude, control, delegation, mirror, protocol, rate, revocation, risk, session,
+    approval, conclude, control, definition, delegation, mirror, protocol, rate, revocation, risk,
+    session,
 };
 
 pub use crate::conclude::internal_failure;
@@ -194,6 +195,7 @@ impl Gate {
         let identified = self.identify(input, &mut found.principal);
         found.intent = self.intent(request)?;
         found.calls = self.read_calls(input, server, found)?;
+        self.unfilterable_batch(input, server, found)?;
         found.protocol_version = mirror::check(request, &found.calls, &self.store.arguments)?;
         let identity = found.identity.insert(identified?);
         let credential = credential::required(&input.token, self.config.credentials.as_ref())?;
@@ -220,6 +222,26 @@ impl Gate {
         let decided = (&mut found.calls_decided, &mut found.effects);
         self.decide_in_session(input, &facts, &found.calls, decided)?;
         self.refresh_session(input, session)
+    }
+
+    /// A batch (`batches: "evaluate"`) with a list request whose answer would be
+    /// filtered: its answer is a batch of answers, which toolgate does not filter, and
+    /// a list must never go on unfiltered. Refused; a list sent alone is filtered.
+    fn unfilterable_batch(
+        &self,
+        input: &Input<'_>,
+        server: &str,
+        found: &Findings,
+    ) -> Result<(), Refusal> {
+        let filtered = self.config.list_mode(input.route_name, Some(server))
+            != crate::config::ListMode::Off;
+        if !found.batch || !filtered || !crate::list_answer::reads_answers(&self.config, &found.calls) {
+            return Ok(());
+        }
+        Err(Refusal::because(
+            Reason::BatchRejected,
+            "a batch with a list request: lists are filtered one request at a time; send the list alone",
+        ))
     }
 
     /// The MCP session the request presents on an MCP path, where it stands with the
@@ -431,6 +453,16 @@ impl Gate {
                 rate.map_err(Refusal::internal)?,
             ]);
         }
+        let definition = match call.action {
+            crate::action::Action::ToolsCall => {
+                let definition = definition::state(input.shared, &self.store, &call.resource_id)
+                    .map_err(Refusal::internal)?;
+                behaviour.push(definition.context());
+                Some(definition)
+            }
+            _ => None,
+        };
+
         let facts = Facts {
             behaviour: &behaviour,
             ..*facts
@@ -455,6 +487,7 @@ impl Gate {
                     )
                 });
             decided.cedar = Some((built, false));
+            decided.definition = definition;
             return Err(Refusal {
                 reason: retry_after.map_or(reason, |_| Reason::RateLimited),
                 errors: verdict.errors,
@@ -478,6 +511,7 @@ impl Gate {
             Ok(approver) => approver,
             Err(refusal) => {
                 decided.cedar = Some((built, true));
+                decided.definition = definition;
                 return Err(refusal);
             }
         };
@@ -503,6 +537,7 @@ impl Gate {
         }
         if decided.cedar.is_none() {
             decided.cedar = Some((built, true));
+            decided.definition = definition;
         }
         Ok(())
     }
@@ -539,8 +574,18 @@ impl Gate {
             protocol_version,
             behaviour: &risk,
         };
+        // The definitions this list shows are recorded before it is filtered: a changed
+        // tool is dropped from this very list, and refused on every worker from now on.
+        let definitions = match method {
+            ListMethod::Tools if self.store.pinned_tools().next().is_some() => {
+                definition::observe(shared_data(input)?, &self.store, server, items)
+                    .map_err(Refusal::internal)?
+            }
+            _ => definition::Observed::default(),
+        };
         let (Some(config), Some(agent)) = (&self.config.history, identity.agent()) else {
-            return Ok(self.lister(facts, None).filter(method, items));
+            let lister = self.lister(facts, None).with_definitions(definitions);
+            return Ok(lister.filter(method, items));
         };
         let session = history::session_id(
             credential.and_then(|c| c.task.as_deref()),
@@ -555,7 +600,8 @@ impl Gate {
             session,
             shard: &shard,
         };
-        Ok(self.lister(facts, Some(state)).filter(method, items))
+        let lister = self.lister(facts, Some(state)).with_definitions(definitions);
+        Ok(lister.filter(method, items))
     }
 
     /// A list filter with these facts: the lower-level form of [`Gate::filter_list`].
@@ -570,6 +616,7 @@ impl Gate {
             actors_checked: self.actors_checked(),
             facts,
             history,
+            definitions: definition::Observed::default(),
         }
     }
 

@@ -34,6 +34,7 @@ pub mod config;
 pub mod control;
 pub mod credential;
 pub mod decision;
+pub mod definition;
 pub mod delegation;
 pub mod detect;
 pub mod digest;

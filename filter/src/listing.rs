@@ -134,6 +134,9 @@ pub struct Lister<'a, 's> {
     pub actors_checked: bool,
     pub facts: Facts<'a>,
     pub history: Option<SessionState<'a, 's>>,
+    /// Where the listed tools' definitions stand (`context.tool_definition`), as the
+    /// list itself showed them (see `definition::observe`).
+    pub definitions: crate::definition::Observed,
 }
 
 /// A filtered list: what to keep (with conditions) and what was hidden, and why.
@@ -735,9 +738,21 @@ impl Lister<'_, '_> {
         Ok(())
     }
 
-    /// `facts.behaviour`, with the call's `context.session` and `context.rate` when history is kept.
+    /// The same lister, with the definitions the list showed.
+    pub fn with_definitions(self, definitions: crate::definition::Observed) -> Self {
+        Self {
+            definitions,
+            ..self
+        }
+    }
+
+    /// `facts.behaviour`, with the call's `context.session` and `context.rate` when
+    /// history is kept, and a tool call's `context.tool_definition`.
     fn behaviour(&self, call: &Call) -> Result<Vec<(String, RestrictedExpression)>, String> {
         let mut behaviour = self.facts.behaviour.to_vec();
+        if call.action == Action::ToolsCall {
+            behaviour.push(self.definitions.get(&call.resource_id).context());
+        }
         if let Some(h) = &self.history {
             let idle = i64::try_from(h.config.idle_seconds).unwrap_or(i64::MAX);
             let now = self.facts.now_unix;
@@ -865,10 +880,21 @@ impl Denied {
     fn of(store: &PolicyStore, reason: Reason, policies: Vec<String>, errors: Vec<String>) -> Self {
         let rate =
             reason == Reason::Forbidden && policies.iter().any(|p| store.rate_fields(p).is_some());
-        let reason = if rate { Reason::RateLimited } else { reason };
+        let declared = (reason == Reason::Forbidden)
+            .then(|| store.declared_refusal(&policies))
+            .flatten();
+        let reason = match (rate, declared) {
+            (true, _) => Reason::RateLimited,
+            (false, Some(declared)) => declared,
+            (false, None) => reason,
+        };
         let why = match (reason, errors.is_empty()) {
             (_, false) => errors.join("; "),
             (Reason::NotPermitted, true) => "no policy permits it".to_owned(),
+            (Reason::ToolDefinitionChanged, true) => format!(
+                "its definition changed since it was pinned (forbidden by {})",
+                policies.join(", ")
+            ),
             (_, true) => format!("forbidden by {}", policies.join(", ")),
         };
         Self {

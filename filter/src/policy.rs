@@ -152,6 +152,10 @@ pub struct PolicyStore {
     index: PolicyIndex,
     /// Ids of catalog tools tagged `requires_approval: true`.
     approval_required: HashSet<String>,
+    /// Reviewed definition digests of catalog tools (`definition_digest`), by tool id.
+    pins: HashMap<String, String>,
+    /// Forbids annotated `@refusal(...)` with a reason other than `rate_limited`.
+    declared_refusals: HashMap<String, crate::reason::Reason>,
     /// Tags and risk of catalog tools and routes, for session history.
     catalog: HashMap<EntityUid, CatalogEntry>,
     /// Forbid policies that read `context.rate`, and what of it.
@@ -275,7 +279,9 @@ impl PolicyStore {
             .map(|entity| entity.uid().id().unescaped().to_owned())
             .collect();
         let catalog = catalog(&entities, &types);
-        let rate_policies = rate_policies(&policies, policy_sources, &origin)?;
+        let (rate_policies, declared_refusals) =
+            rate_policies(&policies, policy_sources, &origin)?;
+        let pins = pins(&entities, &types)?;
         let may_error = policies
             .policies()
             .filter(|p| may_error(p))
@@ -293,6 +299,8 @@ impl PolicyStore {
             rate_policies,
             arguments,
             may_error,
+            pins,
+            declared_refusals,
         })
     }
 
@@ -419,9 +427,52 @@ impl PolicyStore {
         self.approval_required.contains(tool_id)
     }
 
+    /// The catalog's reviewed definition digest of a tool (`definition_digest`).
+    pub fn pin(&self, tool_id: &str) -> Option<&str> {
+        self.pins.get(tool_id).map(String::as_str)
+    }
+
+    /// The ids of the tools whose definition the catalog pins.
+    pub fn pinned_tools(&self) -> impl Iterator<Item = &str> {
+        self.pins.keys().map(String::as_str)
+    }
+
+    /// The reason a refusal by these determining forbids gives when every one of them
+    /// declares the same one (`@refusal("tool_definition_changed")`); `None` otherwise.
+    pub fn declared_refusal(&self, policies: &[String]) -> Option<crate::reason::Reason> {
+        let mut reasons = policies.iter().map(|p| self.declared_refusals.get(p));
+        let first = reasons.next()??;
+        reasons.all(|r| r == Some(first)).then_some(*first)
+    }
+
     pub fn policy_count(&self) -> usize {
         self.policies.policies().count()
     }
+}
+
+/// The catalog tools' `definition_digest` pins. One that is not a digest as toolgate
+/// writes it (see `definition::is_digest`) is a configuration error: it could never match.
+fn pins(entities: &Entities, types: &EntityTypes) -> Result<HashMap<String, String>, String> {
+    let mut pins = HashMap::new();
+    for entity in entities.iter() {
+        if entity.uid().type_name() != &types.tool {
+            continue;
+        }
+        let id = entity.uid().id().unescaped().to_owned();
+        match entity.attr("definition_digest") {
+            None => {}
+            Some(Ok(EvalResult::String(digest))) if crate::definition::is_digest(&digest) => {
+                pins.insert(id, digest);
+            }
+            Some(_) => {
+                return Err(format!(
+                    "entities: tool {id:?}: definition_digest must be \"sha256:\" and 64 lowercase hex \
+                     digits, as `toolgate schema-from-mcp --pin` writes it"
+                ))
+            }
+        }
+    }
+    Ok(pins)
 }
 
 /// A catalog tool's or route's facts that session history keeps.
@@ -589,15 +640,26 @@ fn tools_read(policy: &Policy) -> Option<Vec<String>> {
 /// The annotation that says what kind of refusal a forbid is.
 pub const REFUSAL_ANNOTATION: &str = "refusal";
 
-/// The forbids that say they are rate limits, with what they read of `context.rate`.
-/// A `@refusal` with any other value, or on a permit, is a configuration error.
+/// Reasons a forbid may declare with `@refusal`, besides `rate_limited`.
+const DECLARABLE_REFUSALS: &[crate::reason::Reason] =
+    &[crate::reason::Reason::ToolDefinitionChanged];
+
+/// The forbids that say what kind of refusal they are: rate limits, with what they
+/// read of `context.rate`, and the others (`tool_definition_changed`). A `@refusal`
+/// with any other value, or on a permit, is a configuration error.
+type DeclaredRefusals = (
+    HashMap<String, RateFields>,
+    HashMap<String, crate::reason::Reason>,
+);
+
 fn rate_policies(
     policies: &PolicySet,
     sources: &[Source<'_>],
     origin: &HashMap<String, usize>,
-) -> Result<HashMap<String, RateFields>, String> {
-    let rate_limited = crate::reason::Reason::RateLimited.code();
-    let mut found = HashMap::new();
+) -> Result<DeclaredRefusals, String> {
+    use crate::reason::Reason;
+    let rate_limited = Reason::RateLimited.code();
+    let (mut rates, mut others) = (HashMap::new(), HashMap::new());
     for policy in policies.policies() {
         let Some(refusal) = policy.annotation(REFUSAL_ANNOTATION) else {
             continue;
@@ -607,19 +669,28 @@ fn rate_policies(
             .get(&id)
             .and_then(|&at| sources.get(at))
             .map_or("policies", |s| s.name);
-        if refusal != rate_limited || policy.effect() != Effect::Forbid {
+        let declared = Reason::from_code(refusal).filter(|r| DECLARABLE_REFUSALS.contains(r));
+        if policy.effect() != Effect::Forbid || (refusal != rate_limited && declared.is_none()) {
+            let codes: Vec<&str> = std::iter::once(rate_limited)
+                .chain(DECLARABLE_REFUSALS.iter().map(|r| r.code()))
+                .collect();
             return Err(format!(
                 "{file}: policy `{id}`: @{REFUSAL_ANNOTATION}(\"{refusal}\") is not a refusal a policy can declare; \
-                 the only one is @{REFUSAL_ANNOTATION}(\"{rate_limited}\"), on a forbid (remove the annotation, or make the policy a forbid)"
+                 the ones there are: {}, on a forbid (remove the annotation, or make the policy a forbid)",
+                codes.join(", ")
             ));
+        }
+        if let Some(reason) = declared {
+            others.insert(id, reason);
+            continue;
         }
         let read = rate_fields(policy).unwrap_or(RateFields {
             tool: true,
             agent: true,
         });
-        found.insert(id, read);
+        rates.insert(id, read);
     }
-    Ok(found)
+    Ok((rates, others))
 }
 
 /// What a policy reads of `context.rate`, from its JSON form; none when it reads

@@ -66,6 +66,9 @@ reasons! {
     PolicyError => ("policy_evaluation_error", 403, -32011, Internal, "a policy could not be evaluated for this call"),
     /// Every determining forbid is annotated `@refusal("rate_limited")`: try again later.
     RateLimited => ("rate_limited", 429, -32010, Policy, "too many calls: a rate limit in policy refused this one"),
+    /// Every determining forbid is annotated `@refusal("tool_definition_changed")`: the
+    /// tool's definition differs from the digest the catalog pins (the shipped guardrail).
+    ToolDefinitionChanged => ("tool_definition_changed", 403, -32010, Policy, "the tool's definition changed since it was reviewed and pinned"),
     DelegatedActorNotPermitted => ("delegated_actor_not_permitted", 403, -32010, Policy, "an actor in the token's delegation chain may not make this call"),
     ApprovalRequired => ("approval_required", 403, -32010, Policy, "this call needs a human approval bound to it"),
     UntrustedTrustDomain => ("untrusted_trust_domain", 403, -32011, Identity, "the client's SPIFFE trust domain is not trusted"),

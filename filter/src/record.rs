@@ -80,6 +80,10 @@ pub struct DecisionRecord {
     /// What list filtering did to the answer of a `tools/list`, `prompts/list`,
     /// `resources/list` or `resources/templates/list` (`docs/lists.md`).
     pub list: Option<ListRecord>,
+    /// For a `tools/call`: where the tool's definition stands (`pinned`, `changed`,
+    /// `unpinned`, `unseen`), the catalog's pinned digest and the digest a list showed
+    /// (`docs/pinning.md`).
+    pub tool_definition: Option<crate::definition::Definition>,
 }
 
 /// One filtered list result: what was kept, what was hidden and why.

@@ -123,7 +123,7 @@ fn a_refusal_annotation_policy_cannot_make_is_a_configuration_error() {
         let error = limited(bad).err().expect("refused");
         assert!(
             error.contains("one-echo-a-minute")
-                && error.contains("the only one is @refusal(\"rate_limited\")"),
+                && error.contains("the ones there are: rate_limited, tool_definition_changed"),
             "{error}"
         );
     }

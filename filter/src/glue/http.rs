@@ -229,6 +229,7 @@ impl Request {
             }
         }
         self.metrics.count(verdict.outcome, verdict.effects);
+        self.metrics.definition(&verdict.record);
         if let Some(gate) = &self.gate {
             self.metrics.memory(|| gate.decision_id_prefix());
         }

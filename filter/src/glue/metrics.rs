@@ -6,7 +6,8 @@ use proxy_wasm::types::LogLevel;
 
 use super::host;
 use crate::gate::{Effects, Outcome};
-use crate::record::{Binding, ListRecord, ResponseRecord, ResultEffect};
+use crate::reason::Reason;
+use crate::record::{Binding, DecisionRecord, ListRecord, ResponseRecord, ResultEffect};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Metrics {
@@ -40,6 +41,8 @@ pub struct Metrics {
     lists_hidden_items: Option<u32>,
     lists_refused: Option<u32>,
     lists_errors: Option<u32>,
+    definitions_refused: Option<u32>,
+    definitions_hidden: Option<u32>,
 }
 
 impl Metrics {
@@ -85,6 +88,8 @@ impl Metrics {
             lists_hidden_items: counter("toolgate.lists.hidden_items"),
             lists_refused: counter("toolgate.lists.refused"),
             lists_errors: counter("toolgate.lists.errors"),
+            definitions_refused: counter("toolgate.definitions.changed_refused"),
+            definitions_hidden: counter("toolgate.definitions.changed_hidden"),
         }
     }
 
@@ -149,9 +154,21 @@ impl Metrics {
         );
         if !list.shadow {
             add(self.lists_hidden_items, list.hidden.len() as u64);
+            let changed = list
+                .hidden
+                .iter()
+                .filter(|h| h.reason == Reason::ToolDefinitionChanged);
+            add(self.definitions_hidden, changed.count() as u64);
         }
         add(self.lists_refused, u64::from(list.refused.is_some()));
         add(self.lists_errors, u64::from(!list.errors.is_empty()));
+    }
+
+    /// A tool call refused because its tool's definition changed since it was pinned
+    /// (enforced refusals only; shadow mode's are in the log).
+    pub fn definition(&self, record: &DecisionRecord) {
+        let changed = record.reason == Some(Reason::ToolDefinitionChanged) && record.enforced;
+        add(self.definitions_refused, u64::from(changed));
     }
 
     /// A plugin configuration was refused (Envoy keeps the previous one, or does not start).

@@ -9,7 +9,7 @@ use super::host;
 use super::http::Request;
 use super::metrics::Metrics;
 use crate::callout::{self, Purpose};
-use crate::{history, risk, session, shared, Gate};
+use crate::{definition, history, risk, session, shared, Gate};
 
 #[derive(Default)]
 pub struct Root {
@@ -39,6 +39,9 @@ impl Root {
             if let Err(e) = session::create_shards(&host::Shared, sessions) {
                 host::log(LogLevel::Error, &format!("toolgate: MCP sessions: {e}"));
             }
+        }
+        if let Err(e) = definition::create_entries(&host::Shared, gate.store()) {
+            host::log(LogLevel::Error, &format!("toolgate: tool definitions: {e}"));
         }
         if config.history.is_some() || config.risk_feed.is_some() {
             if let Err(status) = host::set_tick_period(TICK_MS) {
