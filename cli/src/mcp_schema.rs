@@ -207,12 +207,7 @@ pub fn generate(servers: &[ServerTools], options: &Options) -> Result<Generated,
     server_names.sort_unstable();
     server_names.dedup();
     let schema = render_schema(&server_names, &tools);
-    let entities = Value::Array(
-        tools
-            .iter()
-            .map(|tool| tool.entity(options))
-            .collect(),
-    );
+    let entities = Value::Array(tools.iter().map(|tool| tool.entity(options)).collect());
     Ok(Generated {
         schema,
         entities,

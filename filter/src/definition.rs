@@ -28,10 +28,6 @@ pub const FIELDS: [&str; 6] = [
     "annotations",
 ];
 
-/// The prefix of a digest, and its length in hex digits after it.
-pub const DIGEST_PREFIX: &str = "sha256:";
-const DIGEST_HEX: usize = 64;
-
 /// Bumped whenever the entry format changes, so an old value is never misread.
 const KEY_PREFIX: &str = "toolgate/definitions/v1";
 
@@ -59,9 +55,7 @@ pub fn digest(tool: &Value) -> Result<String, String> {
 /// Anything else in a catalog is refused at configuration time: an upper-case or
 /// shortened digest would never match, and read as a change on every call.
 pub fn is_digest(text: &str) -> bool {
-    text.strip_prefix(DIGEST_PREFIX).is_some_and(|hex| {
-        hex.len() == DIGEST_HEX && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
+    crate::digest::is_sha256(text)
 }
 
 /// Where a tool's definition stands, as `context.tool_definition` says it.

@@ -10,6 +10,13 @@ pub fn json_sha256(value: &Value) -> String {
     format!("sha256:{}", hex(&Sha256::digest(canonical)))
 }
 
+/// True for `sha256:` and 64 lowercase hex digits, as [`json_sha256`] writes it.
+pub fn is_sha256(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// Writes JSON with object keys in byte order at every level. serde_json keeps
 /// insertion order when another crate in the build enables `preserve_order`, so
 /// the order is imposed here rather than assumed.

@@ -233,9 +233,12 @@ impl Gate {
         server: &str,
         found: &Findings,
     ) -> Result<(), Refusal> {
-        let filtered = self.config.list_mode(input.route_name, Some(server))
-            != crate::config::ListMode::Off;
-        if !found.batch || !filtered || !crate::list_answer::reads_answers(&self.config, &found.calls) {
+        let filtered =
+            self.config.list_mode(input.route_name, Some(server)) != crate::config::ListMode::Off;
+        if !found.batch
+            || !filtered
+            || !crate::list_answer::reads_answers(&self.config, &found.calls)
+        {
             return Ok(());
         }
         Err(Refusal::because(
@@ -600,7 +603,9 @@ impl Gate {
             session,
             shard: &shard,
         };
-        let lister = self.lister(facts, Some(state)).with_definitions(definitions);
+        let lister = self
+            .lister(facts, Some(state))
+            .with_definitions(definitions);
         Ok(lister.filter(method, items))
     }
 

@@ -279,8 +279,7 @@ impl PolicyStore {
             .map(|entity| entity.uid().id().unescaped().to_owned())
             .collect();
         let catalog = catalog(&entities, &types);
-        let (rate_policies, declared_refusals) =
-            rate_policies(&policies, policy_sources, &origin)?;
+        let (rate_policies, declared_refusals) = rate_policies(&policies, policy_sources, &origin)?;
         let pins = pins(&entities, &types)?;
         let may_error = policies
             .policies()
@@ -451,7 +450,7 @@ impl PolicyStore {
 }
 
 /// The catalog tools' `definition_digest` pins. One that is not a digest as toolgate
-/// writes it (see `definition::is_digest`) is a configuration error: it could never match.
+/// writes it (see `digest::is_sha256`) is a configuration error: it could never match.
 fn pins(entities: &Entities, types: &EntityTypes) -> Result<HashMap<String, String>, String> {
     let mut pins = HashMap::new();
     for entity in entities.iter() {
@@ -461,7 +460,7 @@ fn pins(entities: &Entities, types: &EntityTypes) -> Result<HashMap<String, Stri
         let id = entity.uid().id().unescaped().to_owned();
         match entity.attr("definition_digest") {
             None => {}
-            Some(Ok(EvalResult::String(digest))) if crate::definition::is_digest(&digest) => {
+            Some(Ok(EvalResult::String(digest))) if crate::digest::is_sha256(&digest) => {
                 pins.insert(id, digest);
             }
             Some(_) => {
