@@ -401,6 +401,7 @@ fn the_catalog_has_one_tool_entity_per_tool() {
         &[server("s", tools)],
         &Options {
             sensitivity: "medium".into(),
+            ..Options::default()
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));
