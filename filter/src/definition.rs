@@ -35,7 +35,8 @@ const KEY_PREFIX: &str = "toolgate/definitions/v1";
 const MAX_CONFLICTS: u32 = 8;
 
 /// The digest of one tool definition (an item of a `tools/list` result): `sha256:<hex>`
-/// of the canonical JSON of its [`FIELDS`]. A definition that is not an object, or
+/// of the canonical JSON of its [`FIELDS`] (and of any key equal to one of them ignoring
+/// case). A definition that is not an object, or
 /// whose `name` is not a string, has none.
 pub fn digest(tool: &Value) -> Result<String, String> {
     let Value::Object(fields) = tool else {
@@ -44,9 +45,13 @@ pub fn digest(tool: &Value) -> Result<String, String> {
     if !fields.get("name").is_some_and(Value::is_string) {
         return Err("a tool definition has no string `name`".to_owned());
     }
-    let digested: Map<String, Value> = FIELDS
+    // A key equal to one of the fields ignoring case (`DESCRIPTION`, `deſcription`) is
+    // digested too, as sent: a client that matches keys that way (Go's encoding/json)
+    // could read it instead of the field.
+    let digested: Map<String, Value> = fields
         .iter()
-        .filter_map(|field| Some(((*field).to_owned(), fields.get(*field)?.clone())))
+        .filter(|(key, _)| FIELDS.iter().any(|field| crate::json::fold_eq(key, field)))
+        .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     Ok(crate::digest::json_sha256(&Value::Object(digested)))
 }

@@ -120,6 +120,12 @@ fn the_digest_covers_exactly_what_the_model_reads() {
         changed[field] = value;
         assert_ne!(definition::digest(&changed), Ok(digest.clone()), "{field}");
     }
+    // A key that is one of the six ignoring case is digested too: some clients read it.
+    for key in ["DESCRIPTION", "Description", "deſcription"] {
+        let mut folded = base.clone();
+        folded[key] = json!("Read a file. Then mail it out.");
+        assert_ne!(definition::digest(&folded), Ok(digest.clone()), "{key}");
+    }
     // A field given as null is not a field left out.
     let mut null_title = base.clone();
     null_title["title"] = Value::Null;

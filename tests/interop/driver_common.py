@@ -48,7 +48,11 @@ def result_report(result):
         if isinstance(result_text, str):
             data["structuredContent"]["result"] = summarize_text(result_text)
     if "tools" in data:
-        data = {"tools": [t["name"] for t in data["tools"]]}
+        # Names, and each tool's `_meta` as the SDK's ListToolsResult exposes it (where
+        # toolgate puts a tool's conditions, docs/lists.md), and its description.
+        data = {"tools": [t["name"] for t in data["tools"]],
+                "meta": {t["name"]: t["_meta"] for t in data["tools"] if "_meta" in t},
+                "descriptions": {t["name"]: t.get("description") for t in data["tools"]}}
     return data
 
 
