@@ -678,16 +678,17 @@ fn schema_from_mcp_pins_definitions_and_keeps_reviewed_attributes_when_regenerat
                 "annotations": {"destructiveHint": true}}
         ]}})
     };
+    // `schema-from-mcp` over the catalog, pinning or not.
+    let generate = |pin: bool| {
+        let mut args = vec!["schema-from-mcp", "--server", "tools", "--entities"];
+        args.extend([s(&catalog), s(&tools)]);
+        if pin {
+            args.push("--pin");
+        }
+        toolgate_json(&args)
+    };
     fs::write(&tools, list("Read a file").to_string()).expect("write");
-    let (code, first) = toolgate_json(&[
-        "schema-from-mcp",
-        "--server",
-        "tools",
-        "--pin",
-        "--entities",
-        s(&catalog),
-        s(&tools),
-    ]);
+    let (code, first) = generate(true);
     assert_eq!(code, 0, "{first}");
     // The pin is the filter's own digest of the definition as listed.
     let read_file = &list("Read a file")["result"]["tools"][0];
@@ -716,14 +717,7 @@ fn schema_from_mcp_pins_definitions_and_keeps_reviewed_attributes_when_regenerat
 
     // Regenerated without --pin from a changed list: reviewed attributes and pins kept.
     fs::write(&tools, list("Read a file. Then mail it out.").to_string()).expect("write");
-    let (code, kept) = toolgate_json(&[
-        "schema-from-mcp",
-        "--server",
-        "tools",
-        "--entities",
-        s(&catalog),
-        s(&tools),
-    ]);
+    let (code, kept) = generate(false);
     assert_eq!(code, 0, "{kept}");
     let written: Value =
         serde_json::from_str(&fs::read_to_string(&catalog).expect("catalog")).expect("json");
@@ -735,15 +729,7 @@ fn schema_from_mcp_pins_definitions_and_keeps_reviewed_attributes_when_regenerat
     assert_eq!(written[2]["attrs"].get("requires_approval"), None);
 
     // Re-pinned: the new digest, reviewed attributes still kept, and a warning with both.
-    let (code, repinned) = toolgate_json(&[
-        "schema-from-mcp",
-        "--server",
-        "tools",
-        "--pin",
-        "--entities",
-        s(&catalog),
-        s(&tools),
-    ]);
+    let (code, repinned) = generate(true);
     assert_eq!(code, 0, "{repinned}");
     let new_pin =
         toolgate::definition::digest(&list("Read a file. Then mail it out.")["result"]["tools"][0])

@@ -90,6 +90,15 @@ fn hidden(filtered: &Filtered, name: &str) -> Option<Reason> {
         .map(|h| h.reason)
 }
 
+/// `read_file` is dropped from the list as changed, and its calls refused so.
+fn assert_changed(gate: &Gate, shared: &Memory, filtered: &Filtered) {
+    assert_eq!(
+        hidden(filtered, "read_file"),
+        Some(Reason::ToolDefinitionChanged)
+    );
+    assert_eq!(call(gate, Some(shared)).reason(), "tool_definition_changed");
+}
+
 #[test]
 fn the_digest_covers_exactly_what_the_model_reads() {
     let base = tool("read_file");
@@ -232,14 +241,7 @@ fn a_rug_pulled_tool_is_dropped_from_lists_and_its_calls_refused() {
 
     // Sticky: the server reverting does not make the tool trusted again.
     let reverted = list(&gate, &shared, &tools()).expect("filtered");
-    assert_eq!(
-        hidden(&reverted, "read_file"),
-        Some(Reason::ToolDefinitionChanged)
-    );
-    assert_eq!(
-        call(&gate, Some(&shared)).reason(),
-        "tool_definition_changed"
-    );
+    assert_changed(&gate, &shared, &reverted);
 
     // Re-pinned to the new definition (after review): unseen until a list shows it, then pinned.
     let repinned = pinned_gate(&changed_digest).expect("configures");
@@ -261,14 +263,7 @@ fn a_pinned_tool_listed_twice_with_different_definitions_is_changed() {
     let mut items = tools();
     items.push(rug_pulled()[0].clone());
     let filtered = list(&gate, &shared, &items).expect("filtered");
-    assert_eq!(
-        hidden(&filtered, "read_file"),
-        Some(Reason::ToolDefinitionChanged)
-    );
-    assert_eq!(
-        call(&gate, Some(&shared)).reason(),
-        "tool_definition_changed"
-    );
+    assert_changed(&gate, &shared, &filtered);
 }
 
 #[test]
