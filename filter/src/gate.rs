@@ -465,7 +465,6 @@ impl Gate {
             }
             _ => None,
         };
-
         let facts = Facts {
             behaviour: &behaviour,
             ..*facts
