@@ -17,7 +17,12 @@ pub struct Verdict {
 }
 
 pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) -> Verdict {
-    let policies = store.policies_for(&built.principal, &built.action, &built.resource);
+    let policies = match built.request.context() {
+        Some(context) if built.concrete => {
+            store.policies_deciding(&built.principal, &built.action, &built.resource, context)
+        }
+        _ => store.policies_for(&built.principal, &built.action, &built.resource),
+    };
     let entities = store.entities_for(&built.resource);
     let response = authorizer.is_authorized(&built.request, &policies, &entities);
     let diagnostics = response.diagnostics();

@@ -38,6 +38,8 @@ pub struct Built {
     pub principal: EntityUid,
     pub action: EntityUid,
     pub resource: EntityUid,
+    /// No unknowns in the context: the policy index may read its values.
+    pub concrete: bool,
 }
 
 impl Built {
@@ -46,6 +48,7 @@ impl Built {
         action: EntityUid,
         resource: EntityUid,
         context: Context,
+        concrete: bool,
     ) -> Result<Self, BuildError> {
         let request = Request::new(
             principal.clone(),
@@ -60,6 +63,7 @@ impl Built {
             principal,
             action,
             resource,
+            concrete,
         })
     }
 
@@ -107,7 +111,7 @@ pub fn from_record(record: &CedarRecord) -> Result<Built, BuildError> {
     let resource = uid("resource", &record.resource)?;
     let context = Context::from_json_value(record.context.clone(), None)
         .map_err(|e| BuildError(format!("context: {e}")))?;
-    Built::new(principal, action, resource, context)
+    Built::new(principal, action, resource, context, true)
 }
 
 /// Why a Cedar request could not be built; every one fails closed.
@@ -172,7 +176,13 @@ fn build_with(
         pairs.extend(credential_pairs(store, credential, facts.now_unix)?);
     }
     let context = Context::from_pairs(pairs).map_err(|e| BuildError(format!("context: {e}")))?;
-    Built::new(principal, action, resource, context)
+    Built::new(
+        principal,
+        action,
+        resource,
+        context,
+        unknown_arguments.is_none(),
+    )
 }
 
 fn context_pairs(

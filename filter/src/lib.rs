@@ -41,6 +41,7 @@ pub mod digest;
 pub mod encoding;
 pub mod enforce;
 pub mod gate;
+pub mod guard;
 pub mod history;
 pub mod http;
 pub mod identity;

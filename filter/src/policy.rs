@@ -7,15 +7,16 @@ use std::rc::Rc;
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid, EvalResult,
-    Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema, SchemaFragment,
-    ValidationMode, ValidationWarning, Validator,
+    ActionConstraint, Context, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    EvalResult, Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema,
+    SchemaFragment, ValidationMode, ValidationWarning, Validator,
 };
 use miette::Diagnostic;
 use sha2::{Digest, Sha256};
 
 use crate::arguments::ArgumentTypes;
 use crate::config::{Config, PolicyMode, PolicySource};
+use crate::guard::{Guard, Literal, Lookup, Selection, Shape};
 
 /// A named source text, so every error can point at a file and line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,9 +340,39 @@ impl PolicyStore {
         action: &EntityUid,
         resource: &EntityUid,
     ) -> Rc<PolicySet> {
+        self.slice(principal, action, resource, &mut Lookup::new(None))
+    }
+
+    /// [`PolicyStore::policies_for`], less the policies whose [`Guard`] this concrete
+    /// context makes false without error (see `guard`): same decision, determining
+    /// policies and errors. A context with unknowns must use `policies_for`.
+    pub fn policies_deciding(
+        &self,
+        principal: &EntityUid,
+        action: &EntityUid,
+        resource: &EntityUid,
+        context: &Context,
+    ) -> Rc<PolicySet> {
+        self.slice(principal, action, resource, &mut Lookup::new(Some(context)))
+    }
+
+    fn slice(
+        &self,
+        principal: &EntityUid,
+        action: &EntityUid,
+        resource: &EntityUid,
+        context: &mut Lookup<'_>,
+    ) -> Rc<PolicySet> {
         let parent = self.uncatalogued_parent(resource);
         self.index
-            .slice(principal, action, resource, parent.as_ref(), &self.entities)
+            .slice(
+                principal,
+                action,
+                resource,
+                parent.as_ref(),
+                &self.entities,
+                context,
+            )
             .unwrap_or_else(|| Rc::clone(&self.policies))
     }
 
@@ -760,12 +791,31 @@ struct PolicyIndex {
     /// Every policy, in the policy set's order; buckets hold positions in it.
     policies: Vec<Policy>,
     by_action: HashMap<EntityUid, ScopeMap<ScopeMap<usize>>>,
-    /// Bucket id -> positions of its policies, ascending.
-    buckets: Vec<Vec<usize>>,
-    /// Slices built so far, keyed by their sorted bucket ids. Bucket combinations
-    /// are set by the configuration (only entities the policies name make a bucket
-    /// match), not by request values; the cache is still bounded, see `SLICE_CACHE_POLICIES`.
+    buckets: Vec<Bucket>,
+    /// Part id -> positions of its policies, ascending. A slice is a union of parts.
+    parts: Vec<Vec<usize>>,
+    /// Slices built so far, keyed by their sorted part ids. Part combinations are
+    /// set by the configuration (only entities the policies name make a bucket
+    /// match, only literals they compare with pick a guarded part), not by request
+    /// values; the cache is still bounded, see `SLICE_CACHE_POLICIES`.
     slices: RefCell<SliceCache>,
+}
+
+/// The policies of one principal/action/resource scope combination: those without a
+/// [`Guard`] in one part, and those with one grouped by the guard's shape.
+#[derive(Default)]
+struct Bucket {
+    unguarded: Option<usize>,
+    guarded: Vec<GuardGroup>,
+}
+
+/// Policies whose guards differ only in the last literal they compare with.
+struct GuardGroup {
+    shape: Shape,
+    /// Part holding every policy of the group.
+    all: usize,
+    /// Part per literal, for a last check `context.P == literal`.
+    by_literal: HashMap<Literal, usize>,
 }
 
 /// Most policies the slice cache holds, summed over its slices, before it starts
@@ -890,6 +940,7 @@ impl PolicyIndex {
         entities: &Entities,
     ) -> Result<Self, String> {
         let all: Vec<Policy> = policies.policies().cloned().collect();
+        let guards: Vec<Option<Guard>> = all.iter().map(Guard::of).collect();
         let mut by_action = HashMap::with_capacity(actions.len());
         let mut buckets: Vec<Vec<usize>> = Vec::new();
         for action in actions.values() {
@@ -921,10 +972,16 @@ impl PolicyIndex {
             }
             by_action.insert(action.clone(), scopes);
         }
+        let mut parts: Vec<Vec<usize>> = Vec::new();
+        let buckets = buckets
+            .into_iter()
+            .map(|positions| Bucket::build(positions, &guards, &mut parts))
+            .collect();
         Ok(Self {
             policies: all,
             by_action,
             buckets,
+            parts,
             slices: RefCell::default(),
         })
     }
@@ -940,6 +997,7 @@ impl PolicyIndex {
         resource: &EntityUid,
         parent: Option<&EntityUid>,
         entities: &Entities,
+        context: &mut Lookup<'_>,
     ) -> Option<Rc<PolicySet>> {
         let scopes = self.by_action.get(action)?;
         let principal_ancestors: Vec<&EntityUid> = entities
@@ -951,16 +1009,23 @@ impl PolicyIndex {
             Some(parent) => vec![parent],
             None => entities.ancestors(resource).into_iter().flatten().collect(),
         };
-        let mut ids: Vec<usize> = Vec::new();
+        let mut buckets: Vec<usize> = Vec::new();
         scopes.matching(principal, &principal_ancestors, |by_resource| {
-            by_resource.matching(resource, &resource_ancestors, |&bucket| ids.push(bucket))
+            by_resource.matching(resource, &resource_ancestors, |&bucket| {
+                buckets.push(bucket)
+            })
         });
+        buckets.sort_unstable();
+        buckets.dedup();
+        let mut ids: Vec<usize> = Vec::new();
+        for bucket in buckets {
+            self.buckets.get(bucket)?.parts(context, &mut ids);
+        }
         ids.sort_unstable();
-        ids.dedup();
         self.cached(&ids)
     }
 
-    /// The union of these buckets, from the cache or built (and cached).
+    /// The union of these parts, from the cache or built (and cached).
     fn cached(&self, ids: &[usize]) -> Option<Rc<PolicySet>> {
         if let Some(set) = self
             .slices
@@ -972,7 +1037,7 @@ impl PolicyIndex {
         }
         let mut positions: Vec<usize> = Vec::new();
         for &id in ids {
-            positions.extend(self.buckets.get(id)?);
+            positions.extend(self.parts.get(id)?);
         }
         positions.sort_unstable();
         positions.dedup();
@@ -990,6 +1055,69 @@ impl PolicyIndex {
             cache.sets.insert(ids.into(), Rc::clone(&set));
         }
         Some(set)
+    }
+}
+
+impl Bucket {
+    /// Splits a bucket's positions (ascending) into parts: the unguarded, and per
+    /// guard shape all of them and each literal's.
+    fn build(positions: Vec<usize>, guards: &[Option<Guard>], parts: &mut Vec<Vec<usize>>) -> Self {
+        let mut part = |positions: Vec<usize>| {
+            parts.push(positions);
+            parts.len() - 1
+        };
+        let mut unguarded = Vec::new();
+        let mut shapes: Vec<(Shape, Vec<usize>, HashMap<Literal, Vec<usize>>)> = Vec::new();
+        for position in positions {
+            let Some(Some(guard)) = guards.get(position) else {
+                unguarded.push(position);
+                continue;
+            };
+            let at = match shapes.iter().position(|(shape, ..)| *shape == guard.shape) {
+                Some(at) => at,
+                None => {
+                    shapes.push((guard.shape.clone(), Vec::new(), HashMap::new()));
+                    shapes.len() - 1
+                }
+            };
+            if let Some((_, all, by_literal)) = shapes.get_mut(at) {
+                all.push(position);
+                if let Some(literal) = &guard.literal {
+                    by_literal
+                        .entry(literal.clone())
+                        .or_default()
+                        .push(position);
+                }
+            }
+        }
+        Self {
+            unguarded: (!unguarded.is_empty()).then(|| part(unguarded)),
+            guarded: shapes
+                .into_iter()
+                .map(|(shape, all, by_literal)| GuardGroup {
+                    shape,
+                    all: part(all),
+                    by_literal: by_literal
+                        .into_iter()
+                        .map(|(literal, positions)| (literal, part(positions)))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The parts of this bucket a request with this context must evaluate.
+    fn parts(&self, context: &mut Lookup<'_>, ids: &mut Vec<usize>) {
+        ids.extend(self.unguarded);
+        for group in &self.guarded {
+            match context.select(&group.shape) {
+                Selection::None => {}
+                Selection::All | Selection::Holds => ids.push(group.all),
+                Selection::Literal(value) => {
+                    ids.extend(value.and_then(|value| group.by_literal.get(&value)));
+                }
+            }
+        }
     }
 }
 

@@ -207,7 +207,7 @@ fn resource_scope(rng: &mut Rng) -> String {
 fn condition(rng: &mut Rng) -> String {
     let word = rng.pick(&["read", "write", "x"]);
     // Argument conditions weigh more since arguments are per tool: one reads a single tool's.
-    match rng.below(19) {
+    match rng.below(27) {
         0 => format!("context has intent && context.intent == \"{word}\""),
         1 => "context has task".into(),
         2 => "context.authenticated".into(),
@@ -225,6 +225,23 @@ fn condition(rng: &mut Rng) -> String {
         8 => format!("context.server == \"{}\"", rng.pick(SERVERS)),
         9 => "context has name && context.name like \"docs://*\"".into(),
         10 => "context has rpc_method && context.rpc_method == \"x/y\"".into(),
+        // Equality guards the index keys on, some with an error or more after them.
+        19 | 20 => {
+            let tool = rng.pick(TYPED_TOOLS);
+            let amount = rng.pick(&["3", "50", "-1"]);
+            let more = rng.pick(&[
+                "",
+                " && context.arguments.s1.t0.amount > 1",
+                " && context.arguments.s1.t0.amount + 9223372036854775800 > 0",
+            ]);
+            format!("context has arguments.{tool}.amount && context.arguments.{tool}.amount == {amount}{more}")
+        }
+        21 => "context has task && context.task == \"T-1\" && resource.sensitivity == \"high\"".into(),
+        22 => format!("\"{}\" == context.server && context has task", rng.pick(SERVERS)),
+        23 => format!("context has arguments.s1.t0.path && \"/docs/a\" == context.arguments.s1.t0.path && context.server == \"{}\"", rng.pick(SERVERS)),
+        24 => "context has arguments.s1.t0.amount".into(),
+        25 => format!("context.authenticated == {} && context has intent", rng.pick(&["true", "false"])),
+        26 => format!("context has intent && context.intent == \"{word}\" && context has arguments.s1.t1.amount && context.arguments.s1.t1.amount == 3"),
         // Valid only where the resource is a Tool or Route; errors for one not in the store.
         _ => "resource.sensitivity == \"high\"".into(),
     }
@@ -385,6 +402,7 @@ fn slices_decide_like_the_whole_policy_set() {
     let validator = Validator::new(schema);
     let authorizer = Authorizer::new();
     let (mut allowed, mut forbidden, mut errors, mut smaller, mut cases) = (0, 0, 0, 0, 0);
+    let mut guarded = 0;
     for seed in 0..SETS {
         let mut rng = Rng(seed);
         let store = store(&mut rng, &validator);
@@ -419,7 +437,10 @@ fn slices_decide_like_the_whole_policy_set() {
                 behaviour: &[],
             };
             let built = cedar_request::build(&store, &call, &facts).expect("request");
-            let slice = store.policies_for(&built.principal, &built.action, &built.resource);
+            let scoped = store.policies_for(&built.principal, &built.action, &built.resource);
+            let context = built.request.context().expect("a concrete context");
+            let slice =
+                store.policies_deciding(&built.principal, &built.action, &built.resource, context);
             let entities = store.entities_for(&built.resource);
             let full = authorizer.is_authorized(&built.request, &store.policies, &entities);
             let sliced = authorizer.is_authorized(&built.request, &slice, &entities);
@@ -453,15 +474,20 @@ fn slices_decide_like_the_whole_policy_set() {
             forbidden += usize::from(decision == Decision::Deny && !reasons.is_empty());
             errors += usize::from(!errs.is_empty());
             smaller += usize::from(slice.policies().count() < everything);
+            guarded += usize::from(slice.policies().count() < scoped.policies().count());
             cases += 1;
         }
     }
     // The cases must exercise what they claim to: allows, forbids, errors, and real slicing.
-    eprintln!("{allowed} allowed, {forbidden} forbidden, {errors} with errors, {smaller} sliced smaller, of {cases}");
+    eprintln!("{allowed} allowed, {forbidden} forbidden, {errors} with errors, {smaller} sliced smaller, {guarded} smaller by guards, of {cases}");
     assert!(allowed * 20 > cases, "{allowed} allowed of {cases}");
     assert!(forbidden * 20 > cases, "{forbidden} forbidden of {cases}");
     assert!(errors * 100 > cases, "{errors} with errors of {cases}");
     assert!(smaller * 2 > cases, "{smaller} sliced smaller of {cases}");
+    assert!(
+        guarded * 5 > cases,
+        "{guarded} smaller by guards of {cases}"
+    );
 }
 
 /// Many principal/resource combinations, each with its own slice, overflow the
