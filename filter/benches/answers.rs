@@ -32,8 +32,6 @@ mod native {
     use criterion::{BenchmarkId, Criterion};
     use serde_json::{json, Value};
     use toolgate::config::Builtin;
-    use toolgate::gate::Input;
-    use toolgate::http::HttpRequest;
     use toolgate::listing::ListMethod;
     use toolgate::response::Asked;
     use toolgate::results::{self, Findings, Scan};
@@ -135,16 +133,7 @@ mod native {
                 &request,
                 |b, request| {
                     b.iter(|| {
-                        let input = Input::new(
-                            HttpRequest {
-                                headers: &request.headers,
-                                body: &request.body,
-                            },
-                            &request.peer,
-                            request.unix_nanos,
-                        );
-                        gate.filter_list(&input, ListMethod::Tools, black_box(&tools))
-                            .expect("filtered")
+                        kit::filter_list(&gate, request, ListMethod::Tools, black_box(&tools))
                     })
                 },
             );

@@ -7,8 +7,6 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use kit::{Request, PAYMENTS, READER, WRITER};
 use serde_json::{json, Value};
-use toolgate::gate::Input;
-use toolgate::http::HttpRequest;
 use toolgate::listing::{Filtered, ListMethod, META_KEY};
 use toolgate::reason::Reason;
 use toolgate::Gate;
@@ -28,15 +26,7 @@ fn list_request(spiffe: &str) -> Request {
 }
 
 fn filter(gate: &Gate, request: &Request, method: ListMethod, items: &[Value]) -> Filtered {
-    let input = Input::new(
-        HttpRequest {
-            headers: &request.headers,
-            body: &request.body,
-        },
-        &request.peer,
-        request.unix_nanos,
-    );
-    gate.filter_list(&input, method, items).expect("filtered")
+    kit::filter_list(gate, request, method, items)
 }
 
 fn kept(filtered: &Filtered) -> Vec<&str> {
