@@ -9,6 +9,7 @@ use toolgate::enforce::Action;
 use toolgate::gate::{Effects, Input, Outcome};
 use toolgate::http::{Header, HttpRequest};
 use toolgate::identity::Peer;
+use toolgate::listing::{Filtered, ListMethod};
 use toolgate::reason::Reason;
 use toolgate::record::DecisionRecord;
 use toolgate::{Gate, Verdict};
@@ -258,4 +259,22 @@ impl Rng {
     pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())]
     }
+}
+
+/// `request`'s list answer `items` filtered for its agent, as `Gate::filter_list` does it.
+pub fn filter_list(
+    gate: &Gate,
+    request: &Request,
+    method: ListMethod,
+    items: &[Value],
+) -> Filtered {
+    let input = Input::new(
+        HttpRequest {
+            headers: &request.headers,
+            body: &request.body,
+        },
+        &request.peer,
+        request.unix_nanos,
+    );
+    gate.filter_list(&input, method, items).expect("filtered")
 }
