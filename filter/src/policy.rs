@@ -1066,24 +1066,35 @@ impl Bucket {
             parts.push(positions);
             parts.len() - 1
         };
+        /// A group's positions, before they become parts.
+        struct Positions {
+            shape: Shape,
+            all: Vec<usize>,
+            by_literal: HashMap<Literal, Vec<usize>>,
+        }
         let mut unguarded = Vec::new();
-        let mut shapes: Vec<(Shape, Vec<usize>, HashMap<Literal, Vec<usize>>)> = Vec::new();
+        let mut groups: Vec<Positions> = Vec::new();
         for position in positions {
             let Some(Some(guard)) = guards.get(position) else {
                 unguarded.push(position);
                 continue;
             };
-            let at = match shapes.iter().position(|(shape, ..)| *shape == guard.shape) {
-                Some(at) => at,
+            let group = match groups.iter().position(|g| g.shape == guard.shape) {
+                Some(at) => groups.get_mut(at),
                 None => {
-                    shapes.push((guard.shape.clone(), Vec::new(), HashMap::new()));
-                    shapes.len() - 1
+                    groups.push(Positions {
+                        shape: guard.shape.clone(),
+                        all: Vec::new(),
+                        by_literal: HashMap::new(),
+                    });
+                    groups.last_mut()
                 }
             };
-            if let Some((_, all, by_literal)) = shapes.get_mut(at) {
-                all.push(position);
+            if let Some(group) = group {
+                group.all.push(position);
                 if let Some(literal) = &guard.literal {
-                    by_literal
+                    group
+                        .by_literal
                         .entry(literal.clone())
                         .or_default()
                         .push(position);
@@ -1092,12 +1103,13 @@ impl Bucket {
         }
         Self {
             unguarded: (!unguarded.is_empty()).then(|| part(unguarded)),
-            guarded: shapes
+            guarded: groups
                 .into_iter()
-                .map(|(shape, all, by_literal)| GuardGroup {
-                    shape,
-                    all: part(all),
-                    by_literal: by_literal
+                .map(|group| GuardGroup {
+                    shape: group.shape,
+                    all: part(group.all),
+                    by_literal: group
+                        .by_literal
                         .into_iter()
                         .map(|(literal, positions)| (literal, part(positions)))
                         .collect(),
