@@ -7,12 +7,14 @@ pub struct Args {
     pub policies: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub json: bool,
-    /// schema-from-mcp: the server a single tools/list file belongs to.
+    /// schema-from-mcp, schema-from-a2a: the server a single file belongs to.
     pub server: Option<String>,
     /// schema-from-mcp: `sensitivity` of generated Tool entities.
     pub sensitivity: Option<String>,
-    /// schema-from-mcp: where to write the tool catalog entities.
+    /// schema-from-mcp, schema-from-a2a: where to write the catalog entities.
     pub entities: Option<PathBuf>,
+    /// schema-from-a2a: tags of the generated agent (`--tag`, repeatable).
+    pub tags: Vec<String>,
     pub help: bool,
     pub files: Vec<PathBuf>,
 }
@@ -36,6 +38,7 @@ impl Args {
                     args.sensitivity = Some(value("--sensitivity")?.display().to_string())
                 }
                 "--entities" => args.entities = Some(value("--entities")?),
+                "--tag" => args.tags.push(value("--tag")?.display().to_string()),
                 "-h" | "--help" => args.help = true,
                 flag if flag.starts_with("--") => {
                     return Err(format!("unknown option {flag} (see toolgate --help)"))
