@@ -49,6 +49,40 @@ impl Args {
         Ok(args)
     }
 
+    /// The server (or agent) each input file of a schema command belongs to, in order:
+    /// `--server` for a single file, else each file's name without its extension.
+    /// `what` names the files (`tools/list file`, `agent card`) in errors.
+    pub fn servers_of_files(
+        &self,
+        command: &str,
+        what: &str,
+    ) -> Result<Vec<(String, &PathBuf)>, String> {
+        if self.files.is_empty() {
+            return Err(format!("{command} needs at least one {what} file"));
+        }
+        if self.server.is_some() && self.files.len() > 1 {
+            return Err(format!(
+                "--server names the server of a single {what}; with several, name each file after its server"
+            ));
+        }
+        self.files
+            .iter()
+            .map(|file| {
+                let server = match &self.server {
+                    Some(server) => server.clone(),
+                    None => file
+                        .file_stem()
+                        .and_then(|stem| stem.to_str())
+                        .ok_or_else(|| {
+                            format!("{}: name the server with --server", file.display())
+                        })?
+                        .to_owned(),
+                };
+                Ok((server, file))
+            })
+            .collect()
+    }
+
     /// The policy folder: `--policies`, else `./policies`.
     pub fn policy_dir(&self) -> PathBuf {
         self.policies

@@ -19,23 +19,9 @@ struct Report {
 }
 
 pub fn run(args: &Args) -> Result<bool, String> {
-    if args.files.is_empty() {
-        return Err("schema-from-a2a needs at least one agent card file".into());
-    }
-    if args.server.is_some() && args.files.len() > 1 {
-        return Err("--server names the agent of a single card; with several, name each file after its agent".into());
-    }
     let mut entities = Vec::new();
-    for file in &args.files {
+    for (server, file) in args.servers_of_files("schema-from-a2a", "agent card")? {
         let name = file.display().to_string();
-        let server = match &args.server {
-            Some(server) => server.clone(),
-            None => file
-                .file_stem()
-                .and_then(|stem| stem.to_str())
-                .ok_or_else(|| format!("{name}: name the agent with --server"))?
-                .to_owned(),
-        };
         let text = folder::read(file)?;
         let card: Value =
             serde_json::from_str(&text).map_err(|e| format!("{name}: not JSON: {e}"))?;
