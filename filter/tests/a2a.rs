@@ -819,3 +819,47 @@ fn configuration_is_checked() {
         assert!(error.contains(says), "{a2a}: {error}");
     }
 }
+
+#[test]
+fn session_history_carries_over_to_messages() {
+    // The docs' guardrail: no message to an external agent once the session read a secret.
+    let guardrail = r#"
+        @id("no-a2a-egress-after-secret-read")
+        forbid (principal, action in Toolgate::Action::"a2a_messages", resource)
+        when { resource has tags && resource.tags.contains("external") &&
+               context has session && context.session.tags.contains("secret") };
+        @id("readers-message-partner")
+        permit (principal in Toolgate::AgentGroup::"readers", action in Toolgate::Action::"a2a_messages", resource == Toolgate::Server::"partner");
+    "#;
+    let mut entities: Value = serde_json::from_str(kit::DEMO_ENTITIES).expect("JSON");
+    entities.as_array_mut().expect("a list").push(json!({
+        "uid": {"type": "Toolgate::Server", "id": "partner"}, "attrs": {"tags": ["a2a", "external"]}, "parents": []
+    }));
+    let gate = kit::gate_with(json!({
+        "a2a": a2a_config(), "history": {}, "server_from": "route_name",
+        "policies": kit::demo_policies_and(json!({ "cedar": guardrail, "entities": entities })),
+    }));
+    let shared = Memory::default();
+    let message = |session: &str| {
+        let request =
+            post(rpc("SendMessage", text_message(None)), READER).header("x-agent-session", session);
+        request.decide_with(&gate, |input| {
+            input.shared = Some(&shared);
+            input.route_name = Some("partner");
+        })
+    };
+    assert_eq!(message("s-1").outcome, Outcome::Allow);
+    let secret = Request::tool("read_secret", json!({"name": "db"}), READER)
+        .header("x-agent-session", "s-1")
+        .at(T0 + 1)
+        .decide_with(&gate, |input| {
+            input.shared = Some(&shared);
+            input.route_name = Some("tools");
+        });
+    assert_eq!(secret.outcome, Outcome::Allow, "{:?}", secret.typed.errors);
+    let after = message("s-1");
+    assert_eq!(after.reason(), "forbidden_by_policy");
+    assert_eq!(after.policies(), ["no-a2a-egress-after-secret-read"]);
+    // Another session did not read one.
+    assert_eq!(message("s-2").outcome, Outcome::Allow);
+}
