@@ -6,7 +6,7 @@
 //! jwt_authn metadata (as the token, the approval and a revocation entry), the
 //! agent's session-history shard, a risk-feed poll's body, and the stored risk
 //! feed and its state, so every decoder of host-provided bytes is fuzzed with history and the
-//! risk feed configured.
+//! risk feed configured. A selector from 0xC0 up sends the request to an A2A route.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -28,7 +28,7 @@ fn gate() -> &'static Gate {
     let config = br#"{"trust_domains":["toolgate.test"],"server":"tools","batches":"evaluate",
         "dev_identity_header":"x-dev-id","routes":{"shadow":{"mode":"shadow"}},
         "credentials":{"required":false},"revocation":{"controllers":["spiffe://toolgate.test/agent/writer"]},
-        "history":{},"risk_feed":{}}"#;
+        "history":{},"risk_feed":{},"a2a":{"jsonrpc_paths":["/a2a"],"http_json_prefixes":["/rest"]}}"#;
     configured(&GATE, config)
 }
 
@@ -71,9 +71,17 @@ fuzz_target!(|data: &[u8]| {
     let body = sections.next().unwrap_or_default();
     let [metadata, shard, feed, stored_feed, stored_meta] =
         std::array::from_fn(|_| sections.next());
+    // Selectors from 0xC0 up send the request to an A2A route (JSON-RPC, HTTP+JSON) instead.
+    let (method, path): (&[u8], &[u8]) = match selector {
+        0xC0..=0xCF => (b"POST", b"/a2a"),
+        0xD0..=0xDF => (b"POST", b"/rest/message:send"),
+        0xE0..=0xEF => (b"GET", b"/rest/tasks/t-1"),
+        0xF0..=0xFF => (b"POST", b"/rest/tasks/t-1:cancel"),
+        _ => (b"POST", b"/mcp"),
+    };
     let mut headers: Vec<Header> = vec![
-        (":method".into(), b"POST".to_vec()),
-        (":path".into(), b"/mcp".to_vec()),
+        (":method".into(), method.to_vec()),
+        (":path".into(), path.to_vec()),
     ];
     for line in head.split(|&b| b == b'\n') {
         if let Some(colon) = line.iter().position(|&b| b == b':') {
