@@ -183,10 +183,12 @@ NODE_PREFIX="$WORK/node"
 export TOOLGATE_MCP2_PYTHON="$VENV/bin/python" TOOLGATE_MCP1_PYTHON="$MCP1_VENV/bin/python" \
   TOOLGATE_NODE_MODULES="$NODE_PREFIX/node_modules"
 
-# pip_pinned PYTHON PACKAGE VERSION WHERE: installs PACKAGE==VERSION with PYTHON's pip unless it is there.
+# pip_pinned PYTHON PACKAGE VERSION WHERE: installs PACKAGE==VERSION with PYTHON's pip unless it
+# is there. PACKAGE may name extras (a2a-sdk[http-server]); the installed version is checked by name.
 pip_pinned() {
-  local python=$1 package=$2 version=$3 where=$4 log="$WORK/install-$2-$3.log"
-  if [ "$("$python" -c "import importlib.metadata as m; print(m.version('$package'))" 2>/dev/null)" = "$version" ]; then
+  local python=$1 package=$2 version=$3 where=$4 name=${2%%\[*}
+  local log="$WORK/install-$name-$3.log"
+  if [ "$("$python" -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null)" = "$version" ]; then
     say "$package $version is installed in $where"
     return
   fi
@@ -223,4 +225,25 @@ ensure_interop() {
   run_logged "$WORK/install-npm.log" "npm ci could not install tests/interop/package-lock.json into $NODE_PREFIX; check network access to the npm registry" \
     npm ci --prefix "$NODE_PREFIX" --no-audit --no-fund
   cp "$lock" "$stamp"
+}
+
+# The official A2A Python SDK (a2a-sdk, A2A 1.0 with its 0.3 compatibility) for
+# tests/e2e/test_a2a.py and the demo's agent-to-agent hand-off: the SDK's client, and its
+# server (the http-server extra: Starlette) run by uvicorn. Its own virtualenv: a2a-sdk
+# brings protobuf, google-api-core and httpx 0.x, none of which the MCP SDK or Envoy need,
+# so neither SDK's upgrade can move the other's dependencies.
+A2A_VERSION=1.3.0
+A2A_UVICORN_VERSION=0.55.0
+A2A_VENV="$WORK/venv-a2a"
+export TOOLGATE_A2A_PYTHON="$A2A_VENV/bin/python"
+
+ensure_a2a() {
+  command -v python3 >/dev/null || die "python3 is needed for the A2A SDK; install Python 3.10+"
+  mkdir -p "$WORK"
+  if [ ! -x "$A2A_VENV/bin/python" ]; then
+    say "creating the virtualenv $A2A_VENV for a2a-sdk $A2A_VERSION"
+    python3 -m venv "$A2A_VENV" || die "cannot create $A2A_VENV; install the python3-venv package"
+  fi
+  pip_pinned "$A2A_VENV/bin/python" "a2a-sdk[http-server]" "$A2A_VERSION" "$A2A_VENV"
+  pip_pinned "$A2A_VENV/bin/python" uvicorn "$A2A_UVICORN_VERSION" "$A2A_VENV"
 }
