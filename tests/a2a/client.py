@@ -152,7 +152,7 @@ async def run(args):
                     "streaming": card.capabilities.streaming,
                     "interfaces": [json_format.MessageToDict(i) for i in card.supported_interfaces]}
         if card is None:
-            raise RuntimeError("a step before the card step: the client needs the agent's card")
+            raise RuntimeError("no agent card (its step failed or did not run): the client is made from it")
         client = await client_for(http, streaming=bool(step.get("stream")))
         if op == "send":
             message = new_text_message(step["text"], role=Role.ROLE_USER)

@@ -1,0 +1,274 @@
+"""End-to-end: the official A2A Python SDK (a2a-sdk) as agents through a real Envoy with toolgate over mTLS, in front of an A2A agent built with the same SDK; asserts what the SDK surfaced and what toolgate logged."""
+import json
+import os
+import subprocess
+import unittest
+import urllib.request
+import uuid
+
+from harness import CERTS, ROOT, Gateway, ecds_lib, wait_until
+
+A2A = os.path.join(ROOT, "tests/a2a")
+# Where scripts/lib/common.sh's ensure_a2a installs the pinned SDK.
+A2A_PYTHON = os.environ.get("TOOLGATE_A2A_PYTHON", os.path.join(ROOT, ".work/venv-a2a/bin/python"))
+# The agent's policies: configuration, like a user's own.
+POLICIES = os.path.join(A2A, "policies")
+PATH = "/a2a"
+SERVER = "planner"
+READER = "spiffe://toolgate.test/agent/reader"
+WRITER = "spiffe://toolgate.test/agent/writer"
+WORKERS = 2
+# What the SDK (a2a-sdk 1.x, JSON-RPC) raises for a JSON-RPC error whose code it does not
+# map to one of A2A's own errors: toolgate's codes are in its text, `data` is dropped.
+SDK_ERROR = "a2a.client.errors.A2AClientError"
+POLICY_REFUSAL = -32010
+# Another agent's task: toolgate's reason `task_not_owned`, answered like MCP's
+# session_not_owned (an identity refusal: -32011, its HTTP status).
+OWNERSHIP_CODE, OWNERSHIP_STATUS = -32011, 403
+
+
+def setUpModule():
+    if not os.path.exists(A2A_PYTHON):
+        raise AssertionError(f"missing {A2A_PYTHON}: install the pinned A2A SDK with "
+                             "`source scripts/lib/common.sh; ensure_a2a` (scripts/test does)")
+
+
+def config(**extra):
+    plugin = {"trust_domains": ["toolgate.test"], "server": SERVER, "a2a": {"paths": [PATH]}, **extra}
+    plugin["policies"] = ecds_lib.read_policies(POLICIES, plugin)
+    return plugin
+
+
+def agent_gateway(plugin_config, workers=WORKERS):
+    """A gateway in front of tests/a2a/server.py, whose card names the gateway's URL."""
+    return Gateway(plugin_config, workers=workers, upstream=[
+        A2A_PYTHON, os.path.join(A2A, "server.py"), "--port", "{upstream_port}",
+        "--public-url", "https://localhost:{gateway_port}" + PATH, "--name", SERVER])
+
+
+def send(text, **options):
+    return {"op": "send", "text": text, **options}
+
+
+class A2aSdk(unittest.TestCase):
+    gw = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = agent_gateway(config())
+        cls.addClassCleanup(cls.gw.stop)
+        cls.gw.start()
+
+    def drive(self, cert, steps, version="1.0", binding="JSONRPC", fresh=False, timeout=120):
+        """Runs the SDK driver as agent CERT and returns its report; the card is always step 0."""
+        argv = [A2A_PYTHON, os.path.join(A2A, "client.py"), "--url", f"https://localhost:{self.gw.port}{PATH}",
+                "--certs", CERTS, "--cert", cert, "--protocol-version", version, "--binding", binding,
+                "--request-id-prefix", f"{cert}-{uuid.uuid4().hex[:10]}",
+                "--steps", json.dumps([{"op": "card"}] + steps)] + (["--fresh-connections"] if fresh else [])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0 or not done.stdout.strip():
+            raise AssertionError(f"the A2A driver failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
+                                 f"{done.stderr[-3000:]}\nagent log:\n{self.gw.upstream_log_text()[-2000:]}")
+        report = json.loads(done.stdout)
+        self.assertIsNone(report["fatal"], self.show(report))
+        self.assertTrue(report["steps"][0]["ok"], self.show(report))
+        return report
+
+    def show(self, report):
+        return json.dumps({k: report.get(k) for k in ("protocol_version", "binding", "cert", "fatal", "steps", "http")},
+                          default=str)[:6000]
+
+    def record(self, step):
+        """The decision record of one driver step, found by the x-request-id it sent."""
+        return self.gw.decision_for_request(step["request_id"])
+
+    def exchange(self, report, step):
+        """The one HTTP exchange a (non-card) step made."""
+        exchanges = [e for e in report["http"] if e["request_id"] == step["request_id"]]
+        self.assertEqual(len(exchanges), 1, self.show(report))
+        return exchanges[0]
+
+    def assert_completed(self, report, step, artifacts):
+        self.assertTrue(step["ok"], self.show(report))
+        self.assertEqual(step["result"]["final_state"], "TASK_STATE_COMPLETED", step)
+        task = [e for e in step["result"]["events"] if e["kind"] == "task"][-1]
+        self.assertEqual(task["artifacts"], artifacts, step)
+
+    def assert_sdk_refused(self, report, step, code, reason, status=200):
+        """The SDK raised A2AClientError for this one call, with toolgate's JSON-RPC code and
+        message in its text (the SDK drops `data` of codes it does not know) when answered 200,
+        and the exchange carried toolgate's decision id; returns the decision record."""
+        self.assertFalse(step["ok"], f"the refused call succeeded: {self.show(report)}")
+        error = step["error"]
+        self.assertEqual(error["class"], SDK_ERROR, error)
+        # A 4xx answer is an HTTP error to the SDK, whatever JSON-RPC error its body holds.
+        said = f"JSON-RPC Error {code}: toolgate: " if status == 200 else f"HTTP Error {status}: "
+        self.assertTrue(error["text"].startswith(said), error)
+        exchange = self.exchange(report, step)
+        self.assertEqual(exchange["status"], status, exchange)
+        self.assertTrue(exchange["decision_id"], exchange)
+        record = self.gw.decision(exchange["decision_id"])
+        self.assertEqual((record["decision"], record["reason"]), ("deny", reason), record)
+        self.assertEqual(record["request_id"], step["request_id"])
+        self.assertIsNone(record["upstream_status"], "a refused call reached the agent")
+        return record
+
+    # -- the card ---------------------------------------------------------------
+    def test_the_agent_card_through_the_gateway(self):
+        report = self.drive("reader", [])
+        card = report["steps"][0]["result"]
+        self.assertEqual(card["name"], SERVER)
+        self.assertEqual(card["skills"], ["echo", "count", "wait"])
+        self.assertTrue(card["streaming"])
+        self.assertTrue(all(i["url"].startswith(f"https://localhost:{self.gw.port}{PATH}") for i in card["interfaces"]),
+                        card["interfaces"])
+        fetched = report["http"][0]
+        self.assertEqual((fetched["method"], fetched["path"], fetched["status"]),
+                         ("GET", f"{PATH}/.well-known/agent-card.json", 200), fetched)
+        record = self.record(report["steps"][0])
+        self.assertEqual((record["decision"], record["principal"], record["upstream_status"]), ("allow", READER, 200),
+                         record)
+
+    # -- SendMessage -------------------------------------------------------------
+    def test_send_message_allowed_and_refused_and_the_client_goes_on(self):
+        report = self.drive("writer", [send("hello"), send("delegate: wire the money"), send("hello again")])
+        allowed, refused, again = report["steps"][1:]
+        self.assert_completed(report, allowed, ["echo: hello"])
+        record = self.assert_sdk_refused(report, refused, POLICY_REFUSAL, "forbidden_by_policy")
+        self.assertEqual(record["principal"], WRITER)
+        self.assertEqual(record["policies"], ["a2a-no-wire-hand-off"], record)
+        # The same SDK client, on the same connection, carries on.
+        self.assert_completed(report, again, ["echo: hello again"])
+        self.assertEqual(len({e["request_id"] for e in report["http"]}), 4)
+        for step in (allowed, again):
+            record = self.record(step)
+            self.assertEqual((record["decision"], record["upstream_status"]), ("allow", 200), record)
+
+    def test_a_streamed_message_passes_with_its_events(self):
+        report = self.drive("reader", [send("count 4", stream=True)])
+        step = report["steps"][1]
+        self.assertTrue(step["ok"], self.show(report))
+        events = step["result"]["events"]
+        task_id = step["result"]["task_id"]
+        self.assertEqual([e["kind"] for e in events],
+                         ["task", "status_update"] + ["artifact_update"] * 4 + ["status_update"], events)
+        self.assertEqual([e["text"] for e in events if e["kind"] == "artifact_update"], ["1", "2", "3", "4"])
+        self.assertEqual([e["state"] for e in events if "state" in e],
+                         ["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_COMPLETED"])
+        self.assertTrue(all(e.get("task_id", e.get("id")) == task_id for e in events), events)
+        exchange = self.exchange(report, step)
+        self.assertTrue(exchange["content_type"].startswith("text/event-stream"), exchange)
+        record = self.record(step)
+        self.assertEqual((record["decision"], record["upstream_status"]), ("allow", 200), record)
+
+    # -- tasks belong to the agent that created them ----------------------------------
+    def test_another_agent_cannot_get_or_cancel_a_task_on_either_worker_and_the_owner_can(self):
+        owner = self.drive("reader", [send("wait 90", return_immediately=True)])
+        created = owner["steps"][1]
+        self.assertTrue(created["ok"], self.show(owner))
+        task = created["result"]["task_id"]
+        created_on = self.record(created)["decision_id"][:16]
+
+        # Without the gateway the agent answers anyone (the SDK's server scopes tasks by its
+        # own user, and behind a gateway every caller is the same unauthenticated one).
+        self.assertEqual(self.direct_get_task(task)["result"]["id"], task)
+
+        # Each step on a fresh TLS connection, which the kernel spreads over the workers:
+        # until the writer was refused on both, a few rounds at most.
+        refused_on, rounds = set(), 0
+        while len(refused_on) < WORKERS and rounds < 5:
+            rounds += 1
+            report = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task}] * 3, fresh=True)
+            for step in report["steps"][1:]:
+                record = self.assert_sdk_refused(report, step, OWNERSHIP_CODE, "task_not_owned", OWNERSHIP_STATUS)
+                self.assertEqual(record["principal"], WRITER)
+                self.assertNotIn(READER, step["error"]["text"], "the owner is not told to others")
+                refused_on.add(record["decision_id"][:16])
+        self.assertEqual(len(refused_on), WORKERS, f"refused on {refused_on} only, in {rounds} rounds")
+
+        # The owner's task goes on, untouched by the refused cancels, and the owner reads it on both workers.
+        owned_on, rounds = set(), 0
+        while len(owned_on) < WORKERS and rounds < 5:
+            rounds += 1
+            report = self.drive("reader", [{"op": "get", "task": task}] * 3, fresh=True)
+            for step in report["steps"][1:]:
+                self.assertTrue(step["ok"], self.show(report))
+                self.assertEqual(step["result"]["state"], "TASK_STATE_WORKING", step)
+                record = self.record(step)
+                self.assertEqual((record["decision"], record["upstream_status"]), ("allow", 200), record)
+                owned_on.add(record["decision_id"][:16])
+        self.assertEqual(len(owned_on), WORKERS, owned_on)
+        cancelled = self.drive("reader", [{"op": "cancel", "task": task}])["steps"][1]
+        self.assertTrue(cancelled["ok"], cancelled)
+        self.assertEqual(cancelled["result"]["state"], "TASK_STATE_CANCELED", cancelled)
+        print(f"\n  task created on VM {created_on}; writer refused on {sorted(refused_on)}; "
+              f"owner served on {sorted(owned_on)}")
+
+    def direct_get_task(self, task):
+        """GetTask straight at the agent, past the gateway (plain HTTP on its port)."""
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": task}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.gw.upstream_port}{PATH}", data=body, method="POST",
+                                         headers={"content-type": "application/json", "a2a-version": "1.0"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    # -- A2A 0.3 -----------------------------------------------------------------------
+    def test_v0_3_method_names_are_decided_as_the_same_actions(self):
+        """The SDK's 0.3 transport (message/send, message/stream, tasks/get, tasks/cancel):
+        decided as the 1.0 actions, the task bound to its creator all the same."""
+        steps = [send("hello"), send("count 2", stream=True), send("wait 60", return_immediately=True),
+                 {"op": "get", "task": "$3"}]
+        owner = self.drive("reader", steps, version="0.3")
+        sent, streamed, created, got = owner["steps"][1:]
+        self.assert_completed(owner, sent, ["echo: hello"])
+        self.assertTrue(streamed["ok"], self.show(owner))
+        self.assertEqual(streamed["result"]["final_state"], "TASK_STATE_COMPLETED")
+        self.assertEqual([e["text"] for e in streamed["result"]["events"] if e["kind"] == "artifact_update"], ["1", "2"])
+        task = created["result"]["task_id"]
+        self.assertEqual((got["ok"], got.get("result", {}).get("state")), (True, "TASK_STATE_WORKING"), got)
+        self.assertTrue(all(e["sent_a2a_version"] == "0.3" for e in owner["http"][1:]), owner["http"])
+        for step, method, action in ((sent, "message/send", "a2a/SendMessage"),
+                                     (streamed, "message/stream", "a2a/SendStreamingMessage"),
+                                     (got, "tasks/get", "a2a/GetTask")):
+            record = self.record(step)
+            self.assertEqual((record["decision"], record["action"], record["rpc_method"]), ("allow", action, method),
+                             record)
+            self.assert_a2a_record(record, version="0.3", task=task if step is got else None)
+
+        other = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], version="0.3")
+        for step, method in zip(other["steps"][1:], ("tasks/get", "tasks/cancel")):
+            self.assertFalse(step["ok"], self.show(other))
+            self.assertEqual(step["error"]["class"], SDK_ERROR, step)
+            exchange = self.exchange(other, step)
+            record = self.gw.decision(exchange["decision_id"])
+            self.assertEqual((record["reason"], record["rpc_method"]), ("task_not_owned", method), record)
+            self.assert_a2a_record(record, version="0.3", task=task)
+        cancelled = self.drive("reader", [{"op": "cancel", "task": task}], version="0.3")["steps"][1]
+        self.assertEqual(cancelled.get("result", {}).get("state"), "TASK_STATE_CANCELED", cancelled)
+
+    # -- decision records ------------------------------------------------------------------
+    def test_decision_records_carry_the_a2a_method_task_and_version(self):
+        report = self.drive("reader", [send("wait 60", return_immediately=True), {"op": "get", "task": "$1"},
+                                       {"op": "cancel", "task": "$1"}])
+        created, got, cancelled = report["steps"][1:]
+        task = created["result"]["task_id"]
+        self.assertEqual(cancelled["result"]["state"], "TASK_STATE_CANCELED", cancelled)
+        expected = ((created, "SendMessage", "a2a/SendMessage", None), (got, "GetTask", "a2a/GetTask", task),
+                    (cancelled, "CancelTask", "a2a/CancelTask", task))
+        for step, method, action, named_task in expected:
+            record = self.record(step)
+            self.assertEqual((record["decision"], record["action"], record["rpc_method"], record["principal"]),
+                             ("allow", action, method, READER), record)
+            self.assert_a2a_record(record, version="1.0", task=named_task)
+        # The answer that created the task bound it to its creator.
+        self.assert_task_bound(self.record(created), task)
+
+    def assert_a2a_record(self, record, version, task):
+        a2a = record.get("a2a")
+        self.assertIsInstance(a2a, dict, record)
+        self.assertEqual(a2a.get("version"), version, record)
+        if task is not None:
+            self.assertEqual(a2a.get("task_id"), task, record)
+
+    def assert_task_bound(self, record, task):
+        self.assertEqual(record["a2a"].get("task"), {"id": task, "binding": "opened"}, record)
