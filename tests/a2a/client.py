@@ -19,7 +19,6 @@ import asyncio
 import importlib.metadata
 import json
 import os
-import ssl
 import sys
 import time
 import traceback
@@ -28,10 +27,15 @@ import uuid
 import httpx
 from google.protobuf import json_format
 
+# The interop drivers' mTLS context and HTTP log (standard library only, so any virtualenv can import them).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
+import driver_common  # noqa: E402
+
 from a2a.client import A2ACardResolver, ClientCallContext, ClientConfig, ClientFactory
 from a2a.helpers.proto_helpers import new_text_message
 from a2a.types.a2a_pb2 import (AgentCard, CancelTaskRequest, GetTaskRequest, ListTasksRequest, Role,
                                SendMessageRequest, TaskState)
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -45,13 +49,6 @@ def parse_args():
     parser.add_argument("--request-id-prefix", default="", help="x-request-id is PREFIX-STEP (default: random)")
     parser.add_argument("--steps", required=True, help="a JSON list of steps (see above)")
     return parser.parse_args()
-
-
-def ssl_context(certs, cert):
-    context = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
-    if cert:
-        context.load_cert_chain(os.path.join(certs, f"{cert}.crt"), os.path.join(certs, f"{cert}.key"))
-    return context
 
 
 def error_report(error):
@@ -91,15 +88,11 @@ def event_report(event):
     return report
 
 
-class HttpLog:
-    """httpx event hooks: every HTTP exchange the SDK made, with what toolgate answered."""
+class HttpLog(driver_common.HttpLog):
+    """Every HTTP exchange the SDK made, with the A2A version it sent and toolgate's decision id."""
 
-    def __init__(self):
-        self.exchanges = []
-
-    async def on_response(self, response):
-        request = response.request
-        self.exchanges.append({
+    def describe(self, request, response):
+        return {
             "method": request.method,
             "path": request.url.path,
             "status": response.status_code,
@@ -107,7 +100,7 @@ class HttpLog:
             "request_id": request.headers.get("x-request-id"),
             "sent_a2a_version": request.headers.get("a2a-version"),
             "decision_id": response.headers.get("x-toolgate-decision-id"),
-        })
+        }
 
 
 async def run(args):
@@ -117,7 +110,7 @@ async def run(args):
               "protocol_version": args.protocol_version, "binding": args.binding, "cert": args.cert,
               "card": None, "steps": [], "fatal": None, "http": []}
     log = HttpLog()
-    verify = ssl_context(args.certs, args.cert)
+    verify = driver_common.ssl_context(args.certs, args.cert)
 
     def new_http():
         return httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(30.0, read=120.0),

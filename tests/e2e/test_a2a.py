@@ -82,6 +82,12 @@ class A2aSdk(unittest.TestCase):
         """The decision record of one driver step, found by the x-request-id it sent."""
         return self.gw.decision_for_request(step["request_id"])
 
+    def allowed_record(self, step):
+        """The decision record of an allowed step, whose request reached the agent."""
+        record = self.record(step)
+        self.assertEqual((record["decision"], record["upstream_status"]), ("allow", 200), record)
+        return record
+
     def exchange(self, report, step):
         """The one HTTP exchange a (non-card) step made."""
         exchanges = [e for e in report["http"] if e["request_id"] == step["request_id"]]
@@ -141,8 +147,7 @@ class A2aSdk(unittest.TestCase):
         self.assert_completed(report, again, ["echo: hello again"])
         self.assertEqual(len({e["request_id"] for e in report["http"]}), 4)
         for step in (allowed, again):
-            record = self.record(step)
-            self.assertEqual((record["decision"], record["upstream_status"]), ("allow", 200), record)
+            self.allowed_record(step)
 
     def test_a_streamed_message_passes_with_its_events(self):
         report = self.drive("reader", [send("count 4", stream=True)])
@@ -158,8 +163,7 @@ class A2aSdk(unittest.TestCase):
         self.assertTrue(all(e.get("task_id", e.get("id")) == task_id for e in events), events)
         exchange = self.exchange(report, step)
         self.assertTrue(exchange["content_type"].startswith("text/event-stream"), exchange)
-        record = self.record(step)
-        self.assertEqual((record["decision"], record["upstream_status"]), ("allow", 200), record)
+        self.allowed_record(step)
 
     # -- tasks belong to the agent that created them ----------------------------------
     def test_another_agent_cannot_get_or_cancel_a_task_on_either_worker_and_the_owner_can(self):
@@ -173,36 +177,38 @@ class A2aSdk(unittest.TestCase):
         # own user, and behind a gateway every caller is the same unauthenticated one).
         self.assertEqual(self.direct_get_task(task)["result"]["id"], task)
 
-        # Each step on a fresh TLS connection, which the kernel spreads over the workers:
-        # until the writer was refused on both, a few rounds at most.
-        refused_on, rounds = set(), 0
-        while len(refused_on) < WORKERS and rounds < 5:
-            rounds += 1
-            report = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task}] * 3, fresh=True)
-            for step in report["steps"][1:]:
-                record = self.assert_sdk_refused(report, step, OWNERSHIP_CODE, "task_not_owned", OWNERSHIP_STATUS)
-                self.assertEqual(record["principal"], WRITER)
-                self.assertNotIn(READER, step["error"]["text"], "the owner is not told to others")
-                refused_on.add(record["decision_id"][:16])
-        self.assertEqual(len(refused_on), WORKERS, f"refused on {refused_on} only, in {rounds} rounds")
+        def refused(report, step):
+            record = self.assert_sdk_refused(report, step, OWNERSHIP_CODE, "task_not_owned", OWNERSHIP_STATUS)
+            self.assertEqual(record["principal"], WRITER)
+            self.assertNotIn(READER, step["error"]["text"], "the owner is not told to others")
+            return record
+        refused_on = self.on_every_worker("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], refused)
 
         # The owner's task goes on, untouched by the refused cancels, and the owner reads it on both workers.
-        owned_on, rounds = set(), 0
-        while len(owned_on) < WORKERS and rounds < 5:
-            rounds += 1
-            report = self.drive("reader", [{"op": "get", "task": task}] * 3, fresh=True)
-            for step in report["steps"][1:]:
-                self.assertTrue(step["ok"], self.show(report))
-                self.assertEqual(step["result"]["state"], "TASK_STATE_WORKING", step)
-                record = self.record(step)
-                self.assertEqual((record["decision"], record["upstream_status"]), ("allow", 200), record)
-                owned_on.add(record["decision_id"][:16])
-        self.assertEqual(len(owned_on), WORKERS, owned_on)
+        def owned(report, step):
+            self.assertTrue(step["ok"], self.show(report))
+            self.assertEqual(step["result"]["state"], "TASK_STATE_WORKING", step)
+            return self.allowed_record(step)
+        owned_on = self.on_every_worker("reader", [{"op": "get", "task": task}], owned)
         cancelled = self.drive("reader", [{"op": "cancel", "task": task}])["steps"][1]
         self.assertTrue(cancelled["ok"], cancelled)
         self.assertEqual(cancelled["result"]["state"], "TASK_STATE_CANCELED", cancelled)
         print(f"\n  task created on VM {created_on}; writer refused on {sorted(refused_on)}; "
               f"owner served on {sorted(owned_on)}")
+
+    def on_every_worker(self, cert, steps, check):
+        """Runs STEPS (three times over) as agent CERT, each on a fresh TLS connection, which the
+        kernel spreads over Envoy's workers, until CHECK(report, step), which returns the step's
+        decision record, has seen records from every worker's VM (decision ids start with the
+        VM's seed); a few rounds at most. Returns the VMs."""
+        seen, rounds = set(), 0
+        while len(seen) < WORKERS and rounds < 5:
+            rounds += 1
+            report = self.drive(cert, steps * 3, fresh=True)
+            for step in report["steps"][1:]:
+                seen.add(check(report, step)["decision_id"][:16])
+        self.assertEqual(len(seen), WORKERS, f"{cert}: decided on {seen} only, in {rounds} rounds")
+        return seen
 
     def direct_get_task(self, task):
         """GetTask straight at the agent, past the gateway (plain HTTP on its port)."""
@@ -272,3 +278,25 @@ class A2aSdk(unittest.TestCase):
 
     def assert_task_bound(self, record, task):
         self.assertEqual(record["a2a"].get("task"), {"id": task, "binding": "opened"}, record)
+
+    # -- the HTTP+JSON binding ------------------------------------------------------------
+    def test_http_json_binding_keeps_the_task_to_its_creator_too(self):
+        """The same agent serves HTTP+JSON (/a2a/rest/...): another agent's GetTask and
+        CancelTask there must not reach it either."""
+        owner = self.drive("reader", [send("wait 60", return_immediately=True), {"op": "get", "task": "$1"}],
+                           binding="HTTP+JSON")
+        created, got = owner["steps"][1:]
+        self.assertTrue(created["ok"] and got["ok"], self.show(owner))
+        task = created["result"]["task_id"]
+        self.assertEqual(got["result"]["state"], "TASK_STATE_WORKING")
+        other = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], binding="HTTP+JSON")
+        for step in other["steps"][1:]:
+            self.assertFalse(step["ok"], f"another agent's call on the task succeeded: {self.show(other)}")
+            self.assertEqual(step["error"]["class"], SDK_ERROR, step)
+            self.assertTrue(step["error"]["text"].startswith("HTTP Error 403: "), step)
+            record = self.gw.decision(self.exchange(other, step)["decision_id"])
+            self.assertEqual((record["decision"], record["reason"]), ("deny", "task_not_owned"), record)
+            self.assertIsNone(record["upstream_status"], record)
+        still = self.drive("reader", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], binding="HTTP+JSON")
+        self.assertEqual([s.get("result", {}).get("state") for s in still["steps"][1:]],
+                         ["TASK_STATE_WORKING", "TASK_STATE_CANCELED"], self.show(still))
