@@ -5,6 +5,7 @@ Steps (a JSON list), each one SDK call:
   {"op": "send", "text": T}                        SendMessage (message/send in 0.3)
   {"op": "send", "text": T, "stream": true}        SendStreamingMessage (message/stream)
   {"op": "send", "text": T, "return_immediately": true}   the task as soon as it exists
+  {"op": "send", "text": T, "file": CONTENT}       with a file part (inline bytes) beside the text
   {"op": "get", "task": ID}  {"op": "cancel", "task": ID}  {"op": "list"}
 A task id "$N" is the task step N answered. A step's exception is its outcome; the next step
 still runs, on the same connection unless --fresh-connections (each step on a new one, which
@@ -33,7 +34,7 @@ import driver_common  # noqa: E402
 
 from a2a.client import A2ACardResolver, ClientCallContext, ClientConfig, ClientFactory
 from a2a.helpers.proto_helpers import new_text_message
-from a2a.types.a2a_pb2 import (AgentCard, CancelTaskRequest, GetTaskRequest, ListTasksRequest, Role,
+from a2a.types.a2a_pb2 import (AgentCard, CancelTaskRequest, GetTaskRequest, ListTasksRequest, Part, Role,
                                SendMessageRequest, TaskState)
 
 
@@ -149,6 +150,8 @@ async def run(args):
         client = await client_for(http, streaming=bool(step.get("stream")))
         if op == "send":
             message = new_text_message(step["text"], role=Role.ROLE_USER)
+            if "file" in step:  # a file handed over inline, beside the text
+                message.parts.append(Part(raw=step["file"].encode(), filename="attachment.txt", media_type="text/plain"))
             request = SendMessageRequest(message=message)
             request.configuration.return_immediately = bool(step.get("return_immediately"))
             events = [event_report(event) async for event in client.send_message(request, context=context)]

@@ -18,13 +18,16 @@ SERVER = "planner"
 READER = "spiffe://toolgate.test/agent/reader"
 WRITER = "spiffe://toolgate.test/agent/writer"
 WORKERS = 2
-# What the SDK (a2a-sdk 1.x, JSON-RPC) raises for a JSON-RPC error whose code it does not
-# map to one of A2A's own errors: toolgate's codes are in its text, `data` is dropped.
+# What the SDK (a2a-sdk 1.x) raises, per refusal: a JSON-RPC error whose code it does not
+# map to one of A2A's own errors (toolgate's -32010) is an A2AClientError with the code and
+# message in its text and `data` dropped; task_not_owned is A2A's TaskNotFoundError
+# (-32001), which the SDK raises as such, so another agent's task looks like no task at all.
 SDK_ERROR = "a2a.client.errors.A2AClientError"
-POLICY_REFUSAL = -32010
-# Another agent's task: toolgate's reason `task_not_owned`, answered like MCP's
-# session_not_owned (an identity refusal: -32011, its HTTP status).
-OWNERSHIP_CODE, OWNERSHIP_STATUS = -32011, 403
+TASK_NOT_FOUND = "a2a.utils.errors.TaskNotFoundError"
+NOT_OWNED_TEXT = "toolgate: task not found: no task of yours has this id"
+# On HTTP+JSON task_not_owned is a 404 problem document, which the SDK's REST transport
+# (it reads only google.rpc.Status error bodies) takes for an unknown route.
+METHOD_NOT_FOUND = "a2a.utils.errors.MethodNotFoundError"
 
 
 def setUpModule():
@@ -34,7 +37,9 @@ def setUpModule():
 
 
 def config(**extra):
-    plugin = {"trust_domains": ["toolgate.test"], "server": SERVER, "a2a": {"paths": [PATH]}, **extra}
+    a2a = {"jsonrpc_paths": [PATH], "http_json_prefixes": [PATH + "/rest"],
+           "agent_card_paths": [PATH + "/.well-known/agent-card.json"]}
+    plugin = {"trust_domains": ["toolgate.test"], "server": SERVER, "a2a": a2a, **extra}
     plugin["policies"] = ecds_lib.read_policies(POLICIES, plugin)
     return plugin
 
@@ -100,16 +105,12 @@ class A2aSdk(unittest.TestCase):
         task = [e for e in step["result"]["events"] if e["kind"] == "task"][-1]
         self.assertEqual(task["artifacts"], artifacts, step)
 
-    def assert_sdk_refused(self, report, step, code, reason, status=200):
-        """The SDK raised A2AClientError for this one call, with toolgate's JSON-RPC code and
-        message in its text (the SDK drops `data` of codes it does not know) when answered 200,
-        and the exchange carried toolgate's decision id; returns the decision record."""
+    def assert_sdk_refused(self, report, step, error_class, text, reason, status=200):
+        """The SDK raised ERROR_CLASS with TEXT for this one call, the exchange was answered
+        STATUS with toolgate's decision id, and nothing reached the agent; returns the record."""
         self.assertFalse(step["ok"], f"the refused call succeeded: {self.show(report)}")
         error = step["error"]
-        self.assertEqual(error["class"], SDK_ERROR, error)
-        # A 4xx answer is an HTTP error to the SDK, whatever JSON-RPC error its body holds.
-        said = f"JSON-RPC Error {code}: toolgate: " if status == 200 else f"HTTP Error {status}: "
-        self.assertTrue(error["text"].startswith(said), error)
+        self.assertEqual((error["class"], error["text"]), (error_class, text), error)
         exchange = self.exchange(report, step)
         self.assertEqual(exchange["status"], status, exchange)
         self.assertTrue(exchange["decision_id"], exchange)
@@ -118,6 +119,16 @@ class A2aSdk(unittest.TestCase):
         self.assertEqual(record["request_id"], step["request_id"])
         self.assertIsNone(record["upstream_status"], "a refused call reached the agent")
         return record
+
+    def assert_a2a(self, record, action, method, binding="jsonrpc", version="1.0", task=None, standing=None,
+                   bound=()):
+        """The record's action and its `a2a` block: the method as sent, binding, A2A-Version
+        header, the task the call named and where it stood, and the tasks its answer bound."""
+        self.assertEqual(record["action"], action, record)
+        a2a = record.get("a2a") or {}
+        self.assertEqual((a2a.get("method"), a2a.get("binding"), a2a.get("version")), (method, binding, version), record)
+        self.assertEqual((a2a.get("task_id"), a2a.get("task_binding")), (task, standing), record)
+        self.assertEqual(a2a.get("tasks_bound"), list(bound), record)
 
     # -- the card ---------------------------------------------------------------
     def test_the_agent_card_through_the_gateway(self):
@@ -131,23 +142,30 @@ class A2aSdk(unittest.TestCase):
         fetched = report["http"][0]
         self.assertEqual((fetched["method"], fetched["path"], fetched["status"]),
                          ("GET", f"{PATH}/.well-known/agent-card.json", 200), fetched)
-        record = self.record(report["steps"][0])
-        self.assertEqual((record["decision"], record["principal"], record["upstream_status"]), ("allow", READER, 200),
-                         record)
+        record = self.allowed_record(report["steps"][0])
+        self.assertEqual((record["principal"], record["policies"]), (READER, ["agents-may-discover-a2a-agents"]), record)
+        self.assert_a2a(record, "a2a/GetAgentCard", f"GET {PATH}/.well-known/agent-card.json", binding="agent_card",
+                        version=None)
 
     # -- SendMessage -------------------------------------------------------------
     def test_send_message_allowed_and_refused_and_the_client_goes_on(self):
-        report = self.drive("writer", [send("hello"), send("delegate: wire the money"), send("hello again")])
+        report = self.drive("writer", [send("hello"), send("here is the file", file="secret numbers"),
+                                       send("hello again")])
         allowed, refused, again = report["steps"][1:]
         self.assert_completed(report, allowed, ["echo: hello"])
-        record = self.assert_sdk_refused(report, refused, POLICY_REFUSAL, "forbidden_by_policy")
-        self.assertEqual(record["principal"], WRITER)
-        self.assertEqual(record["policies"], ["a2a-no-wire-hand-off"], record)
+        record = self.assert_sdk_refused(report, refused, SDK_ERROR,
+                                         "JSON-RPC Error -32010: toolgate: the call is forbidden by policy",
+                                         "forbidden_by_policy")
+        self.assertEqual((record["principal"], record["policies"]), (WRITER, ["planner-takes-no-files"]), record)
+        self.assert_a2a(record, "a2a/SendMessage", "SendMessage")
+        self.assertEqual(record["cedar"]["context"]["a2a"]["message"]["file_parts"], 1, record)
         # The same SDK client, on the same connection, carries on.
         self.assert_completed(report, again, ["echo: hello again"])
         self.assertEqual(len({e["request_id"] for e in report["http"]}), 4)
         for step in (allowed, again):
-            self.allowed_record(step)
+            record = self.allowed_record(step)
+            self.assertEqual(record["policies"], ["agents-may-message-the-planner"], record)
+            self.assert_a2a(record, "a2a/SendMessage", "SendMessage", bound=[step["result"]["task_id"]])
 
     def test_a_streamed_message_passes_with_its_events(self):
         report = self.drive("reader", [send("count 4", stream=True)])
@@ -163,7 +181,7 @@ class A2aSdk(unittest.TestCase):
         self.assertTrue(all(e.get("task_id", e.get("id")) == task_id for e in events), events)
         exchange = self.exchange(report, step)
         self.assertTrue(exchange["content_type"].startswith("text/event-stream"), exchange)
-        self.allowed_record(step)
+        self.assert_a2a(self.allowed_record(step), "a2a/SendStreamingMessage", "SendStreamingMessage", bound=[task_id])
 
     # -- tasks belong to the agent that created them ----------------------------------
     def test_another_agent_cannot_get_or_cancel_a_task_on_either_worker_and_the_owner_can(self):
@@ -171,16 +189,17 @@ class A2aSdk(unittest.TestCase):
         created = owner["steps"][1]
         self.assertTrue(created["ok"], self.show(owner))
         task = created["result"]["task_id"]
-        created_on = self.record(created)["decision_id"][:16]
+        created_on = self.allowed_record(created)["decision_id"][:16]
 
         # Without the gateway the agent answers anyone (the SDK's server scopes tasks by its
         # own user, and behind a gateway every caller is the same unauthenticated one).
         self.assertEqual(self.direct_get_task(task)["result"]["id"], task)
 
         def refused(report, step):
-            record = self.assert_sdk_refused(report, step, OWNERSHIP_CODE, "task_not_owned", OWNERSHIP_STATUS)
+            record = self.assert_sdk_refused(report, step, TASK_NOT_FOUND, NOT_OWNED_TEXT, "task_not_owned")
             self.assertEqual(record["principal"], WRITER)
-            self.assertNotIn(READER, step["error"]["text"], "the owner is not told to others")
+            method = {"get": "GetTask", "cancel": "CancelTask"}[step["op"]]
+            self.assert_a2a(record, f"a2a/{method}", method, task=task, standing="other")
             return record
         refused_on = self.on_every_worker("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], refused)
 
@@ -188,13 +207,17 @@ class A2aSdk(unittest.TestCase):
         def owned(report, step):
             self.assertTrue(step["ok"], self.show(report))
             self.assertEqual(step["result"]["state"], "TASK_STATE_WORKING", step)
-            return self.allowed_record(step)
+            record = self.allowed_record(step)
+            self.assert_a2a(record, "a2a/GetTask", "GetTask", task=task, standing="owner")
+            return record
         owned_on = self.on_every_worker("reader", [{"op": "get", "task": task}], owned)
         cancelled = self.drive("reader", [{"op": "cancel", "task": task}])["steps"][1]
-        self.assertTrue(cancelled["ok"], cancelled)
-        self.assertEqual(cancelled["result"]["state"], "TASK_STATE_CANCELED", cancelled)
+        self.assertEqual(cancelled.get("result", {}).get("state"), "TASK_STATE_CANCELED", cancelled)
+        self.assert_a2a(self.allowed_record(cancelled), "a2a/CancelTask", "CancelTask", task=task, standing="owner")
+        workers = self.gw.worker_connections()
+        self.assertTrue(len(workers) == WORKERS and all(workers.values()), workers)
         print(f"\n  task created on VM {created_on}; writer refused on {sorted(refused_on)}; "
-              f"owner served on {sorted(owned_on)}")
+              f"owner served on {sorted(owned_on)}; connections per worker {workers}")
 
     def on_every_worker(self, cert, steps, check):
         """Runs STEPS (three times over) as agent CERT, each on a fresh TLS connection, which the
@@ -231,72 +254,43 @@ class A2aSdk(unittest.TestCase):
         self.assertEqual(streamed["result"]["final_state"], "TASK_STATE_COMPLETED")
         self.assertEqual([e["text"] for e in streamed["result"]["events"] if e["kind"] == "artifact_update"], ["1", "2"])
         task = created["result"]["task_id"]
-        self.assertEqual((got["ok"], got.get("result", {}).get("state")), (True, "TASK_STATE_WORKING"), got)
+        self.assertEqual(got.get("result", {}).get("state"), "TASK_STATE_WORKING", got)
         self.assertTrue(all(e["sent_a2a_version"] == "0.3" for e in owner["http"][1:]), owner["http"])
-        for step, method, action in ((sent, "message/send", "a2a/SendMessage"),
-                                     (streamed, "message/stream", "a2a/SendStreamingMessage"),
-                                     (got, "tasks/get", "a2a/GetTask")):
-            record = self.record(step)
-            self.assertEqual((record["decision"], record["action"], record["rpc_method"]), ("allow", action, method),
-                             record)
-            self.assert_a2a_record(record, version="0.3", task=task if step is got else None)
+        for step, method, action, named, bound in (
+                (sent, "message/send", "a2a/SendMessage", None, [sent["result"]["task_id"]]),
+                (streamed, "message/stream", "a2a/SendStreamingMessage", None, [streamed["result"]["task_id"]]),
+                (created, "message/send", "a2a/SendMessage", None, [task]),
+                (got, "tasks/get", "a2a/GetTask", task, [])):
+            self.assert_a2a(self.allowed_record(step), action, method, version="0.3", task=named,
+                            standing="owner" if named else None, bound=bound)
 
         other = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], version="0.3")
-        for step, method in zip(other["steps"][1:], ("tasks/get", "tasks/cancel")):
-            self.assertFalse(step["ok"], self.show(other))
-            self.assertEqual(step["error"]["class"], SDK_ERROR, step)
-            exchange = self.exchange(other, step)
-            record = self.gw.decision(exchange["decision_id"])
-            self.assertEqual((record["reason"], record["rpc_method"]), ("task_not_owned", method), record)
-            self.assert_a2a_record(record, version="0.3", task=task)
+        for step, method, action in zip(other["steps"][1:], ("tasks/get", "tasks/cancel"),
+                                        ("a2a/GetTask", "a2a/CancelTask")):
+            record = self.assert_sdk_refused(other, step, TASK_NOT_FOUND, NOT_OWNED_TEXT, "task_not_owned")
+            self.assert_a2a(record, action, method, version="0.3", task=task, standing="other")
         cancelled = self.drive("reader", [{"op": "cancel", "task": task}], version="0.3")["steps"][1]
         self.assertEqual(cancelled.get("result", {}).get("state"), "TASK_STATE_CANCELED", cancelled)
-
-    # -- decision records ------------------------------------------------------------------
-    def test_decision_records_carry_the_a2a_method_task_and_version(self):
-        report = self.drive("reader", [send("wait 60", return_immediately=True), {"op": "get", "task": "$1"},
-                                       {"op": "cancel", "task": "$1"}])
-        created, got, cancelled = report["steps"][1:]
-        task = created["result"]["task_id"]
-        self.assertEqual(cancelled["result"]["state"], "TASK_STATE_CANCELED", cancelled)
-        expected = ((created, "SendMessage", "a2a/SendMessage", None), (got, "GetTask", "a2a/GetTask", task),
-                    (cancelled, "CancelTask", "a2a/CancelTask", task))
-        for step, method, action, named_task in expected:
-            record = self.record(step)
-            self.assertEqual((record["decision"], record["action"], record["rpc_method"], record["principal"]),
-                             ("allow", action, method, READER), record)
-            self.assert_a2a_record(record, version="1.0", task=named_task)
-        # The answer that created the task bound it to its creator.
-        self.assert_task_bound(self.record(created), task)
-
-    def assert_a2a_record(self, record, version, task):
-        a2a = record.get("a2a")
-        self.assertIsInstance(a2a, dict, record)
-        self.assertEqual(a2a.get("version"), version, record)
-        if task is not None:
-            self.assertEqual(a2a.get("task_id"), task, record)
-
-    def assert_task_bound(self, record, task):
-        self.assertEqual(record["a2a"].get("task"), {"id": task, "binding": "opened"}, record)
 
     # -- the HTTP+JSON binding ------------------------------------------------------------
     def test_http_json_binding_keeps_the_task_to_its_creator_too(self):
         """The same agent serves HTTP+JSON (/a2a/rest/...): another agent's GetTask and
-        CancelTask there must not reach it either."""
+        CancelTask there do not reach it either."""
         owner = self.drive("reader", [send("wait 60", return_immediately=True), {"op": "get", "task": "$1"}],
                            binding="HTTP+JSON")
         created, got = owner["steps"][1:]
         self.assertTrue(created["ok"] and got["ok"], self.show(owner))
         task = created["result"]["task_id"]
         self.assertEqual(got["result"]["state"], "TASK_STATE_WORKING")
+        self.assert_a2a(self.allowed_record(created), "a2a/SendMessage", "POST /message:send", binding="http_json",
+                        bound=[task])
         other = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], binding="HTTP+JSON")
-        for step in other["steps"][1:]:
-            self.assertFalse(step["ok"], f"another agent's call on the task succeeded: {self.show(other)}")
-            self.assertEqual(step["error"]["class"], SDK_ERROR, step)
-            self.assertTrue(step["error"]["text"].startswith("HTTP Error 403: "), step)
-            record = self.gw.decision(self.exchange(other, step)["decision_id"])
-            self.assertEqual((record["decision"], record["reason"]), ("deny", "task_not_owned"), record)
-            self.assertIsNone(record["upstream_status"], record)
+        for step, action, method in zip(other["steps"][1:], ("a2a/GetTask", "a2a/CancelTask"),
+                                        (f"GET /tasks/{task}", f"POST /tasks/{task}:cancel")):
+            url = f"https://localhost:{self.gw.port}{PATH}/rest/{method.split(' /')[1]}"
+            record = self.assert_sdk_refused(other, step, METHOD_NOT_FOUND, f"Resource not found: {url}",
+                                             "task_not_owned", status=404)
+            self.assert_a2a(record, action, method, binding="http_json", task=task, standing="other")
         still = self.drive("reader", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], binding="HTTP+JSON")
         self.assertEqual([s.get("result", {}).get("state") for s in still["steps"][1:]],
                          ["TASK_STATE_WORKING", "TASK_STATE_CANCELED"], self.show(still))
