@@ -10,15 +10,16 @@ import sys
 
 import httpx
 
-from a2a.client import A2ACardResolver, A2AClientError, ClientConfig, ClientFactory
+from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
 from a2a.helpers.proto_helpers import new_text_message
 from a2a.types.a2a_pb2 import CancelTaskRequest, GetTaskRequest, Role, SendMessageRequest, TaskState
+from a2a.utils.errors import A2AError
 
 AGENT = "spiffe://toolgate.test/agent/"
 
 
 def show(outcome, what):
-    print(f"  A2A  {outcome:<14} {what}")
+    print(f"  A2A  {outcome:<17} {what}")
 
 
 def http_client(certs, name):
@@ -42,8 +43,8 @@ async def hand_off(url, certs, name, text, wait=False):
                 show("handed off", f"{name} -> {card.name}: {text!r}: task {task.id[:8]} "
                                    f"{TaskState.Name(task.status.state)} {artifacts}".rstrip())
                 return task.id
-        except A2AClientError as refused:  # the SDK raises toolgate's refusal for this one call
-            show("A2AClientError", f"{name} -> {card.name}: {text!r}: {refused}")
+        except A2AError as refused:  # the SDK raises toolgate's refusal for this one call
+            show(type(refused).__name__, f"{name} -> {card.name}: {text!r}: {refused}")
     return None
 
 
@@ -52,19 +53,20 @@ async def get_and_cancel(url, certs, name, task_id):
     async with http_client(certs, name) as http:
         card = await A2ACardResolver(http, url).get_agent_card()
         client = ClientFactory(ClientConfig(httpx_client=http)).create(card)
-        for what, call in (("GetTask", client.get_task(GetTaskRequest(id=task_id))),
-                           ("CancelTask", client.cancel_task(CancelTaskRequest(id=task_id)))):
+        for what, call in (("GetTask", lambda: client.get_task(GetTaskRequest(id=task_id))),
+                           ("CancelTask", lambda: client.cancel_task(CancelTaskRequest(id=task_id)))):
             try:
-                task = await call
+                task = await call()
                 show("answered", f"{name} {what} {task_id[:8]}: {TaskState.Name(task.status.state)}")
-            except A2AClientError as refused:
-                show("A2AClientError", f"{name} {what} {task_id[:8]}: {refused}")
+            except A2AError as refused:  # another agent's task: toolgate answers A2A's TaskNotFoundError
+                show(type(refused).__name__, f"{name} {what} {task_id[:8]}: {refused}")
 
 
 async def main(port, certs):
     url = f"https://localhost:{port}/a2a"
     await hand_off(url, certs, "reader", "summarize the findings of DOCS-12")
     await hand_off(url, certs, "payments", "wire 5000 to the supplier")
+    # A long-running task (the planner works on `wait S` for S seconds): only its creator may follow it.
     task_id = await hand_off(url, certs, "reader", "wait 30", wait=True)
     if task_id:
         await get_and_cancel(url, certs, "writer", task_id)
