@@ -704,6 +704,7 @@ when { context has arguments.files.read.path && context.arguments.files.read.pat
         name: Some("read".into()),
         arguments: None,
         rpc: None,
+        a2a: None,
     };
     let check = |arguments: Value| {
         gate.store()

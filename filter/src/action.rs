@@ -39,6 +39,25 @@ pub enum Action {
     Rpc,
     /// A plain REST call.
     Http,
+    /// A2A (`docs/a2a.md`): a message to the remote agent, answered at once or streamed.
+    A2aSendMessage,
+    A2aSendStreamingMessage,
+    /// A2A task methods: the task is bound to the agent whose message created it.
+    A2aGetTask,
+    A2aCancelTask,
+    A2aSubscribeToTask,
+    A2aCreateTaskPushNotificationConfig,
+    A2aGetTaskPushNotificationConfig,
+    A2aListTaskPushNotificationConfigs,
+    A2aDeleteTaskPushNotificationConfig,
+    /// Every task the remote agent keeps: not filtered to the caller's, so in no group.
+    A2aListTasks,
+    /// The agent card at its well-known path, and the authenticated extended card.
+    A2aGetAgentCard,
+    A2aGetExtendedAgentCard,
+    /// Never a request's own action: asked of policy when a task call names a task
+    /// the caller does not own (see `a2a_tasks`).
+    A2aSharedTask,
 }
 
 /// Where an action sits in the Cedar model: its action group.
@@ -55,6 +74,12 @@ pub enum Level {
     /// In `Action::"tasks"`: a task's state and result. Not in the shipped permits:
     /// toolgate does not bind MCP task ids to the agent that started them.
     Tasks,
+    /// In `Action::"a2a_messages"`: messages to a remote agent.
+    A2aMessages,
+    /// In `Action::"a2a_tasks"`: one task, checked against its owner first.
+    A2aTasks,
+    /// In `Action::"a2a_discovery"`: the agent's cards.
+    A2aDiscovery,
 }
 
 struct Row {
@@ -95,6 +120,19 @@ impl Action {
         Self::ResourceTemplatesList,
         Self::Rpc,
         Self::Http,
+        Self::A2aSendMessage,
+        Self::A2aSendStreamingMessage,
+        Self::A2aGetTask,
+        Self::A2aCancelTask,
+        Self::A2aSubscribeToTask,
+        Self::A2aCreateTaskPushNotificationConfig,
+        Self::A2aGetTaskPushNotificationConfig,
+        Self::A2aListTaskPushNotificationConfigs,
+        Self::A2aDeleteTaskPushNotificationConfig,
+        Self::A2aListTasks,
+        Self::A2aGetAgentCard,
+        Self::A2aGetExtendedAgentCard,
+        Self::A2aSharedTask,
     ];
 
     fn row(self) -> Row {
@@ -132,6 +170,40 @@ impl Action {
             Self::ResourcesList => row("resources/list", Discovery, false, false),
             Self::ResourceTemplatesList => row("resources/templates/list", Discovery, false, false),
             Self::Rpc => row("rpc", Server, false, false),
+            Self::A2aSendMessage => row("a2a/SendMessage", A2aMessages, true, false),
+            Self::A2aSendStreamingMessage => {
+                row("a2a/SendStreamingMessage", A2aMessages, true, false)
+            }
+            Self::A2aGetTask => row("a2a/GetTask", A2aTasks, false, false),
+            Self::A2aCancelTask => row("a2a/CancelTask", A2aTasks, true, false),
+            Self::A2aSubscribeToTask => row("a2a/SubscribeToTask", A2aTasks, false, false),
+            Self::A2aCreateTaskPushNotificationConfig => row(
+                "a2a/CreateTaskPushNotificationConfig",
+                A2aTasks,
+                true,
+                false,
+            ),
+            Self::A2aGetTaskPushNotificationConfig => {
+                row("a2a/GetTaskPushNotificationConfig", A2aTasks, false, false)
+            }
+            Self::A2aListTaskPushNotificationConfigs => row(
+                "a2a/ListTaskPushNotificationConfigs",
+                A2aTasks,
+                false,
+                false,
+            ),
+            Self::A2aDeleteTaskPushNotificationConfig => row(
+                "a2a/DeleteTaskPushNotificationConfig",
+                A2aTasks,
+                true,
+                false,
+            ),
+            Self::A2aListTasks => row("a2a/ListTasks", Server, false, false),
+            Self::A2aGetAgentCard => row("a2a/GetAgentCard", A2aDiscovery, false, false),
+            Self::A2aGetExtendedAgentCard => {
+                row("a2a/GetExtendedAgentCard", A2aDiscovery, false, false)
+            }
+            Self::A2aSharedTask => row("a2a/SharedTask", Server, false, false),
         }
     }
 

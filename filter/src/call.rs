@@ -26,6 +26,8 @@ pub struct Call {
     pub arguments: Option<Value>,
     /// Set for JSON-RPC calls.
     pub rpc: Option<RpcMessage>,
+    /// Set for A2A calls: what the request says (`context.a2a`).
+    pub a2a: Option<Box<A2aCall>>,
 }
 
 impl Call {
@@ -38,6 +40,7 @@ impl Call {
             name: None,
             arguments: None,
             rpc,
+            a2a: None,
         }
     }
 
@@ -108,4 +111,77 @@ impl Malformed {
             ..self
         }
     }
+}
+
+/// How an A2A request reached the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    JsonRpc,
+    HttpJson,
+    AgentCard,
+}
+
+impl Binding {
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::JsonRpc => "jsonrpc",
+            Self::HttpJson => "http_json",
+            Self::AgentCard => "agent_card",
+        }
+    }
+}
+
+/// What an A2A request says, beyond its action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct A2aCall {
+    pub binding: Binding,
+    /// As the request spelled it: `SendMessage`, `message/send`, `POST /message:send`.
+    pub method: String,
+    pub version: Option<String>,
+    pub extensions: Vec<String>,
+    pub message: Option<MessageSummary>,
+    /// The task a task method names.
+    pub task_id: Option<String>,
+}
+
+impl A2aCall {
+    /// The task whose owner the call is checked against: the one a task method names,
+    /// else the one the message continues.
+    pub fn task(&self) -> Option<&str> {
+        self.task_id
+            .as_deref()
+            .or_else(|| self.message.as_ref()?.task_id.as_deref())
+    }
+
+    /// Every task the call names, each of which must be the caller's (or shared with
+    /// it): its task, and the tasks its message refers to.
+    pub fn named_tasks(&self) -> Vec<&str> {
+        let mut tasks: Vec<&str> = self.task().into_iter().collect();
+        if let Some(message) = &self.message {
+            for id in &message.reference_task_ids {
+                if !tasks.contains(&id.as_str()) {
+                    tasks.push(id);
+                }
+            }
+        }
+        tasks
+    }
+}
+
+/// A message summarized for policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageSummary {
+    /// `user` or `agent`.
+    pub role: &'static str,
+    pub parts: i64,
+    pub text_parts: i64,
+    pub file_parts: i64,
+    pub data_parts: i64,
+    pub text_bytes: i64,
+    pub file_bytes: i64,
+    pub data_bytes: i64,
+    pub message_id: Option<String>,
+    pub context_id: Option<String>,
+    pub task_id: Option<String>,
+    pub reference_task_ids: Vec<String>,
 }

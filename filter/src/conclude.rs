@@ -237,6 +237,9 @@ fn record(
         task: found.intent.task,
         session: found.intent.session,
         mcp_session: found.mcp_session,
+        a2a: call
+            .and_then(|c| c.a2a.as_deref())
+            .map(|a2a| crate::a2a::record(a2a, found.a2a_task.as_ref())),
         decision: match reason {
             Some(_) => Decision::Deny,
             None => Decision::Allow,

@@ -59,6 +59,69 @@ pub struct Config {
     pub results: Option<Results>,
     /// List results (`tools/list`, ...) filtered by policy (`docs/lists.md`).
     pub lists: Lists,
+    /// Agent-to-agent (A2A) endpoints and the task ownership kept for them
+    /// (`docs/a2a.md`; off when absent).
+    pub a2a: Option<A2a>,
+}
+
+/// Where A2A is spoken, and how long a task stays bound to the agent that started it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct A2a {
+    /// Paths of A2A JSON-RPC endpoints: every POST there must be an A2A JSON-RPC request.
+    pub jsonrpc_paths: Vec<String>,
+    /// Path prefixes of A2A HTTP+JSON interfaces: `<prefix>/message:send`,
+    /// `<prefix>/tasks/{id}`, ... (an optional tenant segment after the prefix).
+    pub http_json_prefixes: Vec<String>,
+    /// Paths where the agent card is served (a GET there is `a2a/GetAgentCard`).
+    pub agent_card_paths: Vec<String>,
+    /// Task ids bound to the agent whose message created them.
+    pub tasks: A2aTasks,
+    /// Largest answer to a message (JSON body, or one SSE event) held to find the
+    /// task it creates; past it the answer is refused (fail closed).
+    pub max_buffer_bytes: usize,
+}
+
+impl Default for A2a {
+    fn default() -> Self {
+        Self {
+            jsonrpc_paths: Vec::new(),
+            http_json_prefixes: Vec::new(),
+            agent_card_paths: vec!["/.well-known/agent-card.json".into()],
+            tasks: A2aTasks::default(),
+            max_buffer_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// A2A task bindings, kept in Envoy's shared data (per Envoy process).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct A2aTasks {
+    /// Bindings kept in total, split evenly over the shards; past that the oldest goes
+    /// (its task is then unknown to toolgate, which refuses it to everyone).
+    pub max_entries: usize,
+    /// Shared-data keys the bindings are spread over, created up front.
+    pub shards: usize,
+    /// A binding lives this long after the task was created (or last answered).
+    pub ttl_seconds: u64,
+}
+
+impl Default for A2aTasks {
+    fn default() -> Self {
+        Self {
+            max_entries: 16_384,
+            shards: 256,
+            ttl_seconds: 86_400,
+        }
+    }
+}
+
+impl A2aTasks {
+    /// Bindings one shard holds before the oldest goes.
+    pub fn shard_capacity(&self) -> usize {
+        self.max_entries / self.shards.max(1)
+    }
 }
 
 /// How list results are filtered: globally, and per route or server (`RouteMode.lists`).
@@ -439,6 +502,7 @@ impl Default for Config {
             refusals: Refusals::default(),
             results: None,
             lists: Lists::default(),
+            a2a: None,
         }
     }
 }
@@ -602,6 +666,9 @@ impl Config {
                 "plugin configuration: mcp_paths entry {path:?} must start with '/'"
             ));
         }
+        if let Some(a2a) = &self.a2a {
+            a2a.check(&self.mcp_paths)?;
+        }
         if self.max_body_bytes == 0 {
             return Err("plugin configuration: max_body_bytes must be at least 1".into());
         }
@@ -647,6 +714,62 @@ impl Config {
             if feed.poll_seconds == 0 || feed.timeout_ms == 0 || feed.max_age_seconds == 0 {
                 return Err("plugin configuration: risk_feed.poll_seconds, timeout_ms and max_age_seconds must be at least 1".into());
             }
+        }
+        Ok(())
+    }
+}
+
+impl A2a {
+    fn check(&self, mcp_paths: &[String]) -> Result<(), String> {
+        let lists = [
+            ("jsonrpc_paths", &self.jsonrpc_paths),
+            ("http_json_prefixes", &self.http_json_prefixes),
+            ("agent_card_paths", &self.agent_card_paths),
+        ];
+        for (name, paths) in lists {
+            if let Some(path) = paths
+                .iter()
+                .find(|p| !p.starts_with('/') || p.contains(['?', '#', '%']))
+            {
+                return Err(format!(
+                    "plugin configuration: a2a.{name} entry {path:?} must start with '/' and have no '?', '#' or '%'"
+                ));
+            }
+        }
+        if let Some(prefix) =
+            (self.http_json_prefixes.iter()).find(|p| p.len() > 1 && p.ends_with('/'))
+        {
+            return Err(format!(
+                "plugin configuration: a2a.http_json_prefixes entry {prefix:?} must not end with '/' (\"/\" alone is the root)"
+            ));
+        }
+        let exact = self.jsonrpc_paths.iter().chain(&self.agent_card_paths);
+        if let Some(path) = exact.clone().find(|p| mcp_paths.contains(p)) {
+            return Err(format!(
+                "plugin configuration: {path:?} is both an MCP path and an A2A path; a path speaks one protocol"
+            ));
+        }
+        if let Some(path) = self
+            .jsonrpc_paths
+            .iter()
+            .find(|p| self.agent_card_paths.contains(p))
+        {
+            return Err(format!(
+                "plugin configuration: {path:?} is both an A2A JSON-RPC path and an agent card path"
+            ));
+        }
+        let tasks = &self.tasks;
+        if tasks.shards == 0 || tasks.shards > 65_536 || tasks.shard_capacity() == 0 {
+            return Err(format!(
+                "plugin configuration: a2a.tasks.shards must be between 1 and 65536 and at most a2a.tasks.max_entries ({})",
+                tasks.max_entries
+            ));
+        }
+        if tasks.ttl_seconds == 0 {
+            return Err("plugin configuration: a2a.tasks.ttl_seconds must be at least 1".into());
+        }
+        if self.max_buffer_bytes == 0 {
+            return Err("plugin configuration: a2a.max_buffer_bytes must be at least 1".into());
         }
         Ok(())
     }

@@ -134,6 +134,8 @@ pub(crate) struct Findings {
     pub risk: Option<risk::View>,
     /// The MCP session the request presented, and where it stands.
     pub mcp_session: Option<crate::record::McpSessionRecord>,
+    /// Where the task an A2A call names stands with the caller.
+    pub a2a_task: Option<crate::a2a::TaskStanding>,
     pub effects: Effects,
     pub calls_decided: CallsDecided,
 }

@@ -4,6 +4,8 @@ use std::cell::Cell;
 
 use cedar_policy::{Authorizer, RestrictedExpression};
 
+use crate::a2a::{A2aCall, TaskStanding};
+use crate::action::Action;
 use crate::authorize::authorize;
 use crate::call::{Call, Malformed};
 use crate::cedar_request::{self, Facts, Intent};
@@ -19,7 +21,8 @@ use crate::reason::Reason;
 use crate::record::McpSessionRecord;
 use crate::shared::SharedData;
 use crate::{
-    approval, conclude, control, delegation, mirror, protocol, rate, revocation, risk, session,
+    a2a, a2a_tasks, approval, conclude, control, delegation, mirror, protocol, rate, revocation,
+    risk, session,
 };
 
 pub use crate::conclude::internal_failure;
@@ -206,6 +209,19 @@ impl Gate {
             (&mut found.risk, &mut found.effects),
         )?;
         context.extend(session.as_ref().map(session::Presented::context));
+        let a2a = found
+            .calls
+            .first()
+            .and_then(|c| Some((c, c.a2a.as_deref()?)));
+        let standings = match a2a {
+            Some((_, a2a)) => self.task_standings(input, identity.agent(), a2a)?,
+            None => Vec::new(),
+        };
+        if let Some((_, a2a)) = a2a {
+            let task = standings.iter().find(|s| Some(s.id.as_str()) == a2a.task());
+            found.a2a_task = task.cloned();
+            context.push(self.a2a_context(a2a, task)?);
+        }
         let facts = Facts {
             identity,
             credential,
@@ -217,6 +233,9 @@ impl Gate {
             protocol_version: found.protocol_version.as_deref(),
             behaviour: &context,
         };
+        if let Some((call, a2a)) = a2a {
+            self.check_tasks(call, a2a, &standings, &facts)?;
+        }
         let decided = (&mut found.calls_decided, &mut found.effects);
         self.decide_in_session(input, &facts, &found.calls, decided)?;
         self.refresh_session(input, session)
@@ -244,6 +263,85 @@ impl Gate {
         *seen = Some(presented.record());
         presented.admit()?;
         Ok(Some(presented))
+    }
+
+    /// A2A: where each task the call names stands with the agent (see `a2a_tasks`).
+    fn task_standings(
+        &self,
+        input: &Input<'_>,
+        agent: Option<&str>,
+        a2a: &A2aCall,
+    ) -> Result<Vec<TaskStanding>, Refusal> {
+        let (Some(config), tasks) = (&self.config.a2a, a2a.named_tasks()) else {
+            return Ok(Vec::new());
+        };
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shared = shared_data(input)?;
+        tasks
+            .into_iter()
+            .map(|id| a2a_tasks::standing(shared, &config.tasks, id, agent, input.now_unix()))
+            .collect::<Result<_, _>>()
+            .map_err(Refusal::internal)
+    }
+
+    /// `context.a2a`, with the task's standing.
+    fn a2a_context(
+        &self,
+        a2a: &A2aCall,
+        task: Option<&TaskStanding>,
+    ) -> Result<(String, RestrictedExpression), Refusal> {
+        let types = &self.store.types;
+        a2a::context(a2a, task, &|owner| types.uid(&types.agent, owner)).map_err(Refusal::internal)
+    }
+
+    /// A2A: a task the agent does not own (another's, or one toolgate never saw
+    /// created) is refused as `task_not_owned`, unless policy permits `a2a/SharedTask`
+    /// for it (with `context.a2a.task` that task). Cedar decides, so a deployment can
+    /// share tasks, e.g. within a group; the shipped policies share none.
+    fn check_tasks(
+        &self,
+        call: &Call,
+        a2a: &A2aCall,
+        standings: &[TaskStanding],
+        facts: &Facts<'_>,
+    ) -> Result<(), Refusal> {
+        for standing in standings.iter().filter(|s| !s.owned) {
+            let mut behaviour: Vec<_> = (facts.behaviour.iter())
+                .filter(|(key, _)| key != "a2a")
+                .cloned()
+                .collect();
+            behaviour.push(self.a2a_context(a2a, Some(standing))?);
+            let facts = Facts {
+                behaviour: &behaviour,
+                ..*facts
+            };
+            let shared = Call {
+                action: Action::A2aSharedTask,
+                ..call.clone()
+            };
+            let built = cedar_request::build(&self.store, &shared, &facts)
+                .map_err(|e| Refusal::internal(e.0))?;
+            let verdict = authorize(&self.authorizer, &self.store, &built);
+            let Some(denied) = verdict.denied else {
+                continue;
+            };
+            let whose = match &standing.owner {
+                Some(owner) => format!("bound to {owner}"),
+                None => "not known to toolgate".to_owned(),
+            };
+            let reason = match denied {
+                Reason::PolicyError => Reason::PolicyError,
+                _ => Reason::TaskNotOwned,
+            };
+            let mut refusal =
+                Refusal::because(reason, format!("task {:?} is {whose}", standing.id));
+            refusal.errors.extend(verdict.errors);
+            refusal.policies = verdict.policies;
+            return Err(refusal);
+        }
+        Ok(())
     }
 
     /// An allowed request of the session's owner keeps its binding from going idle.

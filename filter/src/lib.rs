@@ -21,6 +21,8 @@
     clippy::unimplemented
 )]
 
+pub mod a2a;
+pub mod a2a_tasks;
 pub mod action;
 pub mod approval;
 pub mod arguments;

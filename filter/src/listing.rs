@@ -495,6 +495,7 @@ impl Lister<'_, '_> {
                 id: Some(Value::from(0)),
                 protocol_version: self.facts.protocol_version.map(str::to_owned),
             }),
+            a2a: None,
         }
     }
 

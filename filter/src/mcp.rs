@@ -197,6 +197,7 @@ fn named(
         name: Some(name),
         arguments,
         rpc: Some(rpc),
+        a2a: None,
     })
 }
 

@@ -45,10 +45,21 @@ pub const RISK_POLICIES: Source<'static> = Source {
     text: include_str!("../../policies/risk.cedar"),
 };
 
+/// What every agent may do on an A2A route (discovery, its own tasks). Embedded only
+/// when `a2a` is configured: without it no request is an `a2a/*` call.
+pub const A2A_POLICIES: Source<'static> = Source {
+    name: "policies/a2a.cedar",
+    text: include_str!("../../policies/a2a.cedar"),
+};
+
 /// Every feature's embedded rules: what a policy folder is checked with outside Envoy,
 /// where no configuration says which features are on.
-pub const FEATURE_POLICIES: &[Source<'static>] =
-    &[CREDENTIAL_POLICIES, BEHAVIOUR_POLICIES, RISK_POLICIES];
+pub const FEATURE_POLICIES: &[Source<'static>] = &[
+    CREDENTIAL_POLICIES,
+    BEHAVIOUR_POLICIES,
+    RISK_POLICIES,
+    A2A_POLICIES,
+];
 
 /// The embedded policy files a configuration's features need, besides [`EMBEDDED_POLICIES`].
 pub fn feature_policies(config: &Config) -> Vec<Source<'static>> {
@@ -56,6 +67,7 @@ pub fn feature_policies(config: &Config) -> Vec<Source<'static>> {
         (config.credentials.is_some(), CREDENTIAL_POLICIES),
         (config.history.is_some(), BEHAVIOUR_POLICIES),
         (config.risk_feed.is_some(), RISK_POLICIES),
+        (config.a2a.is_some(), A2A_POLICIES),
     ]
     .into_iter()
     .filter_map(|(wanted, source)| wanted.then_some(source))

@@ -1,6 +1,6 @@
 //! The protocol boundary: reads a request's body the way its route's protocol says, into calls.
 //!
-//! A route's protocol comes from configuration (`mcp_paths`); every other path is REST.
+//! A route's protocol comes from configuration (`a2a`, then `mcp_paths`); every other path is REST.
 //! A JSON-RPC body is never let through as a REST call: on a REST route it is read
 //! with the MCP table too, since the upstream may well serve JSON-RPC there.
 
@@ -10,7 +10,7 @@ use crate::http::HttpRequest;
 use crate::json;
 use crate::jsonrpc::Body;
 use crate::reason::Reason;
-use crate::{encoding, jsonrpc, mcp, rest};
+use crate::{a2a, encoding, jsonrpc, mcp, rest};
 
 /// The protocol a route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,11 +19,15 @@ pub enum Protocol {
     Mcp,
     /// A plain HTTP tool API.
     Rest,
+    /// A2A: a JSON-RPC endpoint, an HTTP+JSON interface or the agent card (`a2a.rs`).
+    A2a,
 }
 
 impl Protocol {
     pub fn for_path(config: &Config, path: &str) -> Self {
-        if config.mcp_paths.iter().any(|p| p == path) {
+        if (config.a2a.as_ref()).is_some_and(|a2a| a2a::route(a2a, path).is_some()) {
+            Self::A2a
+        } else if config.mcp_paths.iter().any(|p| p == path) {
             Self::Mcp
         } else {
             Self::Rest
@@ -42,6 +46,23 @@ pub fn classify(
     server: &str,
     config: &Config,
 ) -> Result<Calls, Malformed> {
+    if let Some(route) = (config.a2a.as_ref()).and_then(|a2a| a2a::route(a2a, request.path())) {
+        let refuse = |reason| Malformed {
+            reason,
+            rpc_id: None,
+            rpc: route == a2a::Route::JsonRpc,
+            error: None,
+        };
+        encoding::check(request.body).map_err(refuse)?;
+        if !request.charset_is_utf8() {
+            return Err(refuse(Reason::UnsupportedCharset));
+        }
+        let call = a2a::classify(request, route, server)?;
+        return Ok(match route {
+            a2a::Route::JsonRpc => Calls::Rpc(call),
+            _ => Calls::Rest(call),
+        });
+    }
     let protocol = Protocol::for_path(config, request.path());
     let mcp_endpoint = protocol == Protocol::Mcp;
     let body = request.body;

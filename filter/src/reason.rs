@@ -55,7 +55,8 @@ struct Row {
 // JSON-RPC codes: -32700 parse error, -32600 invalid request, -32602 invalid params;
 // -32020 is MCP's HeaderMismatch; -32010 and -32011 are toolgate's own, in the range MCP leaves implementation-defined
 // (-32000 to -32019): -32010 a policy's no, -32011 the request could not be let through.
-// Not -32001: both MCP SDKs raise it for their own request timeout. Not -32002: MCP's
+// Not -32001 for MCP: both MCP SDKs raise it for their own request timeout (A2A's
+// `task_not_owned` uses it: it is A2A's TaskNotFoundError). Not -32002: MCP's
 // "resource not found".
 reasons! {
     /// A forbid policy matched.
@@ -100,6 +101,12 @@ reasons! {
     BatchRejected => ("batch_rejected", 403, -32600, Protocol, "JSON-RPC batches are not accepted"),
     BodyTooLarge => ("body_too_large", 413, -32011, Protocol, "the request body is larger than toolgate evaluates"),
     UnsupportedEncoding => ("unsupported_content_encoding", 415, -32011, Protocol, "compressed request bodies are not evaluated"),
+    /// A2A: the task the call names was not started by the caller (or toolgate never
+    /// saw it started), and no policy permits `a2a/SharedTask` for it. Answered as A2A's
+    /// TaskNotFoundError (-32001; 404 on HTTP+JSON), so whether it exists is not told.
+    TaskNotOwned => ("task_not_owned", 404, -32001, Policy, "task not found: no task of yours has this id"),
+    /// A2A: a JSON-RPC method or HTTP+JSON route the A2A table does not name.
+    A2aUnknownMethod => ("a2a_unknown_method", 404, -32601, Protocol, "toolgate does not know this A2A method; it is refused"),
     /// A result detector whose effect is `refuse` matched the answer: the agent gets this instead.
     ResultRefused => ("result_refused", 403, -32010, Policy, "the result carried what a detector refuses to pass on"),
     /// The answer (or one SSE event) is larger than `results.max_buffer_bytes`, with `over_limit: refuse`.

@@ -42,6 +42,9 @@ pub struct DecisionRecord {
     pub session: Option<String>,
     /// The MCP session (`Mcp-Session-Id`) the request presented, or that its answer opened.
     pub mcp_session: Option<McpSessionRecord>,
+    /// On an A2A route: the method, binding, version and the task the call names
+    /// (and the tasks its answer created).
+    pub a2a: Option<A2aRecord>,
     pub decision: Decision,
     /// False when the decision was not applied: shadow mode, or a fail-open route.
     pub enforced: bool,
@@ -80,6 +83,24 @@ pub struct DecisionRecord {
     /// What list filtering did to the answer of a `tools/list`, `prompts/list`,
     /// `resources/list` or `resources/templates/list` (`docs/lists.md`).
     pub list: Option<ListRecord>,
+}
+
+/// An A2A call, for the record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct A2aRecord {
+    /// As the request spelled it: `SendMessage`, `message/send`, `POST /message:send`.
+    pub method: String,
+    /// `jsonrpc`, `http_json` or `agent_card`.
+    pub binding: String,
+    /// The `A2A-Version` header, when sent.
+    pub version: Option<String>,
+    /// The task the call names (a task method's, or the one its message continues).
+    pub task_id: Option<String>,
+    /// Where that task stood: `owner`, `other`, `unknown`.
+    pub task_binding: Option<String>,
+    /// Tasks the answer created, now bound to this principal.
+    pub tasks_bound: Vec<String>,
 }
 
 /// One filtered list result: what was kept, what was hidden and why.

@@ -15,5 +15,6 @@ pub fn call(request: &HttpRequest<'_>, server: &str) -> Call {
         name: None,
         arguments: None,
         rpc: None,
+        a2a: None,
     }
 }

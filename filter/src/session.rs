@@ -46,30 +46,65 @@ pub struct Bound {
 /// One shard: the bindings of the session ids hashed to it, as JSON.
 pub type ShardCodec = Json<Vec<Bound>>;
 
+/// A table of bindings: MCP sessions ([`Table::sessions`]) or A2A tasks (`a2a_tasks`), each
+/// under its own shared-data key prefix, so an id of one is never read as the other.
+#[derive(Debug, Clone, Copy)]
+pub struct Table<'a> {
+    pub prefix: &'static str,
+    pub config: &'a Sessions,
+}
+
+impl<'a> Table<'a> {
+    /// The MCP sessions table.
+    pub fn sessions(config: &'a Sessions) -> Self {
+        Self {
+            prefix: KEY_PREFIX,
+            config,
+        }
+    }
+}
+
 /// The shared-data key of the shard holding this session id's binding.
 pub fn shard_key(config: &Sessions, id: &str) -> String {
-    // FNV-1a: the same id lands in the same shard on every worker and restart.
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    shard_key_at(config, hash % config.shards.max(1) as u64)
+    Table::sessions(config).shard_key(id)
 }
 
-/// Every shard key; the shard count is part of the key, so a reconfigured count starts afresh.
+impl Table<'_> {
+    /// The shared-data key of the shard holding this id's binding.
+    pub fn shard_key(&self, id: &str) -> String {
+        // FNV-1a: the same id lands in the same shard on every worker and restart.
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        self.shard_key_at(hash % self.config.shards.max(1) as u64)
+    }
+
+    /// Every shard key; the shard count is part of the key, so a reconfigured count starts afresh.
+    pub fn shard_keys(&self) -> impl Iterator<Item = String> + '_ {
+        (0..self.config.shards.max(1) as u64).map(|n| self.shard_key_at(n))
+    }
+
+    fn shard_key_at(&self, n: u64) -> String {
+        format!("{}/{}/{n}", self.prefix, self.config.shards)
+    }
+}
+
+/// Every shard key of the MCP sessions table.
 pub fn shard_keys(config: &Sessions) -> impl Iterator<Item = String> + '_ {
-    (0..config.shards.max(1) as u64).map(|n| shard_key_at(config, n))
-}
-
-fn shard_key_at(config: &Sessions, n: u64) -> String {
-    format!("{KEY_PREFIX}/{}/{n}", config.shards)
+    (0..config.shards.max(1) as u64).map(move |n| Table::sessions(config).shard_key_at(n))
 }
 
 /// Creates the missing shards. Envoy creates a missing key whatever the version
 /// asked for, so two workers binding into one missing shard could both "win":
 /// shards exist before any binding is written.
 pub fn create_shards(shared: &dyn SharedData, config: &Sessions) -> Result<usize, StateError> {
+    create_shards_in(shared, Table::sessions(config))
+}
+
+/// [`create_shards`] for any table.
+pub fn create_shards_in(shared: &dyn SharedData, table: Table<'_>) -> Result<usize, StateError> {
     let mut created = 0;
-    for key in shard_keys(config) {
+    for key in table.shard_keys() {
         let entry = Stored::<ShardCodec>::new(key);
         if entry.load(shared)?.is_none() {
             entry.write(shared, &Vec::new(), 0)?;
@@ -176,20 +211,30 @@ pub fn check<'a>(
     principal: Option<&str>,
     now: i64,
 ) -> Result<Presented<'a>, StateError> {
-    let entry = Stored::<ShardCodec>::new(shard_key(config, id));
-    let shard = entry
-        .read(shared)?
-        .map(|(shard, _)| shard)
-        .unwrap_or_default();
-    let bound = shard
-        .into_iter()
-        .find(|b| b.id == id && live(config, b, now));
+    let bound = lookup(shared, Table::sessions(config), id, now)?;
     let binding = match &bound {
         None => Binding::Unknown,
         Some(b) if Some(b.owner.as_str()) == principal => Binding::Owner,
         Some(_) => Binding::Other,
     };
     Ok(Presented { id, binding, bound })
+}
+
+/// The live binding of `id` in `table`, if any. One shared-data read.
+pub fn lookup(
+    shared: &dyn SharedData,
+    table: Table<'_>,
+    id: &str,
+    now: i64,
+) -> Result<Option<Bound>, StateError> {
+    let entry = Stored::<ShardCodec>::new(table.shard_key(id));
+    let shard = entry
+        .read(shared)?
+        .map(|(shard, _)| shard)
+        .unwrap_or_default();
+    Ok(shard
+        .into_iter()
+        .find(|b| b.id == id && live(table.config, b, now)))
 }
 
 /// What [`bind`] did.
@@ -210,7 +255,19 @@ pub fn bind(
     owner: &str,
     now: i64,
 ) -> Result<Bind, StateError> {
-    let entry = Stored::<ShardCodec>::new(shard_key(config, id));
+    bind_in(shared, Table::sessions(config), id, owner, now)
+}
+
+/// [`bind`] in any table.
+pub fn bind_in(
+    shared: &dyn SharedData,
+    table: Table<'_>,
+    id: &str,
+    owner: &str,
+    now: i64,
+) -> Result<Bind, StateError> {
+    let config = table.config;
+    let entry = Stored::<ShardCodec>::new(table.shard_key(id));
     let capacity = config.shard_capacity().max(1);
     let updated = shared::update(shared, &entry, MAX_CONFLICTS, |shard| {
         shard.retain(|b| live(config, b, now));

@@ -355,6 +355,7 @@ fn call(rng: &mut Rng) -> Call {
             id: Some(json!(1)),
             protocol_version: None,
         }),
+        a2a: None,
     }
 }
 

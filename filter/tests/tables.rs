@@ -128,6 +128,9 @@ fn the_action_table_is_the_cedar_model_s() {
             Level::Session => Some("in [session]"),
             Level::Discovery => Some("in [discovery]"),
             Level::Tasks => Some("in [tasks]"),
+            Level::A2aMessages => Some("in [a2a_messages]"),
+            Level::A2aTasks => Some("in [a2a_tasks]"),
+            Level::A2aDiscovery => Some("in [a2a_discovery]"),
             Level::Call | Level::Server => None,
         };
         match group {

@@ -43,6 +43,17 @@ pub struct Request {
     inspecting: Option<Inspecting>,
     /// A list answer being filtered, chunk by chunk.
     listing: Option<Listing>,
+    /// An answer to an A2A message whose tasks are bound to the agent, chunk by chunk.
+    binding: Option<TaskBinding>,
+}
+
+/// An answer to an A2A message being read for the tasks it creates.
+struct TaskBinding {
+    /// The request's record, which gets the bound task ids.
+    record: DecisionRecord,
+    reader: Reader,
+    owner: String,
+    bound: Vec<String>,
 }
 
 /// What `Request::gather` read from Envoy for the gate.
@@ -111,6 +122,7 @@ impl Request {
             forwarded: None,
             inspecting: None,
             listing: None,
+            binding: None,
         }
     }
 
@@ -337,6 +349,97 @@ impl Request {
             findings: Findings::default(),
             logged_matches: 0,
         });
+        Action::Continue
+    }
+
+    /// Starts reading an answer to an A2A message for the tasks it creates (`a2a_tasks`).
+    fn bind_tasks(
+        &mut self,
+        mut record: DecisionRecord,
+        gate: &Gate,
+        end_of_stream: bool,
+    ) -> Action {
+        let headers = host::response_header("content-type")
+            .and_then(|t| Ok((t, host::response_header("content-encoding")?)));
+        let Ok((content_type, content_encoding)) = headers else {
+            // Unread headers: the answer cannot be read for its tasks.
+            let body = session::refuse_answer(&mut record, "cannot read the answer's headers");
+            log_record(&record);
+            return respond_with(body);
+        };
+        let Some((reader, owner)) = crate::a2a_tasks::binds(
+            gate.config(),
+            &record,
+            content_type.as_deref(),
+            content_encoding.as_deref(),
+        ) else {
+            return Action::Continue;
+        };
+        if end_of_stream {
+            return Action::Continue;
+        }
+        if let Err(status) = host::remove_response_header("content-length") {
+            let error = format!("cannot remove content-length: {status:?}");
+            let body = session::refuse_answer(&mut record, &error);
+            log_record(&record);
+            return respond_with(body);
+        }
+        self.binding = Some(TaskBinding {
+            record,
+            reader,
+            owner,
+            bound: Vec::new(),
+        });
+        Action::Continue
+    }
+
+    /// One chunk of an answer to an A2A message: the tasks it carries are bound
+    /// before it goes on (or it is refused in its place).
+    fn bind_chunk(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let (Some(mut binding), Some(gate)) = (self.binding.take(), self.gate.clone()) else {
+            return Action::Continue;
+        };
+        let Some(config) = gate.config().a2a.as_ref() else {
+            return Action::Continue;
+        };
+        let chunk = host::buffer(BufferType::HttpResponseBody, body_size);
+        let now = host::unix_nanos().unwrap_or(0) / 1_000_000_000;
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let before = binding.bound.len();
+        let TaskBinding {
+            reader,
+            owner,
+            bound,
+            ..
+        } = &mut binding;
+        let mut binder =
+            crate::a2a_tasks::Binder::new(&host::Shared, &config.tasks, owner, now, bound);
+        let out = match &chunk {
+            Ok(chunk) => reader.feed(&mut binder, chunk, end_of_stream),
+            Err(status) => reader.fail(&format!("cannot read the answer's body: {status:?}")),
+        };
+        let replaced = replace_chunk(&chunk, &out, body_size, "the answer", "toolgate_a2a_failed");
+        let refused = binding.reader.stats().refused;
+        if let Err(why) = replaced {
+            binding.record.errors.push(why);
+        }
+        if let Some(a2a) = &mut binding.record.a2a {
+            a2a.tasks_bound.clone_from(&binding.bound);
+        }
+        if let Some(reason) = refused {
+            binding.record.decision = crate::record::Decision::Deny;
+            binding.record.reason = Some(reason);
+            binding
+                .record
+                .errors
+                .extend(binding.reader.stats().error.clone());
+        }
+        if binding.bound.len() > before || binding.reader.finished() || refused.is_some() {
+            log_record(&binding.record);
+        }
+        if !binding.reader.finished() {
+            self.binding = Some(binding);
+        }
         Action::Continue
     }
 
@@ -711,6 +814,9 @@ impl HttpContext for Request {
         // Only a forwarded request's answer is the upstream's: toolgate's own refusals pass.
         match (self.forwarded.take(), self.gate.clone()) {
             (Some(record), Some(gate)) => match self.answered(record, &gate) {
+                Ok(record) if crate::a2a_tasks::answers_message(gate.config(), &record) => {
+                    self.bind_tasks(record, &gate, end_of_stream)
+                }
                 Ok(record) => match list_answer::asked(gate.config(), &record) {
                     Some(asked) => self.list(record, asked, &gate, end_of_stream),
                     None => self.inspect(record, &gate, end_of_stream),
@@ -722,6 +828,9 @@ impl HttpContext for Request {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.binding.is_some() {
+            return self.bind_chunk(body_size, end_of_stream);
+        }
         if self.listing.is_some() {
             return self.list_chunk(body_size, end_of_stream);
         }
@@ -732,6 +841,14 @@ impl HttpContext for Request {
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        if let Some(mut binding) = self.binding.take() {
+            if !binding.reader.finished() {
+                let why = "the answer ended with trailers; what was held is dropped";
+                binding.reader.fail(why);
+                binding.record.errors.push(why.to_owned());
+            }
+            log_record(&binding.record);
+        }
         // Trailers end the body without an end-of-stream body callback; what is still
         // held cannot be sent after them, so it is dropped, never sent on unread.
         if let Some(mut listing) = self.listing.take() {

@@ -26,7 +26,7 @@ const SWEEP_CLAIM_KEY: &str = "toolgate/history/v1/sweep-claim";
 const TICK_MS: u32 = 1000;
 
 impl Root {
-    /// Creates the session history's and the MCP sessions' shards, and starts the
+    /// Creates the session history's, the MCP sessions' and the A2A tasks' shards, and starts the
     /// timer, when history or the risk feed is configured.
     fn start_timers(&self, gate: &Gate) {
         let config = gate.config();
@@ -38,6 +38,11 @@ impl Root {
         if let Some(sessions) = &config.sessions {
             if let Err(e) = session::create_shards(&host::Shared, sessions) {
                 host::log(LogLevel::Error, &format!("toolgate: MCP sessions: {e}"));
+            }
+        }
+        if let Some(a2a) = &config.a2a {
+            if let Err(e) = crate::a2a_tasks::create_shards(&host::Shared, &a2a.tasks) {
+                host::log(LogLevel::Error, &format!("toolgate: A2A tasks: {e}"));
             }
         }
         if config.history.is_some() || config.risk_feed.is_some() {
