@@ -6,7 +6,8 @@ Steps (a JSON list), each one SDK call:
   {"op": "send", "text": T, "stream": true}        SendStreamingMessage (message/stream)
   {"op": "send", "text": T, "return_immediately": true}   the task as soon as it exists
   {"op": "send", "text": T, "file": CONTENT}       with a file part (inline bytes) beside the text
-  {"op": "get", "task": ID}  {"op": "cancel", "task": ID}  {"op": "list"}
+  {"op": "send", "text": T, "task": ID}            continuing task ID ("refers_to": [ID...]: referring to tasks)
+  {"op": "get", "task": ID}  {"op": "cancel", "task": ID}  {"op": "subscribe", "task": ID}  {"op": "list"}
 A task id "$N" is the task step N answered. A step's exception is its outcome; the next step
 still runs, on the same connection unless --fresh-connections (each step on a new one, which
 the kernel may hand to another Envoy worker). Every request of step N carries the header
@@ -35,7 +36,7 @@ import driver_common  # noqa: E402
 from a2a.client import A2ACardResolver, ClientCallContext, ClientConfig, ClientFactory
 from a2a.helpers.proto_helpers import new_text_message
 from a2a.types.a2a_pb2 import (AgentCard, CancelTaskRequest, GetTaskRequest, ListTasksRequest, Part, Role,
-                               SendMessageRequest, TaskState)
+                               SendMessageRequest, SubscribeToTaskRequest, TaskState)
 
 
 def parse_args():
@@ -147,9 +148,13 @@ async def run(args):
                     "interfaces": [json_format.MessageToDict(i) for i in card.supported_interfaces]}
         if card is None:
             raise RuntimeError("no agent card (its step failed or did not run): the client is made from it")
-        client = await client_for(http, streaming=bool(step.get("stream")))
+        client = await client_for(http, streaming=bool(step.get("stream")) or op == "subscribe")
         if op == "send":
             message = new_text_message(step["text"], role=Role.ROLE_USER)
+            if "task" in step:  # a message that continues a task
+                message.task_id = task_id(step["task"])
+            if "refers_to" in step:  # a message that refers to other tasks
+                message.reference_task_ids.extend(task_id(t) for t in step["refers_to"])
             if "file" in step:  # a file handed over inline, beside the text
                 message.parts.append(Part(raw=step["file"].encode(), filename="attachment.txt", media_type="text/plain"))
             request = SendMessageRequest(message=message)
@@ -165,6 +170,9 @@ async def run(args):
             return task_report(await client.get_task(GetTaskRequest(id=task_id(step["task"])), context=context))
         if op == "cancel":
             return task_report(await client.cancel_task(CancelTaskRequest(id=task_id(step["task"])), context=context))
+        if op == "subscribe":
+            request = SubscribeToTaskRequest(id=task_id(step["task"]))
+            return {"events": [event_report(e) async for e in client.subscribe(request, context=context)]}
         if op == "list":
             listed = await client.list_tasks(ListTasksRequest(), context=context)
             return {"tasks": [task_report(t) for t in listed.tasks]}

@@ -219,6 +219,29 @@ class A2aSdk(unittest.TestCase):
         print(f"\n  task created on VM {created_on}; writer refused on {sorted(refused_on)}; "
               f"owner served on {sorted(owned_on)}; connections per worker {workers}")
 
+    def test_another_agent_cannot_subscribe_to_continue_or_refer_to_a_task(self):
+        """Every call that names another agent's task is refused before it reaches the agent:
+        SubscribeToTask, a message continuing the task (its taskId), a message referring to
+        it (referenceTaskIds); the owner may do all three."""
+        owner = self.drive("reader", [send("wait 60", return_immediately=True)])
+        task = owner["steps"][1]["result"]["task_id"]
+        other = self.drive("writer", [{"op": "subscribe", "task": task}, send("take over", task=task),
+                                      send("see that task", refers_to=[task])])
+        # The record's a2a block names the task a call acts on (a task method's, the one a
+        # message continues); a task only referred to is named in the record's errors.
+        for step, action, method, named in zip(other["steps"][1:],
+                                               ("a2a/SubscribeToTask", "a2a/SendMessage", "a2a/SendMessage"),
+                                               ("SubscribeToTask", "SendMessage", "SendMessage"),
+                                               (task, task, None)):
+            record = self.assert_sdk_refused(other, step, TASK_NOT_FOUND, NOT_OWNED_TEXT, "task_not_owned")
+            self.assertEqual(record["principal"], WRITER)
+            self.assertEqual((record["action"], record["a2a"]["method"], record["a2a"]["task_id"]),
+                             (action, method, named), record)
+            self.assertTrue(any(task in error for error in record["errors"]), record)
+        referred = self.drive("reader", [send("see that task", refers_to=[task]), {"op": "cancel", "task": task}])
+        self.assert_completed(referred, referred["steps"][1], ["echo: see that task"])
+        self.assertEqual(referred["steps"][2].get("result", {}).get("state"), "TASK_STATE_CANCELED", referred["steps"][2])
+
     def on_every_worker(self, cert, steps, check):
         """Runs STEPS (three times over) as agent CERT, each on a fresh TLS connection, which the
         kernel spreads over Envoy's workers, until CHECK(report, step), which returns the step's
