@@ -7,6 +7,7 @@ mod folder;
 mod output;
 mod replay;
 mod request;
+mod schema_from_a2a;
 mod schema_from_mcp;
 mod validate;
 
@@ -30,6 +31,10 @@ usage:
       Print the Cedar `Arguments` schema fragment for MCP servers' tools/list results
       (one file per server, named after the file unless --server); with --entities,
       also write a Tool catalog (sensitivity LEVEL, default high) to OUT.json.
+  toolgate schema-from-a2a [--server NAME] [--tag TAG]... [--entities OUT.json] [--json] CARD.json...
+      Print the catalog entities of remote A2A agents from their agent cards (one
+      file per agent, named after the file unless --server): a Toolgate::Server
+      tagged a2a (and each TAG), and a Toolgate::Skill per skill; --entities writes them.
 
 With --json, a command prints one JSON document (its report) on stdout instead of
 the text, with the same exit code; an error that stops it (exit 2) stays text on stderr.
@@ -71,8 +76,9 @@ fn run(argv: &[String]) -> Result<bool, String> {
         "explain" => explain::run(&args),
         "replay" => replay::run(&args),
         "schema-from-mcp" => schema_from_mcp::run(&args),
+        "schema-from-a2a" => schema_from_a2a::run(&args),
         other => Err(format!(
-            "unknown command {other:?}; the commands are validate, test, explain, replay, schema-from-mcp (see toolgate --help)"
+            "unknown command {other:?}; the commands are validate, test, explain, replay, schema-from-mcp, schema-from-a2a (see toolgate --help)"
         )),
     }
 }

@@ -24,23 +24,9 @@ struct Report {
 }
 
 pub fn run(args: &Args) -> Result<bool, String> {
-    if args.files.is_empty() {
-        return Err("schema-from-mcp needs at least one tools/list file".into());
-    }
-    if args.server.is_some() && args.files.len() > 1 {
-        return Err("--server names the server of a single file; with several, name each file after its server".into());
-    }
     let mut servers = Vec::new();
-    for file in &args.files {
+    for (server, file) in args.servers_of_files("schema-from-mcp", "tools/list")? {
         let name = file.display().to_string();
-        let server = match &args.server {
-            Some(server) => server.clone(),
-            None => file
-                .file_stem()
-                .and_then(|stem| stem.to_str())
-                .ok_or_else(|| format!("{name}: name the server with --server"))?
-                .to_owned(),
-        };
         let text = folder::read(file)?;
         servers.push(ServerTools::from_json(&server, &name, &text).map_err(|e| e.to_string())?);
     }

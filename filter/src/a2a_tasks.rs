@@ -16,7 +16,7 @@ use crate::a2a::{self, TaskStanding};
 use crate::config::{A2aTasks, Config, OverLimit, Sessions};
 use crate::reason::Reason;
 use crate::record::DecisionRecord;
-use crate::response::{Asked, Framing, Reader, Shape};
+use crate::response::{Asked, Reader};
 use crate::response::{Judged, Processor, Refused};
 use crate::session::{self, Bind, Table};
 use crate::shared::{SharedData, StateError};
@@ -110,18 +110,13 @@ pub fn binds(
         batch: false,
         decision_id: record.decision_id.clone(),
     };
-    let shape = Shape {
-        tools_call: config.refusals.tools_call,
-    };
-    let framing = Framing::of(content_type);
-    let reader = Reader::new(
+    let reader = Reader::for_answer(
         asked,
-        framing,
-        a2a.max_buffer_bytes,
-        OverLimit::Refuse,
-        shape,
-    )
-    .encoded(content_encoding);
+        (a2a.max_buffer_bytes, OverLimit::Refuse),
+        config.refusals.tools_call,
+        content_type,
+        content_encoding,
+    );
     Some((reader, owner))
 }
 

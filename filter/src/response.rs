@@ -181,6 +181,19 @@ impl Reader {
         }
     }
 
+    /// The reader of a forwarded request's answer, framed by its content type, with its
+    /// encoding checked (see [`Reader::encoded`]).
+    pub fn for_answer(
+        asked: Asked,
+        (limit, over_limit): (usize, OverLimit),
+        tools_call: ToolsCallRefusal,
+        content_type: Option<&[u8]>,
+        content_encoding: Option<&[u8]>,
+    ) -> Self {
+        let framing = Framing::of(content_type);
+        Self::new(asked, framing, limit, over_limit, Shape { tools_call }).encoded(content_encoding)
+    }
+
     /// The answer carries a `content-encoding` other than `identity`: toolgate asked
     /// the upstream for none (it removes `accept-encoding`), and cannot read it.
     pub fn encoded(mut self, content_encoding: Option<&[u8]>) -> Self {

@@ -20,7 +20,7 @@ use crate::detect;
 use crate::history;
 use crate::reason::Reason;
 use crate::record::{DecisionRecord, Detection, ResponseRecord, ResultEffect};
-use crate::response::{Asked, Framing, Judged, Processor, Reader, Refused, Shape};
+use crate::response::{Asked, Judged, Processor, Reader, Refused};
 use crate::shared::SharedData;
 
 /// The actions whose answers carry what a tool, resource or prompt returned.
@@ -57,18 +57,13 @@ pub fn reader(
     content_encoding: Option<&[u8]>,
 ) -> Option<Reader> {
     let results = config.results.as_ref()?;
-    let shape = Shape {
-        tools_call: config.refusals.tools_call,
-    };
-    let framing = Framing::of(content_type);
-    let reader = Reader::new(
+    Some(Reader::for_answer(
         asked,
-        framing,
-        results.max_buffer_bytes,
-        results.over_limit,
-        shape,
-    );
-    Some(reader.encoded(content_encoding))
+        (results.max_buffer_bytes, results.over_limit),
+        config.refusals.tools_call,
+        content_type,
+        content_encoding,
+    ))
 }
 
 /// What the detectors found in one answer so far (owned by the glue between chunks).
