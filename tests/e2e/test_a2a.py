@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+import tempfile
 import unittest
 import urllib.request
 import uuid
@@ -11,6 +12,8 @@ from harness import CERTS, ROOT, Gateway, ecds_lib, wait_until
 A2A = os.path.join(ROOT, "tests/a2a")
 # Where scripts/lib/common.sh's ensure_a2a installs the pinned SDK.
 A2A_PYTHON = os.environ.get("TOOLGATE_A2A_PYTHON", os.path.join(ROOT, ".work/venv-a2a/bin/python"))
+# The policy CLI (scripts/test builds it with the tests).
+CLI = os.environ.get("TOOLGATE_CLI", os.path.join(ROOT, "target/debug/toolgate"))
 # The agent's policies: configuration, like a user's own.
 POLICIES = os.path.join(A2A, "policies")
 PATH = "/a2a"
@@ -146,6 +149,27 @@ class A2aSdk(unittest.TestCase):
         self.assertEqual((record["principal"], record["policies"]), (READER, ["agents-may-discover-a2a-agents"]), record)
         self.assert_a2a(record, "a2a/GetAgentCard", f"GET {PATH}/.well-known/agent-card.json", binding="agent_card",
                         version=None)
+
+    def test_schema_from_a2a_reads_the_sdk_agents_card(self):
+        """`toolgate schema-from-a2a` on the card the SDK agent serves through the gateway:
+        the agent as a Server tagged a2a, its skills as Skill entities."""
+        if not os.path.exists(CLI):
+            raise AssertionError(f"{CLI} is missing: build it with `cargo build -p toolgate-cli`")
+        card = self.gw.request("GET", f"{PATH}/.well-known/agent-card.json")
+        self.assertEqual(card.status, 200, card.body[:300])
+        with tempfile.TemporaryDirectory(prefix="toolgate-a2a-") as scratch:
+            path = os.path.join(scratch, f"{SERVER}.json")
+            with open(path, "wb") as f:
+                f.write(card.body)
+            done = subprocess.run([CLI, "schema-from-a2a", "--json", path], capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        entities = {(e["uid"]["type"], e["uid"]["id"]): e for e in json.loads(done.stdout)["entities"]}
+        self.assertIn(("Toolgate::Server", SERVER), entities, entities)
+        self.assertIn("a2a", entities[("Toolgate::Server", SERVER)]["attrs"].get("tags", []), entities)
+        skills = {key[1]: e for key, e in entities.items() if key[0] == "Toolgate::Skill"}
+        self.assertEqual(sorted(skills), [f"{SERVER}/count", f"{SERVER}/echo", f"{SERVER}/wait"], entities)
+        self.assertEqual(skills[f"{SERVER}/count"]["attrs"], {"name": "Count", "tags": ["test", "streaming"]})
+        self.assertEqual(skills[f"{SERVER}/count"]["parents"], [{"type": "Toolgate::Server", "id": SERVER}])
 
     # -- SendMessage -------------------------------------------------------------
     def test_send_message_allowed_and_refused_and_the_client_goes_on(self):
