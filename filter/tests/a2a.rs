@@ -216,6 +216,61 @@ fn unknown_and_case_variant_methods_are_refused() {
     );
 }
 
+/// Every method name of both generations, as the A2A table spells them.
+const METHODS: &[&str] = &[
+    "SendMessage",
+    "message/send",
+    "SendStreamingMessage",
+    "message/stream",
+    "GetTask",
+    "tasks/get",
+    "ListTasks",
+    "CancelTask",
+    "tasks/cancel",
+    "SubscribeToTask",
+    "tasks/resubscribe",
+    "CreateTaskPushNotificationConfig",
+    "tasks/pushNotificationConfig/set",
+    "GetTaskPushNotificationConfig",
+    "tasks/pushNotificationConfig/get",
+    "ListTaskPushNotificationConfigs",
+    "tasks/pushNotificationConfig/list",
+    "DeleteTaskPushNotificationConfig",
+    "tasks/pushNotificationConfig/delete",
+    "GetExtendedAgentCard",
+    "agent/getAuthenticatedExtendedCard",
+];
+
+#[test]
+fn a_method_name_one_letter_off_in_case_is_unknown() {
+    let gate = gate();
+    let shared = Memory::default();
+    let mut rng = kit::Rng(0xa2a);
+    for _ in 0..200 {
+        let name = rng.pick(METHODS);
+        let letters: Vec<usize> = name
+            .char_indices()
+            .filter(|(_, c)| c.is_ascii_alphabetic())
+            .map(|(i, _)| i)
+            .collect();
+        let at = letters[rng.below(letters.len())];
+        let mut variant: Vec<u8> = name.bytes().collect();
+        variant[at] ^= 0x20;
+        let variant = String::from_utf8(variant).expect("ASCII");
+        let params = json!({"id": "t", "taskId": "t", "message": {"role": "user", "parts": []}});
+        let decided = decide(&gate, &post(rpc(&variant, params), WRITER), &shared);
+        assert_eq!(
+            decided.reason(),
+            "a2a_unknown_method",
+            "{name} as {variant} (seed 0xa2a)"
+        );
+        assert!(
+            decided.typed.cedar.is_none(),
+            "never evaluated as another action"
+        );
+    }
+}
+
 #[test]
 fn ambiguous_messages_are_refused() {
     let gate = gate();

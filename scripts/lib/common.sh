@@ -238,7 +238,7 @@ ensure_interop() {
 }
 
 # The official A2A Python SDK (a2a-sdk, A2A 1.0 with its 0.3 compatibility) for
-# tests/e2e/test_a2a.py and the demo's agent-to-agent hand-off: the SDK's client, and its
+# tests/e2e/test_a2a_interop.py and the demo's agent-to-agent hand-off: the SDK's client, and its
 # server (the http-server extra: Starlette) run by uvicorn. Its own virtualenv: a2a-sdk
 # brings protobuf, google-api-core and httpx 0.x, none of which the MCP SDK or Envoy need,
 # so neither SDK's upgrade can move the other's dependencies.

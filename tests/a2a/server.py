@@ -1,4 +1,4 @@
-"""An A2A agent on the official Python SDK (a2a-sdk 1.x) for tests/e2e/test_a2a.py and the demo: JSON-RPC at PREFIX, HTTP+JSON at PREFIX/rest, its card at PREFIX/.well-known/agent-card.json.
+"""An A2A agent on the official Python SDK (a2a-sdk 1.x) for tests/e2e/test_a2a_interop.py and the demo: JSON-RPC at PREFIX, HTTP+JSON at PREFIX/rest, its card at PREFIX/.well-known/agent-card.json.
 
 Both bindings answer A2A 1.0 and 0.3 (the SDK's compatibility mode), so one server serves
 `SendMessage` and `message/send` alike. The card names the agent's public URL (the
