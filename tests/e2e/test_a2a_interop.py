@@ -322,7 +322,7 @@ class A2aSdk(unittest.TestCase):
     # -- the HTTP+JSON binding ------------------------------------------------------------
     def test_http_json_binding_keeps_the_task_to_its_creator_too(self):
         """The same agent serves HTTP+JSON (/a2a/rest/...): another agent's GetTask and
-        CancelTask there do not reach it either."""
+        CancelTask there do not reach it either, and a policy's no is the SDK's HTTP error."""
         owner = self.drive("reader", [send("wait 60", return_immediately=True), {"op": "get", "task": "$1"}],
                            binding="HTTP+JSON")
         created, got = owner["steps"][1:]
@@ -331,8 +331,18 @@ class A2aSdk(unittest.TestCase):
         self.assertEqual(got["result"]["state"], "TASK_STATE_WORKING")
         self.assert_a2a(self.allowed_record(created), "a2a/SendMessage", "POST /message:send", binding="http_json",
                         bound=[task])
-        other = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], binding="HTTP+JSON")
-        for step, action, method in zip(other["steps"][1:], ("a2a/GetTask", "a2a/CancelTask"),
+        other = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task},
+                                      send("here is the file", file="secret numbers")], binding="HTTP+JSON")
+        # A policy's no on HTTP+JSON is a 403 problem document: an HTTP error to the SDK.
+        refused = other["steps"][3]
+        self.assertFalse(refused["ok"], self.show(other))
+        self.assertEqual(refused["error"]["class"], SDK_ERROR, refused)
+        self.assertTrue(refused["error"]["text"].startswith("HTTP Error 403: "), refused)
+        record = self.gw.decision(self.exchange(other, refused)["decision_id"])
+        self.assertEqual((record["reason"], record["policies"]), ("forbidden_by_policy", ["planner-takes-no-files"]),
+                         record)
+        self.assert_a2a(record, "a2a/SendMessage", "POST /message:send", binding="http_json")
+        for step, action, method in zip(other["steps"][1:3], ("a2a/GetTask", "a2a/CancelTask"),
                                         (f"GET /tasks/{task}", f"POST /tasks/{task}:cancel")):
             url = f"https://localhost:{self.gw.port}{PATH}/rest/{method.split(' /')[1]}"
             record = self.assert_sdk_refused(other, step, METHOD_NOT_FOUND, f"Resource not found: {url}",
