@@ -311,8 +311,14 @@ class A2aSdk(unittest.TestCase):
             self.assert_a2a(self.allowed_record(step), action, method, version="0.3", task=named,
                             standing="owner" if named else None, bound=bound)
 
-        other = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], version="0.3")
-        for step, method, action in zip(other["steps"][1:], ("tasks/get", "tasks/cancel"),
+        other = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task},
+                                      send("here is the file", file="secret numbers")], version="0.3")
+        # The 0.3 transport raises a code it does not map with the message alone.
+        record = self.assert_sdk_refused(other, other["steps"][3], SDK_ERROR, "toolgate: the call is forbidden by policy",
+                                         "forbidden_by_policy")
+        self.assertEqual(record["policies"], ["planner-takes-no-files"], record)
+        self.assert_a2a(record, "a2a/SendMessage", "message/send", version="0.3")
+        for step, method, action in zip(other["steps"][1:3], ("tasks/get", "tasks/cancel"),
                                         ("a2a/GetTask", "a2a/CancelTask")):
             record = self.assert_sdk_refused(other, step, TASK_NOT_FOUND, NOT_OWNED_TEXT, "task_not_owned")
             self.assert_a2a(record, action, method, version="0.3", task=task, standing="other")
