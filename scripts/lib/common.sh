@@ -119,16 +119,17 @@ ensure_wasm_bindgen_runner() {
   ensure_cargo_tool wasm-bindgen-cli "$version" wasm-bindgen-test-runner
 }
 
-# Starts the sample upstream and Envoy with toolgate; stop_gateway (or the EXIT trap) stops them.
+# Starts the sample upstream, the A2A agent (tests/a2a/server.py, the official A2A SDK: needs
+# ensure_a2a) and Envoy with toolgate; stop_gateway (or the EXIT trap) stops them.
 # toolgate's config, with the demo's policies (examples/demo/), reaches Envoy through ECDS from $WORK/run/ecds, so
 # scripts/reload can replace the policies while it runs; gateway.env tells scripts/reload
 # where the admin interface and the log are.
-# Sets GW_PORT, GW_ADMIN, GW_LOG, GW_RECORD, GW_ENVOY_LOG.
+# Sets GW_PORT, GW_ADMIN, GW_LOG, GW_RECORD, GW_ENVOY_LOG, AGENTS_PORT.
 start_gateway() {
   local run="$WORK/run"
   mkdir -p "$run"
   GW_PORT=$(free_port); GW_ADMIN=$(free_port); local upstream_port; upstream_port=$(free_port)
-  RISK_FEED_PORT=$(free_port)
+  RISK_FEED_PORT=$(free_port); AGENTS_PORT=$(free_port)
   GW_LOG="$run/decisions.log"; GW_RECORD="$run/upstream.jsonl"; GW_ENVOY_LOG="$run/envoy.log"
   : > "$GW_LOG"; : > "$GW_RECORD"
   rm -rf "$run/ecds"; mkdir -p "$run/ecds"
@@ -139,7 +140,7 @@ start_gateway() {
   python3 "$ROOT/scripts/lib/render.py" "$ROOT/envoy/envoy.yaml" "$run/envoy.yaml" \
     "ADMIN_PORT=$GW_ADMIN" "LISTEN_PORT=$GW_PORT" "UPSTREAM_PORT=$upstream_port" "CERTS=$CERTS" \
     "DECISION_LOG=$GW_LOG" "WASM=$WASM" "ECDS_DIR=$run/ecds" "JWT_KEYS=$JWT_KEYS" \
-    "RISK_FEED_PORT=$RISK_FEED_PORT"
+    "RISK_FEED_PORT=$RISK_FEED_PORT" "AGENTS_PORT=$AGENTS_PORT"
   printf 'GW_ADMIN=%s\nGW_ENVOY_LOG=%q\n' "$GW_ADMIN" "$GW_ENVOY_LOG" > "$run/gateway.env"
   say "starting the sample MCP tool server on 127.0.0.1:$upstream_port"
   python3 "$ROOT/scripts/lib/sample_mcp_server.py" --port "$upstream_port" --record "$GW_RECORD" &
@@ -147,6 +148,10 @@ start_gateway() {
   say "starting the sample risk feed on 127.0.0.1:$RISK_FEED_PORT (scripts/lib/risk_feed.py)"
   python3 "$ROOT/scripts/lib/risk_feed.py" --port "$RISK_FEED_PORT" &
   RISK_FEED_PID=$!
+  say "starting the A2A agent \`planner\` (official A2A SDK, tests/a2a/server.py) on 127.0.0.1:$AGENTS_PORT"
+  "$A2A_VENV/bin/python" "$ROOT/tests/a2a/server.py" --port "$AGENTS_PORT" --name planner \
+    --public-url "https://localhost:$GW_PORT/a2a" > "$run/agent.log" 2>&1 &
+  AGENT_PID=$!
   say "starting Envoy with toolgate on https://localhost:$GW_PORT (admin 127.0.0.1:$GW_ADMIN)"
   "$ENVOY" -c "$run/envoy.yaml" --use-dynamic-base-id --disable-hot-restart --concurrency 1 --file-flush-interval-msec 100 \
     -l warning > "$GW_ENVOY_LOG" 2>&1 &
@@ -157,17 +162,22 @@ start_gateway() {
       tail -20 "$run/envoy.log" >&2
       die "Envoy exited during start-up; its log is $run/envoy.log"
     fi
-    curl -sf "http://127.0.0.1:$GW_ADMIN/ready" >/dev/null 2>&1 && return
+    if ! kill -0 "$AGENT_PID" 2>/dev/null; then
+      tail -20 "$run/agent.log" >&2
+      die "the A2A agent (tests/a2a/server.py) exited during start-up; its log is $run/agent.log"
+    fi
+    curl -sf "http://127.0.0.1:$GW_ADMIN/ready" >/dev/null 2>&1 \
+      && curl -sf "http://127.0.0.1:$AGENTS_PORT/a2a/.well-known/agent-card.json" >/dev/null 2>&1 && return
     sleep 0.2
   done
-  die "Envoy was not ready after 30 s; its log is $run/envoy.log"
+  die "Envoy or the A2A agent was not ready after 30 s; their logs are $run/envoy.log and $run/agent.log"
 }
 
 stop_gateway() {
-  for pid in ${ENVOY_PID:-} ${UPSTREAM_PID:-} ${RISK_FEED_PID:-}; do
+  for pid in ${ENVOY_PID:-} ${UPSTREAM_PID:-} ${RISK_FEED_PID:-} ${AGENT_PID:-}; do
     kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   done
-  ENVOY_PID=; UPSTREAM_PID=; RISK_FEED_PID=
+  ENVOY_PID=; UPSTREAM_PID=; RISK_FEED_PID=; AGENT_PID=
   rm -f "$WORK/run/gateway.env"
 }
 
@@ -183,10 +193,12 @@ NODE_PREFIX="$WORK/node"
 export TOOLGATE_MCP2_PYTHON="$VENV/bin/python" TOOLGATE_MCP1_PYTHON="$MCP1_VENV/bin/python" \
   TOOLGATE_NODE_MODULES="$NODE_PREFIX/node_modules"
 
-# pip_pinned PYTHON PACKAGE VERSION WHERE: installs PACKAGE==VERSION with PYTHON's pip unless it is there.
+# pip_pinned PYTHON PACKAGE VERSION WHERE: installs PACKAGE==VERSION with PYTHON's pip unless it
+# is there. PACKAGE may name extras (a2a-sdk[http-server]); the installed version is checked by name.
 pip_pinned() {
-  local python=$1 package=$2 version=$3 where=$4 log="$WORK/install-$2-$3.log"
-  if [ "$("$python" -c "import importlib.metadata as m; print(m.version('$package'))" 2>/dev/null)" = "$version" ]; then
+  local python=$1 package=$2 version=$3 where=$4 name=${2%%\[*}
+  local log="$WORK/install-$name-$3.log"
+  if [ "$("$python" -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null)" = "$version" ]; then
     say "$package $version is installed in $where"
     return
   fi
@@ -223,4 +235,25 @@ ensure_interop() {
   run_logged "$WORK/install-npm.log" "npm ci could not install tests/interop/package-lock.json into $NODE_PREFIX; check network access to the npm registry" \
     npm ci --prefix "$NODE_PREFIX" --no-audit --no-fund
   cp "$lock" "$stamp"
+}
+
+# The official A2A Python SDK (a2a-sdk, A2A 1.0 with its 0.3 compatibility) for
+# tests/e2e/test_a2a_interop.py and the demo's agent-to-agent hand-off: the SDK's client, and its
+# server (the http-server extra: Starlette) run by uvicorn. Its own virtualenv: a2a-sdk
+# brings protobuf, google-api-core and httpx 0.x, none of which the MCP SDK or Envoy need,
+# so neither SDK's upgrade can move the other's dependencies.
+A2A_VERSION=1.3.0
+A2A_UVICORN_VERSION=0.55.0
+A2A_VENV="$WORK/venv-a2a"
+export TOOLGATE_A2A_PYTHON="$A2A_VENV/bin/python"
+
+ensure_a2a() {
+  command -v python3 >/dev/null || die "python3 is needed for the A2A SDK; install Python 3.10+"
+  mkdir -p "$WORK"
+  if [ ! -x "$A2A_VENV/bin/python" ]; then
+    say "creating the virtualenv $A2A_VENV for a2a-sdk $A2A_VERSION"
+    python3 -m venv "$A2A_VENV" || die "cannot create $A2A_VENV; install the python3-venv package"
+  fi
+  pip_pinned "$A2A_VENV/bin/python" "a2a-sdk[http-server]" "$A2A_VERSION" "$A2A_VENV"
+  pip_pinned "$A2A_VENV/bin/python" uvicorn "$A2A_UVICORN_VERSION" "$A2A_VENV"
 }

@@ -45,6 +45,9 @@ def main():
     # The risk_feed cluster's port: only polled when toolgate's config has a risk_feed
     # section, so callers without a feed get the discard port, where nothing listens.
     values.setdefault("RISK_FEED_PORT", "9")
+    # The A2A agents' cluster: the upstream itself unless an agent runs apart (scripts/demo).
+    if "UPSTREAM_PORT" in values:
+        values.setdefault("AGENTS_PORT", values["UPSTREAM_PORT"])
     if "HTTP_FILTERS" in values:
         with open(values["HTTP_FILTERS"], encoding="utf-8") as f:
             values["HTTP_FILTERS"] = string.Template(f.read().rstrip("\n")).safe_substitute(values)

@@ -74,8 +74,11 @@ class HttpLog:
         self.exchanges = []
 
     async def on_response(self, response):
-        request = response.request
-        self.exchanges.append({
+        self.exchanges.append(self.describe(response.request, response))
+
+    def describe(self, request, response):
+        """One exchange as the report shows it (the A2A driver, tests/a2a/client.py, shows other headers)."""
+        return {
             "method": request.method,
             "status": response.status_code,
             "content_type": response.headers.get("content-type"),
@@ -85,7 +88,7 @@ class HttpLog:
             "sent_mcp_name": request.headers.get("mcp-name"),
             "got_session": response.headers.get("mcp-session-id"),
             "decision_id": response.headers.get("x-toolgate-decision-id"),
-        })
+        }
 
     def session_id(self):
         return next((e["got_session"] for e in self.exchanges if e["got_session"]), None)

@@ -21,6 +21,10 @@ pub const PAYMENTS: &str = "spiffe://toolgate.test/agent/payments";
 /// The demo's policy files (`examples/demo/*.cedar`), in name order.
 pub const DEMO_CEDAR: &[(&str, &str)] = &[
     (
+        "a2a.cedar",
+        include_str!("../../../examples/demo/a2a.cedar"),
+    ),
+    (
         "default.cedar",
         include_str!("../../../examples/demo/default.cedar"),
     ),
