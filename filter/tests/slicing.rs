@@ -207,7 +207,7 @@ fn resource_scope(rng: &mut Rng) -> String {
 fn condition(rng: &mut Rng) -> String {
     let word = rng.pick(&["read", "write", "x"]);
     // Argument conditions weigh more since arguments are per tool: one reads a single tool's.
-    match rng.below(27) {
+    match rng.below(29) {
         0 => format!("context has intent && context.intent == \"{word}\""),
         1 => "context has task".into(),
         2 => "context.authenticated".into(),
@@ -216,7 +216,7 @@ fn condition(rng: &mut Rng) -> String {
             let tool = rng.pick(TYPED_TOOLS);
             format!("context has arguments.{tool}.amount && context.arguments.{tool}.amount > 5")
         }
-        5 | 13 | 17 | 18 => {
+        5 | 13 | 17 | 18 | 27 | 28 => {
             let tool = rng.pick(TYPED_TOOLS);
             format!("context has arguments.{tool}.amount && context.arguments.{tool}.amount + 9223372036854775800 > 0")
         }
@@ -233,6 +233,7 @@ fn condition(rng: &mut Rng) -> String {
                 "",
                 " && context.arguments.s1.t0.amount > 1",
                 " && context.arguments.s1.t0.amount + 9223372036854775800 > 0",
+                " && context has arguments.s1.t0.amount && context.arguments.s1.t0.amount * 9223372036854775807 > 0",
             ]);
             format!("context has arguments.{tool}.amount && context.arguments.{tool}.amount == {amount}{more}")
         }
