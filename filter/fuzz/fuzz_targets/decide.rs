@@ -178,10 +178,18 @@ fuzz_target!(|data: &[u8]| {
                 toolgate::reason::Class::Policy,
                 "{reason:?} sent as 200"
             );
-            assert!(
-                body.get("error").is_some() || body["result"]["isError"] == true,
-                "{body}"
-            );
+            // A batch is answered with an array of them.
+            let answers = match &body {
+                serde_json::Value::Array(answers) => answers.iter().collect(),
+                one => vec![one],
+            };
+            assert!(!answers.is_empty(), "{body}");
+            for answer in answers {
+                assert!(
+                    answer.get("error").is_some() || answer["result"]["isError"] == true,
+                    "{body}"
+                );
+            }
         } else {
             assert!((400..500).contains(status));
         }
