@@ -2,6 +2,8 @@
 //!
 //! Runs the benchmark's request through each core stage many times and prints the
 //! mean time per stage. The wasm filter runs the same code under V8, typically 1.5-3x slower.
+//! The "after ... asleep/spinning" rows time one decision after a gap, as at agent pace
+//! (see docs/performance.md, "Agent pace").
 
 use std::time::Instant;
 
@@ -30,6 +32,33 @@ fn time<T>(label: &str, mut f: impl FnMut() -> T) {
     let per = start.elapsed().as_nanos() as f64 / f64::from(ROUNDS) / 1000.0;
     println!("{label:<40} {per:>8.2} µs");
 }
+
+/// The median time of one call made after a gap, as an agent makes them: sleeping lets
+/// the core idle (or run other work) between calls; spinning keeps it busy without
+/// touching the decision's code or data. Sleep-slow but spin-fast means the slowness
+/// comes from the idle core, not from the time that passed.
+fn paced<T>(label: &str, gap: std::time::Duration, spin: bool, mut f: impl FnMut() -> T) {
+    let mut times: Vec<f64> = (0..PACED_CALLS)
+        .map(|_| {
+            if spin {
+                let until = Instant::now() + gap;
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::sleep(gap);
+            }
+            let start = Instant::now();
+            std::hint::black_box(f());
+            start.elapsed().as_nanos() as f64 / 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    println!("{label:<40} {median:>8.2} µs (median of {PACED_CALLS})");
+}
+
+const PACED_CALLS: usize = 50;
 
 fn main() {
     let config_json = match std::env::args().nth(1) {
@@ -128,6 +157,22 @@ fn main() {
     time("whole decision (Gate::decide)", || {
         gate.decide(&input, &|| 0)
     });
+    let ms = std::time::Duration::from_millis;
+    paced(
+        "whole decision, after 100 ms asleep",
+        ms(100),
+        false,
+        || gate.decide(&input, &|| 0),
+    );
+    paced("whole decision, after 5 ms asleep", ms(5), false, || {
+        gate.decide(&input, &|| 0)
+    });
+    paced(
+        "whole decision, after 100 ms spinning",
+        ms(100),
+        true,
+        || gate.decide(&input, &|| 0),
+    );
 
     // The same request with session history, against an in-memory shared data:
     // one session, then a shard full of other sessions.

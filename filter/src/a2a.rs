@@ -652,13 +652,17 @@ pub fn context(
     Ok(("a2a".to_owned(), record(fields)?))
 }
 
-/// The record's `a2a` block.
+/// The record's `a2a` block; `task` is where the task the call names stood (for a
+/// refused call, the task it was refused for).
 pub fn record(a2a: &A2aCall, task: Option<&TaskStanding>) -> crate::record::A2aRecord {
     crate::record::A2aRecord {
         method: a2a.method.clone(),
         binding: a2a.binding.id().to_owned(),
         version: a2a.version.clone(),
-        task_id: a2a.task().map(str::to_owned),
+        // The standing's task: the call's own, or the referenced task it was refused for.
+        task_id: (task.map(|t| t.id.as_str()))
+            .or_else(|| a2a.task())
+            .map(str::to_owned),
         task_binding: task.map(|t| {
             match (t.owned, &t.owner) {
                 (true, _) => "owner",

@@ -104,6 +104,12 @@ fn forward(
     )
 }
 
+/// True on an A2A HTTP+JSON route, where A2A clients read only A2A's error format.
+fn on_a2a_http_json(config: &Config, input: &Input<'_>) -> bool {
+    let route = (config.a2a.as_ref()).and_then(|a2a| crate::a2a::route(a2a, input.request.path()));
+    matches!(route, Some(crate::a2a::Route::HttpJson(_)))
+}
+
 /// The refusal, shaped for the protocol the client speaks. A policy's no to a
 /// JSON-RPC request goes out as configured (`refusals`). The transport's and the
 /// caller's refusals keep their HTTP status (a caller without identity too, though
@@ -148,6 +154,8 @@ fn refuse(
                 batch: found.batch,
             },
         }
+    } else if on_a2a_http_json(config, input) {
+        enforce::Refusal::A2aStatus
     } else {
         enforce::Refusal::Problem {
             instance: input.request.path(),

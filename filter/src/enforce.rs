@@ -44,6 +44,40 @@ pub enum Refusal<'a> {
     ToolResult { id: &'a Value, result_type: bool },
     /// An RFC 9457 problem document.
     Problem { instance: &'a str },
+    /// A2A's HTTP+JSON error (A2A §11.6): a `google.rpc.Status` whose ErrorInfo names
+    /// the A2A error a reason is (see [`a2a_error`]), so A2A clients raise that error.
+    A2aStatus,
+}
+
+/// The `google.rpc.ErrorInfo` domain of A2A's own errors.
+pub const A2A_DOMAIN: &str = "a2a-protocol.org";
+/// The ErrorInfo domain of a refusal A2A has no error for.
+pub const TOOLGATE_DOMAIN: &str = "toolgate.dev";
+
+/// The A2A error (its ErrorInfo reason, A2A §5.4) a refusal is, found by its JSON-RPC
+/// code as A2A's two bindings pair them; `None`: A2A has none (a policy's no, an
+/// identity refusal), then the ErrorInfo carries toolgate's reason in toolgate's domain.
+pub fn a2a_error(reason: Reason) -> Option<&'static str> {
+    match reason.jsonrpc_code() {
+        -32001 => Some("TASK_NOT_FOUND"),
+        -32601 => Some("METHOD_NOT_FOUND"),
+        -32602 => Some("INVALID_PARAMS"),
+        -32600 => Some("INVALID_REQUEST"),
+        _ => None,
+    }
+}
+
+/// The `google.rpc.Code` name for an HTTP status, as google.rpc maps them.
+fn rpc_status(http_status: u32) -> &'static str {
+    match http_status {
+        400 | 413 | 415 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        500..=599 => "INTERNAL",
+        _ => "FAILED_PRECONDITION",
+    }
 }
 
 /// What a refused client needs to know to succeed later.
@@ -116,6 +150,41 @@ pub fn refuse(
                 "policies": policies,
             }),
         ),
+        Refusal::A2aStatus => {
+            let (error_reason, domain) = match a2a_error(reason) {
+                Some(a2a) => (a2a.to_owned(), A2A_DOMAIN),
+                None => (reason.code().to_ascii_uppercase(), TOOLGATE_DOMAIN),
+            };
+            // ErrorInfo metadata is a map of strings.
+            let metadata: serde_json::Map<String, Value> = (data.as_object().into_iter())
+                .flatten()
+                .map(|(key, value)| {
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        Value::Array(items) => (items.iter().filter_map(Value::as_str))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        other => other.to_string(),
+                    };
+                    (key.clone(), Value::String(text))
+                })
+                .collect();
+            let status = reason.http_status();
+            let body = json!({
+                "error": {
+                    "code": status,
+                    "status": rpc_status(status),
+                    "message": message,
+                    "details": [{
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": error_reason,
+                        "domain": domain,
+                        "metadata": metadata,
+                    }],
+                }
+            });
+            (status, "application/json", body)
+        }
     };
     let mut headers = vec![
         ("content-type", content_type.to_owned()),

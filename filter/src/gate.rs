@@ -235,7 +235,13 @@ impl Gate {
             behaviour: &context,
         };
         if let Some((call, a2a)) = a2a {
-            self.check_tasks(call, a2a, &standings, &facts)?;
+            self.check_tasks(call, a2a, &standings, &facts)
+                .map_err(|(refused, refusal)| {
+                    // The record names the task refused, though the call may name it
+                    // only in `referenceTaskIds`.
+                    found.a2a_task = Some(refused.clone());
+                    refusal
+                })?;
         }
         let decided = (&mut found.calls_decided, &mut found.effects);
         self.decide_in_session(input, &facts, &found.calls, decided)?;
@@ -323,20 +329,22 @@ impl Gate {
     /// A2A: a task the agent does not own (another's, or one toolgate never saw
     /// created) is refused as `task_not_owned`, unless policy permits `a2a/SharedTask`
     /// for it (with `context.a2a.task` that task). Cedar decides, so a deployment can
-    /// share tasks, e.g. within a group; the shipped policies share none.
-    fn check_tasks(
+    /// share tasks, e.g. within a group; the shipped policies share none. Refused: with
+    /// the task refused.
+    fn check_tasks<'s>(
         &self,
         call: &Call,
         a2a: &A2aCall,
-        standings: &[TaskStanding],
+        standings: &'s [TaskStanding],
         facts: &Facts<'_>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), (&'s TaskStanding, Refusal)> {
         for standing in standings.iter().filter(|s| !s.owned) {
             let mut behaviour: Vec<_> = (facts.behaviour.iter())
                 .filter(|(key, _)| key != "a2a")
                 .cloned()
                 .collect();
-            behaviour.push(self.a2a_context(a2a, Some(standing))?);
+            let refused = |refusal| (standing, refusal);
+            behaviour.push(self.a2a_context(a2a, Some(standing)).map_err(refused)?);
             let facts = Facts {
                 behaviour: &behaviour,
                 ..*facts
@@ -346,7 +354,7 @@ impl Gate {
                 ..call.clone()
             };
             let built = cedar_request::build(&self.store, &shared, &facts)
-                .map_err(|e| Refusal::internal(e.0))?;
+                .map_err(|e| refused(Refusal::internal(e.0)))?;
             let verdict = authorize(&self.authorizer, &self.store, &built);
             let Some(denied) = verdict.denied else {
                 continue;
@@ -363,7 +371,7 @@ impl Gate {
                 Refusal::because(reason, format!("task {:?} is {whose}", standing.id));
             refusal.errors.extend(verdict.errors);
             refusal.policies = verdict.policies;
-            return Err(refusal);
+            return Err(refused(refusal));
         }
         Ok(())
     }

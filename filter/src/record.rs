@@ -99,7 +99,8 @@ pub struct A2aRecord {
     pub binding: String,
     /// The `A2A-Version` header, when sent.
     pub version: Option<String>,
-    /// The task the call names (a task method's, or the one its message continues).
+    /// The task the call names (a task method's, or the one its message continues), or
+    /// the task it was refused for (possibly one its message only refers to).
     pub task_id: Option<String>,
     /// Where that task stood: `owner`, `other`, `unknown`.
     pub task_binding: Option<String>,

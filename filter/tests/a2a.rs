@@ -570,6 +570,21 @@ fn http_json_routes_are_the_same_actions() {
             decided.status(),
             if reason == "invalid_params" { 400 } else { 404 }
         );
+        // On HTTP+JSON routes, A2A's own error (§11.6); elsewhere (the card) a problem document.
+        let a2a_error = if reason == "invalid_params" {
+            "INVALID_PARAMS"
+        } else {
+            "METHOD_NOT_FOUND"
+        };
+        let body = decided.body();
+        match path.starts_with("/rest/") {
+            true => assert_eq!(
+                body["error"]["details"][0]["reason"],
+                json!(a2a_error),
+                "{method} {path}: {body}"
+            ),
+            false => assert_eq!(body["reason"], json!(reason), "{method} {path}: {body}"),
+        }
     }
     let mismatch = Request::new(
         "POST",
@@ -578,6 +593,49 @@ fn http_json_routes_are_the_same_actions() {
         Some(WRITER),
     );
     assert_eq!(decide(&gate, &mismatch, &shared).reason(), "invalid_params");
+}
+
+/// A policy's no on HTTP+JSON: A2A has no error for it, so the `google.rpc.Status`
+/// carries toolgate's reason in toolgate's domain, with the decision and policies.
+#[test]
+fn a_policy_refusal_on_http_json_is_an_a2a_status() {
+    let gate = gate();
+    let shared = Memory::default();
+    let message = json!({ "message": { "role": "ROLE_USER", "messageId": "m-1",
+        "parts": [{ "raw": "AAAA", "filename": "a.bin" }] } });
+    let request = Request::new(
+        "POST",
+        "/rest/message:send",
+        message.to_string(),
+        Some(READER),
+    )
+    .at(T0);
+    let decided = decide(&gate, &request, &shared);
+    assert_eq!((decided.reason(), decided.status()), ("not_permitted", 403));
+    assert_eq!(decided.header("content-type"), Some("application/json"));
+    let body = decided.body();
+    let error = &body["error"];
+    assert_eq!(
+        (&error["code"], &error["status"], &error["message"]),
+        (
+            &json!(403),
+            &json!("PERMISSION_DENIED"),
+            &json!("toolgate: no policy permits the call")
+        ),
+        "{body}"
+    );
+    let info = &error["details"][0];
+    assert_eq!(
+        (&info["reason"], &info["domain"]),
+        (&json!("NOT_PERMITTED"), &json!("toolgate.dev"))
+    );
+    // ErrorInfo metadata is a map of strings.
+    let metadata = info["metadata"].as_object().expect("metadata");
+    assert!(metadata.values().all(Value::is_string), "{body}");
+    assert_eq!(
+        (&metadata["reason"], &metadata["decision_id"]),
+        (&json!("not_permitted"), &json!(decided.typed.decision_id))
+    );
 }
 
 /// The answer's body as the glue hands it over, read by the task binder.
@@ -678,13 +736,41 @@ fn the_answer_binds_the_task_and_only_its_owner_may_use_it() {
     referring["message"]["referenceTaskIds"] = json!(["t-r"]);
     let referring = decide(&gate, &post(rpc("SendMessage", referring), WRITER), &shared);
     assert_eq!(referring.reason(), "task_not_owned");
-    // Over HTTP+JSON: 404, as A2A's TaskNotFoundError is there.
+    // The record names the task refused, though the message only refers to it.
+    let named = |decided: &Decided| {
+        let a2a = decided.typed.a2a.clone().expect("a2a");
+        (a2a.task_id, a2a.task_binding)
+    };
+    let refused_for = (Some("t-r".to_owned()), Some("other".to_owned()));
+    assert_eq!(named(&referring), refused_for);
+    assert_eq!(named(&continued), refused_for);
+    // Over HTTP+JSON: 404 in A2A's error format (§11.6), as A2A's TaskNotFoundError.
     let rest = decide(
         &gate,
         &Request::new("GET", "/rest/tasks/t-r", "", Some(WRITER)).at(T0),
         &shared,
     );
     assert_eq!((rest.reason(), rest.status()), ("task_not_owned", 404));
+    assert_eq!(named(&rest), refused_for);
+    let error = &rest.body()["error"];
+    assert_eq!(
+        (&error["code"], &error["status"]),
+        (&json!(404), &json!("NOT_FOUND"))
+    );
+    let info = &error["details"][0];
+    assert_eq!(
+        info["@type"],
+        json!("type.googleapis.com/google.rpc.ErrorInfo")
+    );
+    assert_eq!(
+        (&info["reason"], &info["domain"]),
+        (&json!("TASK_NOT_FOUND"), &json!("a2a-protocol.org"))
+    );
+    assert_eq!(info["metadata"]["reason"], json!("task_not_owned"));
+    assert_eq!(
+        info["metadata"]["decision_id"],
+        json!(rest.typed.decision_id)
+    );
     // Policy shares the readers' tasks with the payments agents, through a2a/SharedTask.
     let shared_with = get(PAYMENTS, "t-r");
     assert_eq!(

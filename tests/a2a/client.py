@@ -54,13 +54,21 @@ def parse_args():
 
 
 def error_report(error):
-    """An exception as the SDK raised it: its class, text, and the message, data and HTTP
-    status the SDK's A2A errors carry."""
+    """An exception as the SDK raised it: its class, text, the message, data and HTTP
+    status the SDK's A2A errors carry, and the body of an HTTP error it did not map."""
     report = {"class": f"{type(error).__module__}.{type(error).__qualname__}", "text": str(error)[:2000]}
     for field in ("message", "data", "status_code"):
         value = getattr(error, field, None)
         if value is not None:
             report[field] = value
+    # An HTTP error the SDK did not map keeps the answer in its cause: the body is what a
+    # user can still read there.
+    response = getattr(error.__cause__, "response", None)
+    if response is not None:
+        try:
+            report["cause_body"] = response.json()
+        except Exception:  # an unread stream or a body that is not JSON: nothing to show
+            pass
     return report
 
 

@@ -28,9 +28,9 @@ WORKERS = 2
 SDK_ERROR = "a2a.client.errors.A2AClientError"
 TASK_NOT_FOUND = "a2a.utils.errors.TaskNotFoundError"
 NOT_OWNED_TEXT = "toolgate: task not found: no task of yours has this id"
-# On HTTP+JSON task_not_owned is a 404 problem document, which the SDK's REST transport
-# (it reads only google.rpc.Status error bodies) takes for an unknown route.
-METHOD_NOT_FOUND = "a2a.utils.errors.MethodNotFoundError"
+# On HTTP+JSON refusals are A2A's error format (a google.rpc.Status with an ErrorInfo): the
+# SDK's REST transport raises TaskNotFoundError for task_not_owned, with the ErrorInfo's
+# metadata (toolgate's reason and decision id) as its `data`.
 
 
 def setUpModule():
@@ -251,17 +251,15 @@ class A2aSdk(unittest.TestCase):
         task = owner["steps"][1]["result"]["task_id"]
         other = self.drive("writer", [{"op": "subscribe", "task": task}, send("take over", task=task),
                                       send("see that task", refers_to=[task])])
-        # The record's a2a block names the task a call acts on (a task method's, the one a
-        # message continues); a task only referred to is named in the record's errors.
-        for step, action, method, named in zip(other["steps"][1:],
-                                               ("a2a/SubscribeToTask", "a2a/SendMessage", "a2a/SendMessage"),
-                                               ("SubscribeToTask", "SendMessage", "SendMessage"),
-                                               (task, task, None)):
+        # The record's a2a block names the task each call was refused for, and where it stood,
+        # a task only referred to (referenceTaskIds) too; its owner is in the record's errors.
+        for step, action, method in zip(other["steps"][1:],
+                                        ("a2a/SubscribeToTask", "a2a/SendMessage", "a2a/SendMessage"),
+                                        ("SubscribeToTask", "SendMessage", "SendMessage")):
             record = self.assert_sdk_refused(other, step, TASK_NOT_FOUND, NOT_OWNED_TEXT, "task_not_owned")
             self.assertEqual(record["principal"], WRITER)
-            self.assertEqual((record["action"], record["a2a"]["method"], record["a2a"]["task_id"]),
-                             (action, method, named), record)
-            self.assertTrue(any(task in error for error in record["errors"]), record)
+            self.assert_a2a(record, action, method, task=task, standing="other")
+            self.assertTrue(any(task in error and READER in error for error in record["errors"]), record)
         referred = self.drive("reader", [send("see that task", refers_to=[task]), {"op": "cancel", "task": task}])
         self.assert_completed(referred, referred["steps"][1], ["echo: see that task"])
         self.assertEqual(referred["steps"][2].get("result", {}).get("state"), "TASK_STATE_CANCELED", referred["steps"][2])
@@ -328,7 +326,9 @@ class A2aSdk(unittest.TestCase):
     # -- the HTTP+JSON binding ------------------------------------------------------------
     def test_http_json_binding_keeps_the_task_to_its_creator_too(self):
         """The same agent serves HTTP+JSON (/a2a/rest/...): another agent's GetTask and
-        CancelTask there do not reach it either, and a policy's no is the SDK's HTTP error."""
+        CancelTask there do not reach it either. Refusals are in A2A's HTTP+JSON error format:
+        the SDK raises TaskNotFoundError for another agent's task, and a policy's no (A2A has
+        no error for it) is its HTTP 403 error, whose answer names toolgate's reason."""
         owner = self.drive("reader", [send("wait 60", return_immediately=True), {"op": "get", "task": "$1"}],
                            binding="HTTP+JSON")
         created, got = owner["steps"][1:]
@@ -339,20 +339,31 @@ class A2aSdk(unittest.TestCase):
                         bound=[task])
         other = self.drive("writer", [{"op": "get", "task": task}, {"op": "cancel", "task": task},
                                       send("here is the file", file="secret numbers")], binding="HTTP+JSON")
-        # A policy's no on HTTP+JSON is a 403 problem document: an HTTP error to the SDK.
+        # A policy's no: A2A has no error for it, so the SDK raises its HTTP error; the answer
+        # it keeps (the error's cause) is a google.rpc.Status naming toolgate's reason.
         refused = other["steps"][3]
         self.assertFalse(refused["ok"], self.show(other))
         self.assertEqual(refused["error"]["class"], SDK_ERROR, refused)
         self.assertTrue(refused["error"]["text"].startswith("HTTP Error 403: "), refused)
-        record = self.gw.decision(self.exchange(other, refused)["decision_id"])
+        decision_id = self.exchange(other, refused)["decision_id"]
+        status = refused["error"]["cause_body"]["error"]
+        self.assertEqual((status["code"], status["status"], status["message"]),
+                         (403, "PERMISSION_DENIED", "toolgate: the call is forbidden by policy"), refused)
+        self.assertEqual(status["details"], [{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "FORBIDDEN_BY_POLICY",
+            "domain": "toolgate.dev", "metadata": {"decision_id": decision_id, "reason": "forbidden_by_policy",
+                                                   "policies": "planner-takes-no-files"}}], refused)
+        record = self.gw.decision(decision_id)
         self.assertEqual((record["reason"], record["policies"]), ("forbidden_by_policy", ["planner-takes-no-files"]),
                          record)
         self.assert_a2a(record, "a2a/SendMessage", "POST /message:send", binding="http_json")
         for step, action, method in zip(other["steps"][1:3], ("a2a/GetTask", "a2a/CancelTask"),
                                         (f"GET /tasks/{task}", f"POST /tasks/{task}:cancel")):
-            url = f"https://localhost:{self.gw.port}{PATH}/rest/{method.split(' /')[1]}"
-            record = self.assert_sdk_refused(other, step, METHOD_NOT_FOUND, f"Resource not found: {url}",
-                                             "task_not_owned", status=404)
+            record = self.assert_sdk_refused(other, step, TASK_NOT_FOUND, NOT_OWNED_TEXT, "task_not_owned",
+                                             status=404)
+            # The ErrorInfo's metadata reaches the SDK user as the error's data.
+            self.assertEqual(step["error"]["data"], {"decision_id": record["decision_id"], "reason": "task_not_owned",
+                                                     "policies": ""}, step)
             self.assert_a2a(record, action, method, binding="http_json", task=task, standing="other")
         still = self.drive("reader", [{"op": "get", "task": task}, {"op": "cancel", "task": task}], binding="HTTP+JSON")
         self.assertEqual([s.get("result", {}).get("state") for s in still["steps"][1:]],
