@@ -1,6 +1,8 @@
 //! Authorization: evaluate the policy slice, and treat any evaluation error as a denial.
 
-use cedar_policy::{Authorizer, Decision};
+use std::rc::Rc;
+
+use cedar_policy::{Authorizer, Decision, PolicySet};
 
 use crate::cedar_request::Built;
 use crate::policy::PolicyStore;
@@ -16,13 +18,19 @@ pub struct Verdict {
     pub errors: Vec<String>,
 }
 
-pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) -> Verdict {
-    let policies = match built.request.context() {
+/// The policies Cedar evaluates for this request: its scope slice, less the policies
+/// whose guards its concrete context rules out (see `PolicyStore::policies_deciding`).
+pub fn slice(store: &PolicyStore, built: &Built) -> Rc<PolicySet> {
+    match built.request.context() {
         Some(context) if built.concrete => {
             store.policies_deciding(&built.principal, &built.action, &built.resource, context)
         }
         _ => store.policies_for(&built.principal, &built.action, &built.resource),
-    };
+    }
+}
+
+pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) -> Verdict {
+    let policies = slice(store, built);
     let entities = store.entities_for(&built.resource);
     let response = authorizer.is_authorized(&built.request, &policies, &entities);
     let diagnostics = response.diagnostics();
