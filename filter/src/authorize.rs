@@ -5,6 +5,7 @@ use std::rc::Rc;
 use cedar_policy::{Authorizer, Decision, PolicySet};
 
 use crate::cedar_request::Built;
+use crate::guard::ContextSource;
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
 
@@ -21,11 +22,16 @@ pub struct Verdict {
 /// The policies Cedar evaluates for this request: its scope slice, less the policies
 /// whose guards its concrete context rules out (see `PolicyStore::policies_deciding`).
 pub fn slice(store: &PolicyStore, built: &Built) -> Rc<PolicySet> {
-    match built.request.context() {
-        Some(context) if built.concrete => {
-            store.policies_deciding(&built.principal, &built.action, &built.resource, context)
+    let (principal, action, resource) = (&built.principal, &built.action, &built.resource);
+    if !built.concrete {
+        return store.policies_for(principal, action, resource);
+    }
+    match (&built.values, built.request.context()) {
+        (Some(values), _) => {
+            store.policies_deciding(principal, action, resource, ContextSource::Built(values))
         }
-        _ => store.policies_for(&built.principal, &built.action, &built.resource),
+        (None, Some(context)) => store.policies_deciding(principal, action, resource, context),
+        (None, None) => store.policies_for(principal, action, resource),
     }
 }
 
