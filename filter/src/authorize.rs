@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use cedar_policy::{Authorizer, Decision, PolicySet};
+use cedar_policy::{Authorizer, Decision, PolicyId, PolicySet};
 
 use crate::cedar_request::Built;
 use crate::guard::ContextSource;
@@ -40,7 +40,7 @@ pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) ->
     let entities = store.entities_for(&built.resource);
     let response = authorizer.is_authorized(&built.request, &policies, &entities);
     let diagnostics = response.diagnostics();
-    let determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+    let determining: Vec<String> = diagnostics.reason().map(policy_id).collect();
     let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
     // Cedar skips a policy that errors; a skipped forbid must not turn into an allow.
     let denied = if !errors.is_empty() {
@@ -61,5 +61,18 @@ pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) ->
         denied,
         policies: determining,
         errors,
+    }
+}
+
+/// A policy id as Cedar displays it (`str::escape_debug`), without the formatter for
+/// the usual id, whose every character displays as itself.
+pub fn policy_id(id: &PolicyId) -> String {
+    let text: &str = id.as_ref();
+    let plain = text
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'\\' | b'\'' | b'"'));
+    match plain {
+        true => text.to_owned(),
+        false => id.to_string(),
     }
 }

@@ -619,7 +619,10 @@ impl Gate {
                 return Err(refusal);
             }
         };
-        decided.approved_by = approver.or(decided.approved_by.take());
+        if let Some(approved) = approver {
+            decided.approved_by = Some(approved.approver);
+            decided.arguments_digest = Some((decided.deciding, approved.args_digest));
+        }
         for policy in verdict.policies {
             if !decided.policies.contains(&policy) {
                 decided.policies.push(policy);
@@ -743,7 +746,8 @@ impl Gate {
     fn next_decision_id(&self) -> String {
         let n = self.decisions.get().wrapping_add(1);
         self.decisions.set(n);
-        format!("{:016x}{n:016x}", self.id_seed)
+        // `{seed:016x}{n:016x}`, without the formatter.
+        crate::digest::hex(&[self.id_seed.to_be_bytes(), n.to_be_bytes()].concat())
     }
 }
 
