@@ -601,24 +601,24 @@ pub fn context(
     let long = CedarValue::Long;
     let set = CedarValue::strings;
     let mut fields = vec![
-        ("method".to_owned(), string(&a2a.method)),
-        ("binding".to_owned(), string(a2a.binding.id())),
-        ("extensions".to_owned(), set(&a2a.extensions)),
+        ("method".into(), string(&a2a.method)),
+        ("binding".into(), string(a2a.binding.id())),
+        ("extensions".into(), set(&a2a.extensions)),
     ];
     if let Some(version) = &a2a.version {
-        fields.push(("version".to_owned(), string(version)));
+        fields.push(("version".into(), string(version)));
     }
     if let Some(m) = &a2a.message {
         let mut message = vec![
-            ("role".to_owned(), string(m.role)),
-            ("parts".to_owned(), long(m.parts)),
-            ("text_parts".to_owned(), long(m.text_parts)),
-            ("file_parts".to_owned(), long(m.file_parts)),
-            ("data_parts".to_owned(), long(m.data_parts)),
-            ("text_bytes".to_owned(), long(m.text_bytes)),
-            ("file_bytes".to_owned(), long(m.file_bytes)),
-            ("data_bytes".to_owned(), long(m.data_bytes)),
-            ("reference_task_ids".to_owned(), set(&m.reference_task_ids)),
+            ("role".into(), string(m.role)),
+            ("parts".into(), long(m.parts)),
+            ("text_parts".into(), long(m.text_parts)),
+            ("file_parts".into(), long(m.file_parts)),
+            ("data_parts".into(), long(m.data_parts)),
+            ("text_bytes".into(), long(m.text_bytes)),
+            ("file_bytes".into(), long(m.file_bytes)),
+            ("data_bytes".into(), long(m.data_bytes)),
+            ("reference_task_ids".into(), set(&m.reference_task_ids)),
         ];
         let ids = [
             ("message_id", &m.message_id),
@@ -627,21 +627,21 @@ pub fn context(
         ];
         message.extend(
             ids.into_iter()
-                .filter_map(|(key, value)| value.as_deref().map(|v| (key.to_owned(), string(v)))),
+                .filter_map(|(key, value)| value.as_deref().map(|v| (key.into(), string(v)))),
         );
-        fields.push(("message".to_owned(), CedarValue::Record(message)));
+        fields.push(("message".into(), CedarValue::Record(message)));
     }
     if let Some(task) = task {
         let mut standing = vec![
-            ("id".to_owned(), string(&task.id)),
-            ("owned".to_owned(), CedarValue::Bool(task.owned)),
+            ("id".into(), string(&task.id)),
+            ("owned".into(), CedarValue::Bool(task.owned)),
         ];
         if let Some(owner) = &task.owner {
-            standing.push(("owner".to_owned(), CedarValue::Entity(agent(owner))));
+            standing.push(("owner".into(), CedarValue::Entity(agent(owner))));
         }
-        fields.push(("task".to_owned(), CedarValue::Record(standing)));
+        fields.push(("task".into(), CedarValue::Record(standing)));
     }
-    Ok(("a2a".to_owned(), CedarValue::Record(fields)))
+    Ok(("a2a".into(), CedarValue::Record(fields)))
 }
 
 /// The record's `a2a` block; `task` is where the task the call names stood (for a

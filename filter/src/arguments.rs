@@ -218,9 +218,9 @@ pub fn to_cedar(
         ),
         (Value::Number(n), _) => match n.as_i64() {
             Some(i) => CedarValue::Long(i),
-            None => CedarValue::String(n.to_string()),
+            None => CedarValue::String(n.to_string().into()),
         },
-        (Value::String(s), _) => CedarValue::String(s.clone()),
+        (Value::String(s), _) => CedarValue::string(s),
         (Value::Array(items), declared) => {
             let element = match declared {
                 Some(ArgumentType::Set(element)) => Some(element.as_ref()),
@@ -250,7 +250,7 @@ fn record_to_cedar(
     let mut converted = Vec::with_capacity(fields.len());
     for (key, item) in fields {
         if let Some(v) = to_cedar(item, declared.and_then(|d| d.get(key)))? {
-            converted.push((key.clone(), v));
+            converted.push((key.as_str().into(), v));
         }
     }
     Ok(CedarValue::Record(converted))

@@ -25,21 +25,18 @@ pub fn session(
         .collect();
     let high_risk = tools.iter().filter(|t| store.is_high_risk(t)).count();
     let record = CedarValue::record([
-        ("id".to_owned(), CedarValue::string(id)),
+        ("id".into(), CedarValue::string(id)),
         (
-            "tools".to_owned(),
+            "tools".into(),
             CedarValue::set(tools.into_iter().map(CedarValue::Entity)),
         ),
-        (
-            "tags".to_owned(),
-            CedarValue::set(session.tags.into_iter().map(CedarValue::String)),
-        ),
-        ("calls".to_owned(), CedarValue::count(session.calls)),
-        ("high_risk_tools".to_owned(), CedarValue::count(high_risk)),
-        ("first_call".to_owned(), CedarValue::Long(session.first)),
-        ("last_call".to_owned(), CedarValue::Long(session.last)),
+        ("tags".into(), CedarValue::strings(&session.tags)),
+        ("calls".into(), CedarValue::count(session.calls)),
+        ("high_risk_tools".into(), CedarValue::count(high_risk)),
+        ("first_call".into(), CedarValue::Long(session.first)),
+        ("last_call".into(), CedarValue::Long(session.last)),
     ]);
-    Ok(("session".to_owned(), record))
+    Ok(("session".into(), record))
 }
 
 /// `context.rate`: the agent's allowed calls in the last minute, to this resource and to any.
@@ -49,18 +46,18 @@ pub fn rate(shard: &Shard, agent: &str, resource: &str, now: i64) -> Result<Pair
         Ok::<_, String>(CedarValue::count(count.calls))
     };
     let record = CedarValue::record([
-        ("tool".to_owned(), count(Some(resource))?),
-        ("agent".to_owned(), count(None)?),
+        ("tool".into(), count(Some(resource))?),
+        ("agent".into(), count(None)?),
     ]);
-    Ok(("rate".to_owned(), record))
+    Ok(("rate".into(), record))
 }
 
 /// `context.risk`: the workload's score and flags, and whether they are stale.
 pub fn risk(view: &risk::View) -> Result<Pair, String> {
     let record = CedarValue::record([
-        ("score".to_owned(), CedarValue::Long(view.signal.score)),
-        ("flags".to_owned(), CedarValue::strings(&view.signal.flags)),
-        ("stale".to_owned(), CedarValue::Bool(view.stale)),
+        ("score".into(), CedarValue::Long(view.signal.score)),
+        ("flags".into(), CedarValue::strings(&view.signal.flags)),
+        ("stale".into(), CedarValue::Bool(view.stale)),
     ]);
-    Ok(("risk".to_owned(), record))
+    Ok(("risk".into(), record))
 }

@@ -208,7 +208,7 @@ fn build_with(
             let expression = value
                 .to_restricted()
                 .map_err(|e| BuildError(format!("{key}: {e}")))?;
-            Ok((key.clone(), expression))
+            Ok((key.to_string(), expression))
         })
         .collect::<Result<Vec<_>, BuildError>>()?;
     let context =
@@ -226,16 +226,16 @@ fn context_pairs(
     let mut pairs = Vec::with_capacity(16 + facts.behaviour.len());
     pairs.extend([
         (
-            "authenticated".to_owned(),
+            "authenticated".into(),
             CedarValue::Bool(facts.identity.principal != Principal::Unauthenticated),
         ),
         (
-            "insecure_identity".to_owned(),
+            "insecure_identity".into(),
             CedarValue::Bool(facts.identity.insecure),
         ),
-        ("server".to_owned(), string(facts.server)),
-        ("http_method".to_owned(), string(facts.http_method)),
-        ("path".to_owned(), string(facts.path)),
+        ("server".into(), string(facts.server)),
+        ("http_method".into(), string(facts.http_method)),
+        ("path".into(), string(facts.path)),
     ]);
     let optional = [
         ("trust_domain", facts.identity.trust_domain()),
@@ -251,14 +251,14 @@ fn context_pairs(
     pairs.extend(
         optional
             .into_iter()
-            .filter_map(|(key, value)| value.map(|v| (key.to_owned(), string(v)))),
+            .filter_map(|(key, value)| value.map(|v| (key.into(), string(v)))),
     );
     let arguments = match unknown_arguments {
         Some(name) => Some(unknown_tool_arguments(call, name)?),
         None => tool_arguments(store, call)?,
     };
     if let Some(arguments) = arguments {
-        pairs.push(("arguments".to_owned(), arguments));
+        pairs.push(("arguments".into(), arguments));
     }
     pairs.extend_from_slice(facts.behaviour);
     Ok(pairs)
@@ -268,31 +268,22 @@ fn context_pairs(
 fn credential_pairs(store: &PolicyStore, credential: &Credential, now_unix: i64) -> [Pair; 2] {
     let string = |s: &str| CedarValue::string(s);
     let mut token = vec![
-        ("issuer".to_owned(), string(&credential.issuer)),
-        ("subject".to_owned(), string(&credential.subject)),
+        ("issuer".into(), string(&credential.issuer)),
+        ("subject".into(), string(&credential.subject)),
         (
-            "agent".to_owned(),
+            "agent".into(),
             CedarValue::Entity(store.types.uid(&store.types.agent, &credential.subject)),
         ),
+        ("audience".into(), CedarValue::strings(&credential.audience)),
+        ("scopes".into(), CedarValue::strings(&credential.scopes)),
+        ("issued_at".into(), CedarValue::Long(credential.issued_at)),
+        ("expires_at".into(), CedarValue::Long(credential.expires_at)),
         (
-            "audience".to_owned(),
-            CedarValue::strings(&credential.audience),
-        ),
-        ("scopes".to_owned(), CedarValue::strings(&credential.scopes)),
-        (
-            "issued_at".to_owned(),
-            CedarValue::Long(credential.issued_at),
-        ),
-        (
-            "expires_at".to_owned(),
-            CedarValue::Long(credential.expires_at),
-        ),
-        (
-            "ttl_seconds".to_owned(),
+            "ttl_seconds".into(),
             CedarValue::Long(credential.ttl_seconds()),
         ),
         (
-            "remaining_seconds".to_owned(),
+            "remaining_seconds".into(),
             CedarValue::Long(credential.remaining_seconds(now_unix)),
         ),
     ];
@@ -304,25 +295,19 @@ fn credential_pairs(store: &PolicyStore, credential: &Credential, now_unix: i64)
     token.extend(
         optional
             .into_iter()
-            .filter_map(|(key, value)| value.as_deref().map(|v| (key.to_owned(), string(v)))),
+            .filter_map(|(key, value)| value.as_deref().map(|v| (key.into(), string(v)))),
     );
     let delegation = vec![
         (
-            "depth".to_owned(),
+            "depth".into(),
             CedarValue::count(credential.delegation.len()),
         ),
-        (
-            "actors".to_owned(),
-            CedarValue::strings(&credential.delegation),
-        ),
-        (
-            "chain".to_owned(),
-            string(&credential.delegation.join(" > ")),
-        ),
+        ("actors".into(), CedarValue::strings(&credential.delegation)),
+        ("chain".into(), string(&credential.delegation.join(" > "))),
     ];
     [
-        ("token".to_owned(), CedarValue::Record(token)),
-        ("delegation".to_owned(), CedarValue::Record(delegation)),
+        ("token".into(), CedarValue::Record(token)),
+        ("delegation".into(), CedarValue::Record(delegation)),
     ]
 }
 
@@ -339,8 +324,8 @@ fn unknown_tool_arguments(call: &Call, name: &str) -> Result<CedarValue, BuildEr
 
 /// `{<server>: {<tool>: value}}`.
 fn nest(server: &str, tool: &str, value: CedarValue) -> CedarValue {
-    let tool = CedarValue::Record(vec![(tool.to_owned(), value)]);
-    CedarValue::Record(vec![(server.to_owned(), tool)])
+    let tool = CedarValue::Record(vec![(tool.into(), value)]);
+    CedarValue::Record(vec![(server.into(), tool)])
 }
 
 /// `arguments`: a tool call's arguments at `<server>.<tool>`, typed by that tool's

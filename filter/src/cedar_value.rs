@@ -9,17 +9,19 @@
 
 use cedar_policy::{EntityUid, RestrictedExpression};
 use serde_json::{Map, Value};
+use smol_str::SmolStr;
 
 /// One context value, as it is handed to Cedar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CedarValue {
     Bool(bool),
     Long(i64),
-    String(String),
+    /// Cedar's own string type: up to 23 bytes held inline, without an allocation.
+    String(SmolStr),
     Set(Vec<CedarValue>),
     /// Fields in the order given; a key given twice is Cedar's error when the
     /// context is built (see [`CedarValue::to_restricted`]).
-    Record(Vec<(String, CedarValue)>),
+    Record(Vec<Pair>),
     Entity(EntityUid),
     /// A Cedar `decimal`, by the text its constructor is called with.
     Decimal(String),
@@ -28,15 +30,15 @@ pub enum CedarValue {
 }
 
 /// A context attribute and its value.
-pub type Pair = (String, CedarValue);
+pub type Pair = (SmolStr, CedarValue);
 
 /// Keys Cedar's JSON form reserves for its escapes: a record holding one cannot be
 /// written as JSON (Cedar's own `to_json_value` refuses it too).
 const RESERVED_KEYS: [&str; 3] = ["__entity", "__extn", "__expr"];
 
 impl CedarValue {
-    pub fn string(text: impl Into<String>) -> Self {
-        Self::String(text.into())
+    pub fn string(text: &str) -> Self {
+        Self::String(SmolStr::new(text))
     }
 
     /// A record of these fields.
@@ -51,7 +53,7 @@ impl CedarValue {
 
     /// A set of strings.
     pub fn strings<'s>(items: impl IntoIterator<Item = &'s String>) -> Self {
-        Self::set(items.into_iter().map(|s| Self::String(s.clone())))
+        Self::set(items.into_iter().map(|s| Self::string(s)))
     }
 
     /// A count as a Long, saturating.
@@ -65,7 +67,7 @@ impl CedarValue {
         Ok(match self {
             Self::Bool(b) => RestrictedExpression::new_bool(*b),
             Self::Long(n) => RestrictedExpression::new_long(*n),
-            Self::String(s) => RestrictedExpression::new_string(s.clone()),
+            Self::String(s) => RestrictedExpression::new_string(s.to_string()),
             Self::Set(elements) => RestrictedExpression::new_set(
                 elements
                     .iter()
@@ -75,7 +77,7 @@ impl CedarValue {
             Self::Record(fields) => RestrictedExpression::new_record(
                 fields
                     .iter()
-                    .map(|(key, value)| Ok((key.clone(), value.to_restricted()?)))
+                    .map(|(key, value)| Ok((key.to_string(), value.to_restricted()?)))
                     .collect::<Result<Vec<_>, String>>()?,
             )
             .map_err(|e| e.to_string())?,
@@ -103,7 +105,7 @@ impl CedarValue {
         Some(match self {
             Self::Bool(b) => Value::Bool(*b),
             Self::Long(n) => Value::from(*n),
-            Self::String(s) => Value::String(s.clone()),
+            Self::String(s) => Value::String(s.to_string()),
             Self::Set(elements) => Value::Array(
                 elements
                     .iter()
@@ -148,7 +150,7 @@ fn object<'p>(
         if check_reserved && RESERVED_KEYS.contains(&key.as_str()) {
             return None;
         }
-        object.insert(key.clone(), value.to_json()?);
+        object.insert(key.to_string(), value.to_json()?);
     }
     Some(object)
 }

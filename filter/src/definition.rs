@@ -102,7 +102,7 @@ impl Definition {
     /// `context.tool_definition`.
     pub fn context(&self) -> Pair {
         let state = CedarValue::string(self.state.as_str());
-        ("tool_definition".to_owned(), state)
+        ("tool_definition".into(), state)
     }
 }
 

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use cedar_policy::{Context, EvalResult, Policy};
 use serde_json::Value;
+use smol_str::SmolStr;
 
 use crate::cedar_value::{CedarValue, Pair};
 
@@ -21,7 +22,7 @@ use crate::cedar_value::{CedarValue, Pair};
 pub enum Literal {
     Bool(bool),
     Long(i64),
-    String(String),
+    String(SmolStr),
 }
 
 impl Literal {
@@ -29,7 +30,7 @@ impl Literal {
         match value {
             Value::Bool(b) => Some(Self::Bool(*b)),
             Value::Number(n) => n.as_i64().map(Self::Long),
-            Value::String(s) => Some(Self::String(s.clone())),
+            Value::String(s) => Some(Self::String(s.as_str().into())),
             _ => None,
         }
     }
@@ -39,7 +40,7 @@ impl Literal {
         match value {
             EvalResult::Bool(b) => Some(Self::Bool(*b)),
             EvalResult::Long(n) => Some(Self::Long(*n)),
-            EvalResult::String(s) => Some(Self::String(s.clone())),
+            EvalResult::String(s) => Some(Self::String(s.as_str().into())),
             _ => None,
         }
     }

@@ -164,7 +164,7 @@ impl Presented<'_> {
     /// `context.mcp_session_id`.
     pub fn context(&self) -> Pair {
         let id = CedarValue::string(self.id);
-        ("mcp_session_id".to_owned(), id)
+        ("mcp_session_id".into(), id)
     }
 
     /// The request stage's verdict: a session bound to another principal is refused.

@@ -21,7 +21,7 @@ fn select(text: &str, context: serde_json::Value) -> Selection {
     let built = match &context {
         serde_json::Value::Object(fields) => fields
             .iter()
-            .map(|(k, v)| (k.clone(), value(v)))
+            .map(|(k, v)| (k.as_str().into(), value(v)))
             .collect::<Vec<_>>(),
         _ => panic!("a context is an object"),
     };
@@ -42,7 +42,7 @@ fn value(json: &serde_json::Value) -> CedarValue {
         Value::Array(items) => CedarValue::set(items.iter().map(value)),
         Value::Object(fields) => match fields.get("__entity") {
             Some(uid) => CedarValue::Entity(EntityUid::from_json(uid.clone()).expect("uid")),
-            None => CedarValue::record(fields.iter().map(|(k, v)| (k.clone(), value(v)))),
+            None => CedarValue::record(fields.iter().map(|(k, v)| (k.as_str().into(), value(v)))),
         },
         Value::Null => panic!("no null in a context"),
     }
@@ -164,7 +164,7 @@ fn a_built_decimal_equals_no_literal_and_an_unknown_keeps_the_policy() {
         r#"forbid (principal, action, resource) when { context has n && context.n == 3 };"#;
     let shape = guard(amount).expect("a guard").shape;
     let select = |value: CedarValue| {
-        let built = [("n".to_owned(), value)];
+        let built = [("n".into(), value)];
         Lookup::new(Some(ContextSource::Built(&built))).select(&shape)
     };
     // Cedar's `==` between a decimal and a Long is false, without error.
