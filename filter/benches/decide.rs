@@ -5,6 +5,9 @@
 //!   intent headers, an mTLS agent identity), which evaluates the request's slice;
 //! - `authorize/sliced/N`: Cedar on `PolicyStore::policies_for(..)`, the slice lookup included;
 //! - `authorize/unsliced/N`: Cedar on every policy, what toolgate would do without the index.
+//! - `decide-forbids/N`, `authorize-forbids/sliced/N` (N = 1,000 and 10,000): the same
+//!   request over the other shape (`forbids`): one policy in ten a general forbid on an
+//!   argument value, which every tool call must consider.
 //!
 //! `cargo bench -p toolgate --bench decide -- --test` runs each once, timing nothing.
 //! `cargo test` runs them once too, in a debug build, at 10 and 1,000 policies only:
@@ -12,8 +15,9 @@
 //!
 //! The generated set is a catalog like a real deployment's: per-tool, per-agent and
 //! per-team policies, nearly all of which cannot apply to any one call (see `catalog`).
-//! (`scripts/lib/gen_policies.py`, for `scripts/bench`, has another shape: per-tool
-//! permits plus one general forbid in ten, which every tool call must evaluate.)
+//! `forbids` is the shape of `scripts/lib/gen_policies.py` (for `scripts/bench`): per-tool
+//! permits plus one general forbid in ten on an argument value, which every tool call
+//! must consider (the condition guards leave at most one of them to evaluate).
 
 #[cfg(not(target_arch = "wasm32"))]
 criterion::criterion_main!(native::benches);
@@ -30,6 +34,7 @@ mod native {
     use cedar_policy::Authorizer;
     use criterion::{BenchmarkId, Criterion};
     use serde_json::{json, Value};
+    use toolgate::authorize;
     use toolgate::cedar_request::{self, Facts, Intent};
     use toolgate::config::Config;
     use toolgate::gate::{Input, Outcome};
@@ -145,6 +150,56 @@ mod native {
         })
     }
 
+    /// The other shape, `scripts/lib/gen_policies.py`'s: nine policies in ten a per-tool
+    /// permit for team 0 with an intent condition (`resource == Tool`, `context.intent ==
+    /// "task-<i>"`), one in ten a general forbid on `srv-0/tool-0`'s `path` argument
+    /// (`context.arguments["srv-0"]["tool-0"].path == "/secret/<i>"`, behind `has`
+    /// tests), on any principal and resource: every tool call must consider all of them.
+    /// The request is allowed by permit 0 and matches none of the forbids.
+    fn argument_forbids(n: usize) -> Value {
+        let mut cedar = String::new();
+        let mut tools = Vec::new();
+        let call = "Toolgate::Action::\"tools/call\"";
+        for i in 0..n {
+            let policy = if i % 10 == 9 {
+                let path = "context.arguments[\"srv-0\"][\"tool-0\"]";
+                format!(
+                    "forbid (principal, action == {call}, resource)\n\
+                     when {{ context has arguments && context.arguments has \"srv-0\" && \
+                     context.arguments[\"srv-0\"] has \"tool-0\" && {path} has path && \
+                     {path}.path == \"/secret/{i}\" }};"
+                )
+            } else {
+                let id = format!("srv-0/tool-{i}");
+                let scope = format!("Toolgate::Tool::\"{id}\"");
+                tools.push(id);
+                format!(
+                    "permit (principal in Toolgate::AgentGroup::\"team-0\", action == {call}, \
+                     resource == {scope})\n\
+                     when {{ context has intent && context.intent == \"task-{i}\" }};"
+                )
+            };
+            cedar.push_str(&format!("@id(\"gen-{i}\")\n{policy}\n"));
+        }
+        let mut entities = vec![
+            json!({"uid": {"type": "Toolgate::AgentGroup", "id": "team-0"}, "attrs": {}, "parents": []}),
+            json!({"uid": {"type": "Toolgate::Server", "id": "srv-0"}, "attrs": {}, "parents": []}),
+            json!({"uid": {"type": "Toolgate::Agent", "id": agent(0)}, "attrs": {},
+                "parents": [{"type": "Toolgate::AgentGroup", "id": "team-0"}]}),
+        ];
+        entities.extend(tools.into_iter().map(|id| {
+            json!({"uid": {"type": "Toolgate::Tool", "id": id}, "attrs": {"sensitivity": "low"},
+                "parents": [{"type": "Toolgate::Server", "id": "srv-0"}]})
+        }));
+        let arguments =
+            "namespace Toolgate { type Arguments = { \"srv-0\"?: { \"tool-0\"?: { path?: String } } }; }";
+        json!({
+            "trust_domains": ["toolgate.test"],
+            "server": "srv-0",
+            "policies": {"cedar": cedar, "entities": entities, "arguments_schema": arguments},
+        })
+    }
+
     /// The request: agent `gen-0` calls `srv-0/tool-0`, which its team may call for intent `task-0`.
     struct Request {
         headers: Vec<Header>,
@@ -185,71 +240,94 @@ mod native {
             body: &request.body,
         };
         let input = Input::new(http, &request.peer, 1_700_000_000_000_000_000);
-        let authorizer = Authorizer::new();
         let sizes: &[usize] = match std::env::args().any(|arg| arg == "--bench") {
             true => &SIZES,
             false => &TEST_SIZES,
         };
         for &n in sizes {
-            let config_json = catalog(n).to_string();
-            let gate = Gate::configure(config_json.as_bytes(), 1).expect("gate");
-            let verdict = gate.decide(&input, &|| 0);
-            assert_eq!(verdict.outcome, Outcome::Allow, "{:?}", verdict.record);
+            bench_shape(c, "", &catalog(n), n, &input, &request.peer, true);
+        }
+        for &n in sizes.iter().filter(|&&n| n >= 1_000) {
+            let config = argument_forbids(n);
+            bench_shape(c, "-forbids", &config, n, &input, &request.peer, false);
+        }
+    }
 
-            // The same request as a Cedar request, for authorization alone.
-            let config = Config::from_json(config_json.as_bytes()).expect("config");
-            let store = PolicyStore::build(&config.policies, &[]).expect("store");
-            let calls =
-                toolgate::protocol::classify(&input.request, "srv-0", &config).expect("call");
-            let identity = identity::resolve(
-                &config,
-                &request.peer,
-                identity::ClaimedHeaders {
-                    dev: None,
-                    xfcc: None,
-                },
-            )
-            .expect("identity");
-            let intent = Intent {
-                intent: Some("task-0".into()),
-                task: Some("BENCH-1".into()),
-                session: Some("bench-session".into()),
-            };
-            let facts = Facts {
-                identity: &identity,
-                credential: None,
-                now_unix: 1_700_000_000,
-                intent: &intent,
-                server: "srv-0",
-                http_method: "POST",
-                path: "/mcp",
-                protocol_version: None,
-                behaviour: &[],
-            };
-            let built =
-                cedar_request::build(&store, &calls.as_slice()[0], &facts).expect("request");
-            let slice = store.policies_for(&built.principal, &built.action, &built.resource);
-            eprintln!(
-                "{n} generated policies: {} in all, {} in this request's slice",
-                store.policy_count(),
-                slice.policies().count()
-            );
+    /// `decide{suffix}/n` and `authorize{suffix}/sliced/n` (and `unsliced`) on one
+    /// generated configuration.
+    fn bench_shape(
+        c: &mut Criterion,
+        suffix: &str,
+        config: &Value,
+        n: usize,
+        input: &Input<'_>,
+        peer: &Peer,
+        unsliced: bool,
+    ) {
+        let authorizer = Authorizer::new();
+        let config_json = config.to_string();
+        let gate = Gate::configure(config_json.as_bytes(), 1).expect("gate");
+        let verdict = gate.decide(input, &|| 0);
+        assert_eq!(verdict.outcome, Outcome::Allow, "{:?}", verdict.record);
 
-            c.bench_with_input(BenchmarkId::new("decide", n), &input, |b, input| {
-                b.iter(|| gate.decide(black_box(input), &|| 0).record.to_json())
-            });
-            let mut group = c.benchmark_group("authorize");
-            if n >= 10_000 {
-                // About 10 ms an iteration unsliced: ten samples are plenty.
-                group.sample_size(10);
-            }
-            group.bench_function(BenchmarkId::new("sliced", n), |b| {
-                b.iter(|| {
-                    let slice =
-                        store.policies_for(&built.principal, &built.action, &built.resource);
-                    authorizer.is_authorized(black_box(&built.request), &slice, &store.entities)
-                })
-            });
+        // The same request as a Cedar request, for authorization alone.
+        let config = Config::from_json(config_json.as_bytes()).expect("config");
+        let store = PolicyStore::build(&config.policies, &[]).expect("store");
+        let calls = toolgate::protocol::classify(&input.request, "srv-0", &config).expect("call");
+        let identity = identity::resolve(
+            &config,
+            peer,
+            identity::ClaimedHeaders {
+                dev: None,
+                xfcc: None,
+            },
+        )
+        .expect("identity");
+        let intent = Intent {
+            intent: Some("task-0".into()),
+            task: Some("BENCH-1".into()),
+            session: Some("bench-session".into()),
+        };
+        let facts = Facts {
+            identity: &identity,
+            credential: None,
+            now_unix: 1_700_000_000,
+            intent: &intent,
+            server: "srv-0",
+            http_method: "POST",
+            path: "/mcp",
+            protocol_version: None,
+            behaviour: &[],
+        };
+        let built = cedar_request::build(&store, &calls.as_slice()[0], &facts).expect("request");
+        let deciding = || authorize::slice(&store, &built);
+        eprintln!(
+            "{n} generated policies{suffix}: {} in all, {} in this request's scope slice, {} evaluated",
+            store.policy_count(),
+            store
+                .policies_for(&built.principal, &built.action, &built.resource)
+                .policies()
+                .count(),
+            deciding().policies().count()
+        );
+
+        c.bench_with_input(
+            BenchmarkId::new(format!("decide{suffix}"), n),
+            input,
+            |b, input| b.iter(|| gate.decide(black_box(input), &|| 0).record.to_json()),
+        );
+        let mut group = c.benchmark_group(format!("authorize{suffix}"));
+        if n >= 10_000 {
+            // About 10 ms an iteration unsliced: ten samples are plenty.
+            group.sample_size(10);
+        }
+        group.bench_function(BenchmarkId::new("sliced", n), |b| {
+            b.iter(|| {
+                let slice = deciding();
+                authorizer.is_authorized(black_box(&built.request), &slice, &store.entities)
+            })
+        });
+        if unsliced {
             group.bench_function(BenchmarkId::new("unsliced", n), |b| {
                 b.iter(|| {
                     authorizer.is_authorized(
@@ -259,8 +337,8 @@ mod native {
                     )
                 })
             });
-            group.finish();
         }
+        group.finish();
     }
 
     criterion::criterion_group! {

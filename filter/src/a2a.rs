@@ -6,12 +6,13 @@
 //! the request says (its message summarized, the task it names, its A2A headers) goes
 //! into `context.a2a` (see [`context`]).
 
-use cedar_policy::{EntityUid, RestrictedExpression};
+use cedar_policy::EntityUid;
 use serde_json::{Map, Value};
 
 use crate::action::Action;
 pub use crate::call::{A2aCall, Binding, MessageSummary};
 use crate::call::{Call, Malformed, RpcMessage};
+use crate::cedar_value::{CedarValue, Pair};
 use crate::config::A2a;
 use crate::http::HttpRequest;
 use crate::jsonrpc::{self, invalid, refuse_folded, Message};
@@ -595,32 +596,29 @@ pub fn context(
     a2a: &A2aCall,
     task: Option<&TaskStanding>,
     agent: &dyn Fn(&str) -> EntityUid,
-) -> Result<(String, RestrictedExpression), String> {
-    let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
-    let long = RestrictedExpression::new_long;
-    let set = |items: &[String]| RestrictedExpression::new_set(items.iter().map(|s| string(s)));
-    let record = |fields: Vec<(String, RestrictedExpression)>| {
-        RestrictedExpression::new_record(fields).map_err(|e| format!("context.a2a: {e}"))
-    };
+) -> Result<Pair, String> {
+    let string = |s: &str| CedarValue::string(s);
+    let long = CedarValue::Long;
+    let set = CedarValue::strings;
     let mut fields = vec![
-        ("method".to_owned(), string(&a2a.method)),
-        ("binding".to_owned(), string(a2a.binding.id())),
-        ("extensions".to_owned(), set(&a2a.extensions)),
+        ("method".into(), string(&a2a.method)),
+        ("binding".into(), string(a2a.binding.id())),
+        ("extensions".into(), set(&a2a.extensions)),
     ];
     if let Some(version) = &a2a.version {
-        fields.push(("version".to_owned(), string(version)));
+        fields.push(("version".into(), string(version)));
     }
     if let Some(m) = &a2a.message {
         let mut message = vec![
-            ("role".to_owned(), string(m.role)),
-            ("parts".to_owned(), long(m.parts)),
-            ("text_parts".to_owned(), long(m.text_parts)),
-            ("file_parts".to_owned(), long(m.file_parts)),
-            ("data_parts".to_owned(), long(m.data_parts)),
-            ("text_bytes".to_owned(), long(m.text_bytes)),
-            ("file_bytes".to_owned(), long(m.file_bytes)),
-            ("data_bytes".to_owned(), long(m.data_bytes)),
-            ("reference_task_ids".to_owned(), set(&m.reference_task_ids)),
+            ("role".into(), string(m.role)),
+            ("parts".into(), long(m.parts)),
+            ("text_parts".into(), long(m.text_parts)),
+            ("file_parts".into(), long(m.file_parts)),
+            ("data_parts".into(), long(m.data_parts)),
+            ("text_bytes".into(), long(m.text_bytes)),
+            ("file_bytes".into(), long(m.file_bytes)),
+            ("data_bytes".into(), long(m.data_bytes)),
+            ("reference_task_ids".into(), set(&m.reference_task_ids)),
         ];
         let ids = [
             ("message_id", &m.message_id),
@@ -629,27 +627,21 @@ pub fn context(
         ];
         message.extend(
             ids.into_iter()
-                .filter_map(|(key, value)| value.as_deref().map(|v| (key.to_owned(), string(v)))),
+                .filter_map(|(key, value)| value.as_deref().map(|v| (key.into(), string(v)))),
         );
-        fields.push(("message".to_owned(), record(message)?));
+        fields.push(("message".into(), CedarValue::Record(message)));
     }
     if let Some(task) = task {
         let mut standing = vec![
-            ("id".to_owned(), string(&task.id)),
-            (
-                "owned".to_owned(),
-                RestrictedExpression::new_bool(task.owned),
-            ),
+            ("id".into(), string(&task.id)),
+            ("owned".into(), CedarValue::Bool(task.owned)),
         ];
         if let Some(owner) = &task.owner {
-            standing.push((
-                "owner".to_owned(),
-                RestrictedExpression::new_entity_uid(agent(owner)),
-            ));
+            standing.push(("owner".into(), CedarValue::Entity(agent(owner))));
         }
-        fields.push(("task".to_owned(), record(standing)?));
+        fields.push(("task".into(), CedarValue::Record(standing)));
     }
-    Ok(("a2a".to_owned(), record(fields)?))
+    Ok(("a2a".into(), CedarValue::Record(fields)))
 }
 
 /// The record's `a2a` block; `task` is where the task the call names stood (for a

@@ -102,15 +102,15 @@ pub struct Needed {
 
 /// For a `gated` call (a tool the catalog tags `requires_approval`): what to
 /// approve, unless `state` holds an approval bound to exactly this agent, server,
-/// tool and arguments.
+/// tool and arguments (`Ok` then carries the arguments digest it was checked with).
 pub fn needed(
     gated: bool,
     call: &Call,
     facts: &Facts<'_>,
     state: &ApprovalState,
-) -> Option<Needed> {
+) -> Result<Option<String>, Needed> {
     if !gated {
-        return None;
+        return Ok(None);
     }
     let agent = match &facts.identity.principal {
         Principal::Agent(id) => id.as_str(),
@@ -125,31 +125,43 @@ pub fn needed(
         tool,
         args_digest: &args_digest,
     };
-    let why = state.refusal(&binding)?;
-    Some(Needed {
+    let Some(why) = state.refusal(&binding) else {
+        return Ok(Some(args_digest));
+    };
+    Err(Needed {
         approve: json!({ "agent": agent, "server": facts.server, "tool": tool, "args_digest": args_digest }),
         why,
     })
 }
 
-/// The approval stage of one call Cedar allowed: the approver when the call is
-/// approval-gated and approved, a refusal when it is gated and not, `None` otherwise.
+/// An approval-gated call that went through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approved {
+    pub approver: String,
+    /// `arguments_digest` of the call (of `{}` when it has no arguments), as the
+    /// approval was checked against: the record's needs no second hash.
+    pub args_digest: String,
+}
+
+/// Refuses a gated call without a matching approval; `Some` for one that has it.
 pub fn check(
     store: &crate::policy::PolicyStore,
     call: &Call,
     facts: &Facts<'_>,
     state: &ApprovalState,
-) -> Result<Option<String>, crate::refusal::Refusal> {
+) -> Result<Option<Approved>, crate::refusal::Refusal> {
     let gated = call.action.needs_approval() && store.requires_approval(&call.resource_id);
-    if let Some(needed) = needed(gated, call, facts, state) {
-        return Err(crate::refusal::Refusal {
+    let args_digest =
+        needed(gated, call, facts, state).map_err(|needed| crate::refusal::Refusal {
             errors: vec![needed.why],
             approve: Some(Box::new(needed.approve)),
             ..crate::refusal::Refusal::new(crate::reason::Reason::ApprovalRequired)
-        });
-    }
-    Ok(match state {
-        ApprovalState::Verified(approval) if gated => Some(approval.approver.clone()),
+        })?;
+    Ok(match (state, args_digest) {
+        (ApprovalState::Verified(approval), Some(args_digest)) => Some(Approved {
+            approver: approval.approver.clone(),
+            args_digest,
+        }),
         _ => None,
     })
 }

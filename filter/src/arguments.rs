@@ -22,10 +22,10 @@
 
 use std::collections::BTreeMap;
 
-use cedar_policy::RestrictedExpression;
 use serde_json::{Map, Number, Value};
 
 use crate::call::{Call, ResourceKind};
+use crate::cedar_value::CedarValue;
 use crate::json;
 use crate::reason::Reason;
 use crate::refusal::Refusal;
@@ -209,18 +209,18 @@ fn folded_name(
 pub fn to_cedar(
     value: &Value,
     declared: Option<&ArgumentType>,
-) -> Result<Option<RestrictedExpression>, String> {
+) -> Result<Option<CedarValue>, String> {
     Ok(Some(match (value, declared) {
         (Value::Null, _) => return Ok(None),
-        (Value::Bool(b), _) => RestrictedExpression::new_bool(*b),
-        (Value::Number(n), Some(ArgumentType::Decimal)) => RestrictedExpression::new_decimal(
+        (Value::Bool(b), _) => CedarValue::Bool(*b),
+        (Value::Number(n), Some(ArgumentType::Decimal)) => CedarValue::Decimal(
             decimal_text(n).ok_or_else(|| format!("{n} does not fit a Cedar decimal"))?,
         ),
         (Value::Number(n), _) => match n.as_i64() {
-            Some(i) => RestrictedExpression::new_long(i),
-            None => RestrictedExpression::new_string(n.to_string()),
+            Some(i) => CedarValue::Long(i),
+            None => CedarValue::String(n.to_string().into()),
         },
-        (Value::String(s), _) => RestrictedExpression::new_string(s.clone()),
+        (Value::String(s), _) => CedarValue::string(s),
         (Value::Array(items), declared) => {
             let element = match declared {
                 Some(ArgumentType::Set(element)) => Some(element.as_ref()),
@@ -230,41 +230,41 @@ pub fn to_cedar(
             for item in items {
                 elements.extend(to_cedar(item, element)?);
             }
-            RestrictedExpression::new_set(elements)
+            CedarValue::Set(elements)
         }
         (Value::Object(fields), declared) => {
             let declared = match declared {
                 Some(ArgumentType::Record(fields)) => Some(fields),
                 _ => None,
             };
-            let mut converted = Vec::with_capacity(fields.len());
-            for (key, item) in fields {
-                if let Some(v) = to_cedar(item, declared.and_then(|fields| fields.get(key)))? {
-                    converted.push((key.clone(), v));
-                }
-            }
-            RestrictedExpression::new_record(converted).map_err(|e| e.to_string())?
+            record_to_cedar(fields, declared)?
         }
     }))
+}
+
+/// A JSON object's fields, typed by `declared` (if known); nulls left out.
+fn record_to_cedar(
+    fields: &Map<String, Value>,
+    declared: Option<&BTreeMap<String, ArgumentType>>,
+) -> Result<CedarValue, String> {
+    let mut converted = Vec::with_capacity(fields.len());
+    for (key, item) in fields {
+        if let Some(v) = to_cedar(item, declared.and_then(|d| d.get(key)))? {
+            converted.push((key.as_str().into(), v));
+        }
+    }
+    Ok(CedarValue::Record(converted))
 }
 
 /// The arguments of one call (a JSON object), typed by its tool's declaration.
 pub fn call_to_cedar(
     arguments: &Value,
     declared: Option<&BTreeMap<String, ArgumentType>>,
-) -> Result<Option<RestrictedExpression>, String> {
+) -> Result<Option<CedarValue>, String> {
     let Value::Object(fields) = arguments else {
         return to_cedar(arguments, None);
     };
-    let mut converted = Vec::with_capacity(fields.len());
-    for (key, item) in fields {
-        if let Some(v) = to_cedar(item, declared.and_then(|d| d.get(key)))? {
-            converted.push((key.clone(), v));
-        }
-    }
-    RestrictedExpression::new_record(converted)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    record_to_cedar(fields, declared).map(Some)
 }
 
 /// A JSON number as a Cedar decimal literal (`-12.5` -> `"-12.5000"`); none when it

@@ -1,8 +1,11 @@
 //! Authorization: evaluate the policy slice, and treat any evaluation error as a denial.
 
-use cedar_policy::{Authorizer, Decision};
+use std::rc::Rc;
+
+use cedar_policy::{Authorizer, Decision, PolicyId, PolicySet};
 
 use crate::cedar_request::Built;
+use crate::guard::ContextSource;
 use crate::policy::PolicyStore;
 use crate::reason::Reason;
 
@@ -16,17 +19,28 @@ pub struct Verdict {
     pub errors: Vec<String>,
 }
 
-pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) -> Verdict {
-    let policies = match built.request.context() {
-        Some(context) if built.concrete => {
-            store.policies_deciding(&built.principal, &built.action, &built.resource, context)
+/// The policies Cedar evaluates for this request: its scope slice, less the policies
+/// whose guards its concrete context rules out (see `PolicyStore::policies_deciding`).
+pub fn slice(store: &PolicyStore, built: &Built) -> Rc<PolicySet> {
+    let (principal, action, resource) = (&built.principal, &built.action, &built.resource);
+    if !built.concrete {
+        return store.policies_for(principal, action, resource);
+    }
+    match (&built.values, built.request.context()) {
+        (Some(values), _) => {
+            store.policies_deciding(principal, action, resource, ContextSource::Built(values))
         }
-        _ => store.policies_for(&built.principal, &built.action, &built.resource),
-    };
+        (None, Some(context)) => store.policies_deciding(principal, action, resource, context),
+        (None, None) => store.policies_for(principal, action, resource),
+    }
+}
+
+pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) -> Verdict {
+    let policies = slice(store, built);
     let entities = store.entities_for(&built.resource);
     let response = authorizer.is_authorized(&built.request, &policies, &entities);
     let diagnostics = response.diagnostics();
-    let determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+    let determining: Vec<String> = diagnostics.reason().map(policy_id).collect();
     let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
     // Cedar skips a policy that errors; a skipped forbid must not turn into an allow.
     let denied = if !errors.is_empty() {
@@ -47,5 +61,18 @@ pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) ->
         denied,
         policies: determining,
         errors,
+    }
+}
+
+/// A policy id as Cedar displays it (`str::escape_debug`), without the formatter for
+/// the usual id, whose every character displays as itself.
+pub fn policy_id(id: &PolicyId) -> String {
+    let text: &str = id.as_ref();
+    let plain = text
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'\\' | b'\'' | b'"'));
+    match plain {
+        true => text.to_owned(),
+        false => id.to_string(),
     }
 }

@@ -1,9 +1,10 @@
 //! The Cedar request: principal, action, resource and context for one call.
 
-use cedar_policy::{Context, EntityUid, Request, RestrictedExpression};
+use cedar_policy::{Context, EntityUid, Request};
 use serde_json::Value;
 
 use crate::call::{Call, ResourceKind};
+use crate::cedar_value::{self, CedarValue, Pair};
 use crate::credential::Credential;
 use crate::identity::{Identity, Principal};
 use crate::policy::PolicyStore;
@@ -29,7 +30,7 @@ pub struct Facts<'a> {
     /// The MCP protocol version the request speaks, when it says.
     pub protocol_version: Option<&'a str>,
     /// More context: what the agent did before and its live risk (see `behaviour`).
-    pub behaviour: &'a [(String, RestrictedExpression)],
+    pub behaviour: &'a [Pair],
 }
 
 /// A Cedar request and the uids the policy index is keyed by.
@@ -40,6 +41,9 @@ pub struct Built {
     pub resource: EntityUid,
     /// No unknowns in the context: the policy index may read its values.
     pub concrete: bool,
+    /// The context as built, which the policy index and the record read; `None` for a
+    /// request read back from a record (then they read Cedar's context).
+    pub values: Option<Vec<Pair>>,
 }
 
 impl Built {
@@ -48,7 +52,7 @@ impl Built {
         action: EntityUid,
         resource: EntityUid,
         context: Context,
-        concrete: bool,
+        values: Option<Vec<Pair>>,
     ) -> Result<Self, BuildError> {
         let request = Request::new(
             principal.clone(),
@@ -58,12 +62,16 @@ impl Built {
             None,
         )
         .map_err(|e| BuildError(format!("request: {e}")))?;
+        let concrete = values
+            .as_ref()
+            .is_none_or(|values| !values.iter().any(|(_, value)| value_has_unknown(value)));
         Ok(Self {
             request,
             principal,
             action,
             resource,
             concrete,
+            values,
         })
     }
 
@@ -75,12 +83,17 @@ impl Built {
                 serde_json::json!({ "type": uid.type_name().to_string(), "id": uid.id().unescaped() }),
             )
         };
-        let mut context = self.request.context()?.to_json_value().ok()?;
-        if !with_arguments {
-            if let Value::Object(fields) = &mut context {
-                fields.remove("arguments");
+        let kept = |key: &str| with_arguments || key != "arguments";
+        let context = match &self.values {
+            Some(values) => cedar_value::context_json(values.iter().filter(|(k, _)| kept(k)))?,
+            None => {
+                let mut context = self.request.context()?.to_json_value().ok()?;
+                if let Value::Object(fields) = &mut context {
+                    fields.retain(|key, _| kept(key));
+                }
+                context
             }
-        }
+        };
         Some(CedarRecord {
             principal: uid(&self.principal)?,
             action: uid(&self.action)?,
@@ -92,6 +105,20 @@ impl Built {
                 Decision::Deny
             },
         })
+    }
+}
+
+/// True when the value is or holds an unknown.
+fn value_has_unknown(value: &CedarValue) -> bool {
+    match value {
+        CedarValue::Unknown(_) => true,
+        CedarValue::Set(items) => items.iter().any(value_has_unknown),
+        CedarValue::Record(fields) => fields.iter().any(|(_, v)| value_has_unknown(v)),
+        CedarValue::Bool(_)
+        | CedarValue::Long(_)
+        | CedarValue::String(_)
+        | CedarValue::Entity(_)
+        | CedarValue::Decimal(_) => false,
     }
 }
 
@@ -111,7 +138,7 @@ pub fn from_record(record: &CedarRecord) -> Result<Built, BuildError> {
     let resource = uid("resource", &record.resource)?;
     let context = Context::from_json_value(record.context.clone(), None)
         .map_err(|e| BuildError(format!("context: {e}")))?;
-    Built::new(principal, action, resource, context, true)
+    Built::new(principal, action, resource, context, None)
 }
 
 /// Why a Cedar request could not be built; every one fails closed.
@@ -173,16 +200,20 @@ fn build_with(
     let resource = types.uid(resource_type, &call.resource_id);
     let mut pairs = context_pairs(store, call, facts, unknown_arguments)?;
     if let Some(credential) = facts.credential {
-        pairs.extend(credential_pairs(store, credential, facts.now_unix)?);
+        pairs.extend(credential_pairs(store, credential, facts.now_unix));
     }
-    let context = Context::from_pairs(pairs).map_err(|e| BuildError(format!("context: {e}")))?;
-    Built::new(
-        principal,
-        action,
-        resource,
-        context,
-        unknown_arguments.is_none(),
-    )
+    let restricted = pairs
+        .iter()
+        .map(|(key, value)| {
+            let expression = value
+                .to_restricted()
+                .map_err(|e| BuildError(format!("{key}: {e}")))?;
+            Ok((key.to_string(), expression))
+        })
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    let context =
+        Context::from_pairs(restricted).map_err(|e| BuildError(format!("context: {e}")))?;
+    Built::new(principal, action, resource, context, Some(pairs))
 }
 
 fn context_pairs(
@@ -190,21 +221,22 @@ fn context_pairs(
     call: &Call,
     facts: &Facts<'_>,
     unknown_arguments: Option<&str>,
-) -> Result<Vec<(String, RestrictedExpression)>, BuildError> {
-    let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
-    let mut pairs = vec![
+) -> Result<Vec<Pair>, BuildError> {
+    let string = |s: &str| CedarValue::string(s);
+    let mut pairs = Vec::with_capacity(16 + facts.behaviour.len());
+    pairs.extend([
         (
-            "authenticated".to_owned(),
-            RestrictedExpression::new_bool(facts.identity.principal != Principal::Unauthenticated),
+            "authenticated".into(),
+            CedarValue::Bool(facts.identity.principal != Principal::Unauthenticated),
         ),
         (
-            "insecure_identity".to_owned(),
-            RestrictedExpression::new_bool(facts.identity.insecure),
+            "insecure_identity".into(),
+            CedarValue::Bool(facts.identity.insecure),
         ),
-        ("server".to_owned(), string(facts.server)),
-        ("http_method".to_owned(), string(facts.http_method)),
-        ("path".to_owned(), string(facts.path)),
-    ];
+        ("server".into(), string(facts.server)),
+        ("http_method".into(), string(facts.http_method)),
+        ("path".into(), string(facts.path)),
+    ]);
     let optional = [
         ("trust_domain", facts.identity.trust_domain()),
         (
@@ -219,53 +251,40 @@ fn context_pairs(
     pairs.extend(
         optional
             .into_iter()
-            .filter_map(|(key, value)| value.map(|v| (key.to_owned(), string(v)))),
+            .filter_map(|(key, value)| value.map(|v| (key.into(), string(v)))),
     );
     let arguments = match unknown_arguments {
         Some(name) => Some(unknown_tool_arguments(call, name)?),
         None => tool_arguments(store, call)?,
     };
     if let Some(arguments) = arguments {
-        pairs.push(("arguments".to_owned(), arguments));
+        pairs.push(("arguments".into(), arguments));
     }
     pairs.extend_from_slice(facts.behaviour);
     Ok(pairs)
 }
 
 /// `token` and `delegation`, from the verified credential.
-fn credential_pairs(
-    store: &PolicyStore,
-    credential: &Credential,
-    now_unix: i64,
-) -> Result<Vec<(String, RestrictedExpression)>, BuildError> {
-    let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
-    let set = |items: &[String]| RestrictedExpression::new_set(items.iter().map(|s| string(s)));
+fn credential_pairs(store: &PolicyStore, credential: &Credential, now_unix: i64) -> [Pair; 2] {
+    let string = |s: &str| CedarValue::string(s);
     let mut token = vec![
-        ("issuer".to_owned(), string(&credential.issuer)),
-        ("subject".to_owned(), string(&credential.subject)),
+        ("issuer".into(), string(&credential.issuer)),
+        ("subject".into(), string(&credential.subject)),
         (
-            "agent".to_owned(),
-            RestrictedExpression::new_entity_uid(
-                store.types.uid(&store.types.agent, &credential.subject),
-            ),
+            "agent".into(),
+            CedarValue::Entity(store.types.uid(&store.types.agent, &credential.subject)),
         ),
-        ("audience".to_owned(), set(&credential.audience)),
-        ("scopes".to_owned(), set(&credential.scopes)),
+        ("audience".into(), CedarValue::strings(&credential.audience)),
+        ("scopes".into(), CedarValue::strings(&credential.scopes)),
+        ("issued_at".into(), CedarValue::Long(credential.issued_at)),
+        ("expires_at".into(), CedarValue::Long(credential.expires_at)),
         (
-            "issued_at".to_owned(),
-            RestrictedExpression::new_long(credential.issued_at),
-        ),
-        (
-            "expires_at".to_owned(),
-            RestrictedExpression::new_long(credential.expires_at),
+            "ttl_seconds".into(),
+            CedarValue::Long(credential.ttl_seconds()),
         ),
         (
-            "ttl_seconds".to_owned(),
-            RestrictedExpression::new_long(credential.ttl_seconds()),
-        ),
-        (
-            "remaining_seconds".to_owned(),
-            RestrictedExpression::new_long(credential.remaining_seconds(now_unix)),
+            "remaining_seconds".into(),
+            CedarValue::Long(credential.remaining_seconds(now_unix)),
         ),
     ];
     let optional = [
@@ -276,48 +295,43 @@ fn credential_pairs(
     token.extend(
         optional
             .into_iter()
-            .filter_map(|(key, value)| value.as_deref().map(|v| (key.to_owned(), string(v)))),
+            .filter_map(|(key, value)| value.as_deref().map(|v| (key.into(), string(v)))),
     );
-    let depth = i64::try_from(credential.delegation.len()).unwrap_or(i64::MAX);
     let delegation = vec![
-        ("depth".to_owned(), RestrictedExpression::new_long(depth)),
-        ("actors".to_owned(), set(&credential.delegation)),
         (
-            "chain".to_owned(),
-            string(&credential.delegation.join(" > ")),
+            "depth".into(),
+            CedarValue::count(credential.delegation.len()),
         ),
+        ("actors".into(), CedarValue::strings(&credential.delegation)),
+        ("chain".into(), string(&credential.delegation.join(" > "))),
     ];
-    let record = |fields| {
-        RestrictedExpression::new_record(fields).map_err(|e| BuildError(format!("token: {e}")))
-    };
-    Ok(vec![
-        ("token".to_owned(), record(token)?),
-        ("delegation".to_owned(), record(delegation)?),
-    ])
+    [
+        ("token".into(), CedarValue::Record(token)),
+        ("delegation".into(), CedarValue::Record(delegation)),
+    ]
 }
 
 /// `arguments` for a tool call whose arguments are unknown: `{<server>: {<tool>: unknown(name)}}`.
-fn unknown_tool_arguments(call: &Call, name: &str) -> Result<RestrictedExpression, BuildError> {
+fn unknown_tool_arguments(call: &Call, name: &str) -> Result<CedarValue, BuildError> {
     let Some((server, tool)) = call.resource_id.split_once('/') else {
         return Err(BuildError(format!(
             "tool id {:?} has no server prefix",
             call.resource_id
         )));
     };
-    let nest = |key: &str, value| {
-        RestrictedExpression::new_record([(key.to_owned(), value)])
-            .map_err(|e| BuildError(format!("arguments: {e}")))
-    };
-    nest(server, nest(tool, RestrictedExpression::new_unknown(name))?)
+    Ok(nest(server, tool, CedarValue::Unknown(name.to_owned())))
+}
+
+/// `{<server>: {<tool>: value}}`.
+fn nest(server: &str, tool: &str, value: CedarValue) -> CedarValue {
+    let tool = CedarValue::Record(vec![(tool.into(), value)]);
+    CedarValue::Record(vec![(server.into(), tool)])
 }
 
 /// `arguments`: a tool call's arguments at `<server>.<tool>`, typed by that tool's
 /// declaration (see [`crate::arguments`]). Other calls' arguments (a prompt's) are
 /// left out: no schema types them, so no validated policy could read them.
-fn tool_arguments(
-    store: &PolicyStore,
-    call: &Call,
-) -> Result<Option<RestrictedExpression>, BuildError> {
+fn tool_arguments(store: &PolicyStore, call: &Call) -> Result<Option<CedarValue>, BuildError> {
     let (ResourceKind::Tool, Some(arguments)) = (call.resource_kind, &call.arguments) else {
         return Ok(None);
     };
@@ -327,15 +341,7 @@ fn tool_arguments(
             call.resource_id
         )));
     };
-    let invalid = |e: String| BuildError(format!("arguments: {e}"));
-    let Some(value) =
-        crate::arguments::call_to_cedar(arguments, store.arguments.of(call)).map_err(invalid)?
-    else {
-        return Ok(None);
-    };
-    let nest = |key: &str, value| {
-        RestrictedExpression::new_record([(key.to_owned(), value)])
-            .map_err(|e| invalid(e.to_string()))
-    };
-    Ok(Some(nest(server, nest(tool, value)?)?))
+    let value = crate::arguments::call_to_cedar(arguments, store.arguments.of(call))
+        .map_err(|e| BuildError(format!("arguments: {e}")))?;
+    Ok(value.map(|value| nest(server, tool, value)))
 }

@@ -199,6 +199,20 @@ fn record(
         .and_then(Identity::trust_domain)
         .or_else(|| found.principal.as_deref().and_then(claimed_trust_domain))
         .map(owned);
+    // The approval stage hashed the deciding call's arguments already, when it is gated.
+    let approval_digest = match &refused {
+        Some(refusal) => (refusal.reason == crate::reason::Reason::ApprovalRequired)
+            .then(|| refusal.approve.as_ref()?.get("args_digest")?.as_str())
+            .flatten()
+            .map(str::to_owned),
+        None => None,
+    };
+    let approval_digest = approval_digest.or_else(|| {
+        let (index, digest) = calls_decided.arguments_digest.as_ref()?;
+        (*index == deciding).then(|| digest.clone())
+    });
+    let arguments_digest = arguments
+        .map(|arguments| approval_digest.unwrap_or_else(|| crate::digest::json_sha256(arguments)));
     let (reason, policies, errors, approval, retry_after) = match refused {
         Some(refusal) => (
             Some(refusal.reason),
@@ -260,7 +274,7 @@ fn record(
         errors,
         policy_version: Some(store.version.clone()),
         eval_us,
-        arguments_digest: arguments.map(crate::digest::json_sha256),
+        arguments_digest,
         approval,
         token: found.token.map(|t| TokenRecord {
             ttl_seconds: t.ttl_seconds(),

@@ -151,6 +151,8 @@ pub(crate) struct CallsDecided {
     pub policies: Vec<String>,
     /// The approver of an approval-gated call that went through.
     pub approved_by: Option<String>,
+    /// The arguments digest an approval was checked with, and its call's index.
+    pub arguments_digest: Option<(usize, String)>,
     /// The deciding tool call's definition state and digests.
     pub definition: Option<crate::definition::Definition>,
 }

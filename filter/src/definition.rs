@@ -11,10 +11,10 @@
 
 use std::collections::HashMap;
 
-use cedar_policy::RestrictedExpression;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::cedar_value::{CedarValue, Pair};
 use crate::policy::PolicyStore;
 use crate::shared::{self, Json, SharedData, StateError, Stored};
 
@@ -100,9 +100,9 @@ pub struct Definition {
 
 impl Definition {
     /// `context.tool_definition`.
-    pub fn context(&self) -> (String, RestrictedExpression) {
-        let state = RestrictedExpression::new_string(self.state.as_str().to_owned());
-        ("tool_definition".to_owned(), state)
+    pub fn context(&self) -> Pair {
+        let state = CedarValue::string(self.state.as_str());
+        ("tool_definition".into(), state)
     }
 }
 

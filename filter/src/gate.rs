@@ -2,13 +2,14 @@
 
 use std::cell::Cell;
 
-use cedar_policy::{Authorizer, RestrictedExpression};
+use cedar_policy::Authorizer;
 
 use crate::a2a::{A2aCall, TaskStanding};
 use crate::action::Action;
 use crate::authorize::authorize;
 use crate::call::{Call, Malformed};
 use crate::cedar_request::{self, Facts, Intent};
+use crate::cedar_value::Pair;
 use crate::config::{Config, History, ServerSource};
 use crate::credential::{self, TokenState};
 use crate::history::{self, Shard};
@@ -317,11 +318,7 @@ impl Gate {
     }
 
     /// `context.a2a`, with the task's standing.
-    fn a2a_context(
-        &self,
-        a2a: &A2aCall,
-        task: Option<&TaskStanding>,
-    ) -> Result<(String, RestrictedExpression), Refusal> {
+    fn a2a_context(&self, a2a: &A2aCall, task: Option<&TaskStanding>) -> Result<Pair, Refusal> {
         let types = &self.store.types;
         a2a::context(a2a, task, &|owner| types.uid(&types.agent, owner)).map_err(Refusal::internal)
     }
@@ -396,7 +393,7 @@ impl Gate {
         input: &Input<'_>,
         agent: Option<&str>,
         (seen, effects): (&mut Option<risk::View>, &mut Effects),
-    ) -> Result<Vec<(String, RestrictedExpression)>, Refusal> {
+    ) -> Result<Vec<Pair>, Refusal> {
         let Some(feed) = &self.config.risk_feed else {
             return Ok(Vec::new());
         };
@@ -622,7 +619,10 @@ impl Gate {
                 return Err(refusal);
             }
         };
-        decided.approved_by = approver.or(decided.approved_by.take());
+        if let Some(approved) = approver {
+            decided.approved_by = Some(approved.approver);
+            decided.arguments_digest = Some((decided.deciding, approved.args_digest));
+        }
         for policy in verdict.policies {
             if !decided.policies.contains(&policy) {
                 decided.policies.push(policy);
@@ -746,7 +746,8 @@ impl Gate {
     fn next_decision_id(&self) -> String {
         let n = self.decisions.get().wrapping_add(1);
         self.decisions.set(n);
-        format!("{:016x}{n:016x}", self.id_seed)
+        // `{seed:016x}{n:016x}`, without the formatter.
+        crate::digest::hex(&[self.id_seed.to_be_bytes(), n.to_be_bytes()].concat())
     }
 }
 

@@ -13,13 +13,16 @@ use std::collections::HashMap;
 
 use cedar_policy::{Context, EvalResult, Policy};
 use serde_json::Value;
+use smol_str::SmolStr;
+
+use crate::cedar_value::{CedarValue, Pair};
 
 /// A literal a guard compares with: the scalar kinds whose `==` is plain equality.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Literal {
     Bool(bool),
     Long(i64),
-    String(String),
+    String(SmolStr),
 }
 
 impl Literal {
@@ -27,7 +30,7 @@ impl Literal {
         match value {
             Value::Bool(b) => Some(Self::Bool(*b)),
             Value::Number(n) => n.as_i64().map(Self::Long),
-            Value::String(s) => Some(Self::String(s.clone())),
+            Value::String(s) => Some(Self::String(s.as_str().into())),
             _ => None,
         }
     }
@@ -37,7 +40,7 @@ impl Literal {
         match value {
             EvalResult::Bool(b) => Some(Self::Bool(*b)),
             EvalResult::Long(n) => Some(Self::Long(*n)),
-            EvalResult::String(s) => Some(Self::String(s.clone())),
+            EvalResult::String(s) => Some(Self::String(s.as_str().into())),
             _ => None,
         }
     }
@@ -174,9 +177,25 @@ pub enum Selection {
     Holds,
 }
 
+/// Where a [`Lookup`] reads the request's context.
+#[derive(Clone, Copy)]
+pub enum ContextSource<'c> {
+    /// The context as toolgate built it (what Cedar got): read in place.
+    Built(&'c [Pair]),
+    /// Cedar's context (a request read back from a record): each top-level attribute
+    /// read is copied out once.
+    Cedar(&'c Context),
+}
+
+impl<'c> From<&'c Context> for ContextSource<'c> {
+    fn from(context: &'c Context) -> Self {
+        Self::Cedar(context)
+    }
+}
+
 /// The request's context, read once per top-level attribute.
 pub struct Lookup<'c> {
-    context: Option<&'c Context>,
+    source: Option<ContextSource<'c>>,
     read: HashMap<String, Option<EvalResult>>,
 }
 
@@ -186,26 +205,81 @@ enum Truth {
     Unsure,
 }
 
+/// A value in the context, from either source.
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Built(&'a CedarValue),
+    Cedar(&'a EvalResult),
+}
+
+impl<'a> Node<'a> {
+    /// The record's fields (`None`: not a record, so `has` and `.` on it are not
+    /// decided here: an entity's attributes, an error, an unknown).
+    fn record(self) -> Option<Fields<'a>> {
+        match self {
+            Self::Built(CedarValue::Record(fields)) => Some(Fields::Built(fields)),
+            Self::Cedar(EvalResult::Record(record)) => Some(Fields::Cedar(record)),
+            _ => None,
+        }
+    }
+
+    /// The literal the value equals, if it is a scalar one can be; `Err` for an
+    /// unknown, which could be anything.
+    fn literal(self) -> Result<Option<Literal>, ()> {
+        match self {
+            Self::Built(CedarValue::Bool(b)) => Ok(Some(Literal::Bool(*b))),
+            Self::Built(CedarValue::Long(n)) => Ok(Some(Literal::Long(*n))),
+            Self::Built(CedarValue::String(s)) => Ok(Some(Literal::String(s.clone()))),
+            Self::Built(CedarValue::Unknown(_)) => Err(()),
+            Self::Built(
+                CedarValue::Set(_)
+                | CedarValue::Record(_)
+                | CedarValue::Entity(_)
+                | CedarValue::Decimal(_),
+            ) => Ok(None),
+            Self::Cedar(value) => Ok(Literal::of(value)),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Fields<'a> {
+    Built(&'a [Pair]),
+    Cedar(&'a cedar_policy::Record),
+}
+
+impl<'a> Fields<'a> {
+    fn get(self, key: &str) -> Option<Node<'a>> {
+        match self {
+            Self::Built(fields) => fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| Node::Built(v)),
+            Self::Cedar(record) => record.get(key).map(Node::Cedar),
+        }
+    }
+}
+
 impl<'c> Lookup<'c> {
     /// `None`: a context with unknowns, which decides nothing here.
-    pub fn new(context: Option<&'c Context>) -> Self {
+    pub fn new(source: Option<ContextSource<'c>>) -> Self {
         Self {
-            context,
+            source,
             read: HashMap::new(),
         }
     }
 
     pub fn select(&mut self, shape: &Shape) -> Selection {
-        if self.context.is_none() {
+        if self.source.is_none() {
             return Selection::All;
         }
         for check in &shape.before {
             let truth = match check {
                 Check::Has { path, attrs } => self.has(path, attrs),
-                Check::Eq { path, literal } => match self.value(path) {
-                    Some(value) if Literal::of(value).as_ref() == Some(literal) => Truth::True,
-                    Some(_) => Truth::False,
-                    None => Truth::Unsure,
+                Check::Eq { path, literal } => match self.value(path).map(Node::literal) {
+                    Some(Ok(value)) if value.as_ref() == Some(literal) => Truth::True,
+                    Some(Ok(_)) => Truth::False,
+                    Some(Err(())) | None => Truth::Unsure,
                 },
             };
             match truth {
@@ -220,9 +294,9 @@ impl<'c> Lookup<'c> {
                 Truth::False => Selection::None,
                 Truth::Unsure => Selection::All,
             },
-            Last::Eq { path } => match self.value(path) {
-                Some(value) => Selection::Literal(Literal::of(value)),
-                None => Selection::All,
+            Last::Eq { path } => match self.value(path).map(Node::literal) {
+                Some(Ok(value)) => Selection::Literal(value),
+                Some(Err(())) | None => Selection::All,
             },
         }
     }
@@ -237,7 +311,7 @@ impl<'c> Lookup<'c> {
         let found = if path.is_empty() {
             self.top(first)
         } else {
-            let Some(EvalResult::Record(record)) = self.value(path) else {
+            let Some(record) = self.value(path).and_then(Node::record) else {
                 return Truth::Unsure;
             };
             record.get(first)
@@ -246,7 +320,7 @@ impl<'c> Lookup<'c> {
             return Truth::False;
         };
         for attr in rest {
-            let EvalResult::Record(record) = current else {
+            let Some(record) = current.record() else {
                 return Truth::Unsure;
             };
             match record.get(attr) {
@@ -258,23 +332,27 @@ impl<'c> Lookup<'c> {
     }
 
     /// `context.<path>`, when every step is a record that has the next attribute.
-    fn value(&mut self, path: &[String]) -> Option<&EvalResult> {
+    fn value(&mut self, path: &[String]) -> Option<Node<'_>> {
         let (first, rest) = path.split_first()?;
         let mut current = self.top(first)?;
         for attr in rest {
-            let EvalResult::Record(record) = current else {
-                return None;
-            };
-            current = record.get(attr)?;
+            current = current.record()?.get(attr)?;
         }
         Some(current)
     }
 
-    fn top(&mut self, key: &str) -> Option<&EvalResult> {
-        if !self.read.contains_key(key) {
-            let value = self.context.and_then(|context| context.get(key));
-            self.read.insert(key.to_owned(), value);
+    fn top(&mut self, key: &str) -> Option<Node<'_>> {
+        match self.source? {
+            ContextSource::Built(pairs) => pairs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| Node::Built(v)),
+            ContextSource::Cedar(context) => {
+                if !self.read.contains_key(key) {
+                    self.read.insert(key.to_owned(), context.get(key));
+                }
+                self.read.get(key)?.as_ref().map(Node::Cedar)
+            }
         }
-        self.read.get(key)?.as_ref()
     }
 }

@@ -31,6 +31,7 @@ pub mod behaviour;
 pub mod call;
 pub mod callout;
 pub mod cedar_request;
+pub mod cedar_value;
 pub mod conclude;
 pub mod config;
 pub mod control;

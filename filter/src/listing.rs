@@ -25,9 +25,7 @@
 //! call needs a human approval. `tests/listing.rs` checks all of it against exhaustive
 //! evaluation of real calls on generated policy sets.
 
-use cedar_policy::{
-    Authorizer, Decision, Effect, EntityUid, PartialResponse, RestrictedExpression,
-};
+use cedar_policy::{Authorizer, Decision, Effect, EntityUid, PartialResponse};
 use serde_json::{json, Map, Value};
 
 use crate::action::Action;
@@ -35,6 +33,7 @@ use crate::arguments::ArgumentType;
 use crate::authorize::authorize;
 use crate::call::{Call, ResourceKind, RpcMessage};
 use crate::cedar_request::{self, Facts};
+use crate::cedar_value::Pair;
 use crate::config::History;
 use crate::history::Shard;
 use crate::identity::Principal;
@@ -749,7 +748,7 @@ impl Lister<'_, '_> {
 
     /// `facts.behaviour`, with the call's `context.session` and `context.rate` when
     /// history is kept, and a tool call's `context.tool_definition`.
-    fn behaviour(&self, call: &Call) -> Result<Vec<(String, RestrictedExpression)>, String> {
+    fn behaviour(&self, call: &Call) -> Result<Vec<Pair>, String> {
         let mut behaviour = self.facts.behaviour.to_vec();
         if call.action == Action::ToolsCall {
             behaviour.push(self.definitions.get(&call.resource_id).context());

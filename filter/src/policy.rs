@@ -7,16 +7,16 @@ use std::rc::Rc;
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Context, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    EvalResult, Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema,
-    SchemaFragment, ValidationMode, ValidationWarning, Validator,
+    ActionConstraint, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid, EvalResult,
+    Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema, SchemaFragment,
+    ValidationMode, ValidationWarning, Validator,
 };
 use miette::Diagnostic;
 use sha2::{Digest, Sha256};
 
 use crate::arguments::ArgumentTypes;
 use crate::config::{Config, PolicyMode, PolicySource};
-use crate::guard::{Guard, Literal, Lookup, Selection, Shape};
+use crate::guard::{ContextSource, Guard, Literal, Lookup, Selection, Shape};
 
 /// A named source text, so every error can point at a file and line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,14 +358,15 @@ impl PolicyStore {
     /// [`PolicyStore::policies_for`], less the policies whose [`Guard`] this concrete
     /// context makes false without error (see `guard`): same decision, determining
     /// policies and errors. A context with unknowns must use `policies_for`.
-    pub fn policies_deciding(
+    pub fn policies_deciding<'c>(
         &self,
         principal: &EntityUid,
         action: &EntityUid,
         resource: &EntityUid,
-        context: &Context,
+        context: impl Into<ContextSource<'c>>,
     ) -> Rc<PolicySet> {
-        self.slice(principal, action, resource, &mut Lookup::new(Some(context)))
+        let mut lookup = Lookup::new(Some(context.into()));
+        self.slice(principal, action, resource, &mut lookup)
     }
 
     fn slice(

@@ -303,11 +303,19 @@ pub enum Revoked {
     Jti(String),
 }
 
+/// Bytes reserved for a decision line before it is written.
+const LINE_CAPACITY: usize = 2048;
+
 impl DecisionRecord {
     /// The access-log line. Serializing strings, numbers and JSON values cannot fail;
     /// should it, the line says so rather than vanishing.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| {
+        // A line is about 1.5 to 2 KiB: one allocation, not four reallocations from 128 bytes.
+        let mut line = Vec::with_capacity(LINE_CAPACITY);
+        let written = serde_json::to_writer(&mut line, self)
+            .map_err(|e| e.to_string())
+            .and_then(|()| String::from_utf8(line).map_err(|e| e.to_string()));
+        written.unwrap_or_else(|e| {
             format!(
                 r#"{{"decision_id":{:?},"decision":"deny","errors":["the record could not be serialized: {e}"]}}"#,
                 self.decision_id

@@ -9,9 +9,9 @@
 //! fixed set of shards, so the state never grows past `max_entries` (shared data has
 //! no delete); a shard that does not decode refuses its sessions (fails closed).
 
-use cedar_policy::RestrictedExpression;
 use serde::{Deserialize, Serialize};
 
+use crate::cedar_value::{CedarValue, Pair};
 use crate::config::{Config, Sessions};
 use crate::enforce::{self, Action};
 use crate::http::HttpRequest;
@@ -162,9 +162,9 @@ impl Presented<'_> {
     }
 
     /// `context.mcp_session_id`.
-    pub fn context(&self) -> (String, RestrictedExpression) {
-        let id = RestrictedExpression::new_string(self.id.to_owned());
-        ("mcp_session_id".to_owned(), id)
+    pub fn context(&self) -> Pair {
+        let id = CedarValue::string(self.id);
+        ("mcp_session_id".into(), id)
     }
 
     /// The request stage's verdict: a session bound to another principal is refused.

@@ -5,7 +5,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 mod kit;
 
-use kit::{gate_with, Request, READER, WRITER};
+use kit::{gate_with, Request, PAYMENTS, READER, WRITER};
 use serde_json::json;
 use toolgate::credential::{Credential, TokenState};
 use toolgate::gate::Outcome;
@@ -287,6 +287,56 @@ fn approvals_bind_agent_server_tool_and_arguments() {
     assert!(expired
         .refusal(&call)
         .is_some_and(|why| why.contains("expired")));
+}
+
+/// An approval-gated call's record digests its arguments as the approval binds
+/// them, whether the approval is missing or matches (the approval stage's hash is
+/// the record's, computed once).
+#[test]
+fn a_gated_calls_record_digests_its_arguments_as_the_approval_does() {
+    use toolgate::approval::ApprovalState;
+    let g = gate_with(json!({}));
+    let arguments = json!({"amount": 120, "to_account": "ACC-2", "from_account": "ACC-1"});
+    let expected = toolgate::digest::json_sha256(&arguments);
+    let request = || Request::tool("wire_transfer", arguments.clone(), PAYMENTS).at(NOW as u64);
+    let refused = request().decide_with(&g, |_| {});
+    assert_eq!(
+        refused.typed.reason.map(Reason::code),
+        Some("approval_required")
+    );
+    let approve = refused
+        .typed
+        .approval
+        .as_ref()
+        .and_then(|a| a.approve.as_ref());
+    assert_eq!(
+        approve.and_then(|a| a["args_digest"].as_str()),
+        Some(expected.as_str())
+    );
+    assert_eq!(
+        refused.typed.arguments_digest.as_deref(),
+        Some(expected.as_str())
+    );
+    let approval = encode_pairs(&[
+        (b"iss", b"https://approvals.toolgate.test"),
+        (b"sub", PAYMENTS.as_bytes()),
+        (b"server", b"tools"),
+        (b"tool", b"wire_transfer"),
+        (b"args_digest", expected.as_bytes()),
+        (b"approver", b"alice"),
+    ]);
+    let approved = request().decide_with(&g, |input| {
+        input.approval = ApprovalState::from_envoy(Some(&approval), None)
+    });
+    assert_eq!(approved.outcome, Outcome::Allow, "{:?}", approved.typed);
+    assert!(approved
+        .typed
+        .approval
+        .is_some_and(|a| a.approver.is_some()));
+    assert_eq!(
+        approved.typed.arguments_digest.as_deref(),
+        Some(expected.as_str())
+    );
 }
 
 fn revocation_gate() -> Gate {

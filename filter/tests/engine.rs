@@ -192,3 +192,27 @@ fn the_protocol_is_chosen_per_path_from_configuration() {
     assert_eq!(on_mcp.record.action.as_deref(), Some("http"));
     assert_eq!(on_mcp.record.resource.as_deref(), Some("tools/POST /mcp"));
 }
+
+/// The determining policies are named as Cedar displays their ids, whatever the id.
+#[test]
+fn policy_ids_read_as_cedar_displays_them() {
+    for id in [
+        "readers-call-low-sensitivity-tools",
+        "with space and ~!@#$%^&*()",
+        "quote\"d",
+        "apo'strophe",
+        "back\\slash",
+        "tab\there",
+        "new\nline",
+        "é and ☃",
+        "zero\u{200b}width",
+        "",
+    ] {
+        let policy_id = cedar_policy::PolicyId::new(id);
+        assert_eq!(
+            toolgate::authorize::policy_id(&policy_id),
+            policy_id.to_string(),
+            "{id:?}"
+        );
+    }
+}

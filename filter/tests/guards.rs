@@ -5,18 +5,47 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use cedar_policy::{Authorizer, Context, Entities, Policy, PolicySet, Request};
+use cedar_policy::{Authorizer, Context, Entities, EntityUid, Policy, PolicySet, Request};
 use serde_json::json;
-use toolgate::guard::{Guard, Literal, Lookup, Selection};
+use toolgate::cedar_value::CedarValue;
+use toolgate::guard::{ContextSource, Guard, Literal, Lookup, Selection};
 
 fn guard(text: &str) -> Option<Guard> {
     Guard::of(&Policy::parse(None, text).expect("policy"))
 }
 
+/// The guard's selection on this context, read from Cedar's context and from the
+/// context as toolgate builds it (`CedarValue`s), which must agree.
 fn select(text: &str, context: serde_json::Value) -> Selection {
     let guard = guard(text).expect("a guard");
+    let built = match &context {
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), value(v)))
+            .collect::<Vec<_>>(),
+        _ => panic!("a context is an object"),
+    };
     let context = Context::from_json_value(context, None).expect("context");
-    Lookup::new(Some(&context)).select(&guard.shape)
+    let from_cedar = Lookup::new(Some((&context).into())).select(&guard.shape);
+    let from_built = Lookup::new(Some(ContextSource::Built(&built))).select(&guard.shape);
+    assert_eq!(from_built, from_cedar, "{text}");
+    from_cedar
+}
+
+/// A JSON context value (with Cedar's `__entity` escape) as toolgate builds it.
+fn value(json: &serde_json::Value) -> CedarValue {
+    use serde_json::Value;
+    match json {
+        Value::Bool(b) => CedarValue::Bool(*b),
+        Value::Number(n) => CedarValue::Long(n.as_i64().expect("a long")),
+        Value::String(s) => CedarValue::string(s.as_str()),
+        Value::Array(items) => CedarValue::set(items.iter().map(value)),
+        Value::Object(fields) => match fields.get("__entity") {
+            Some(uid) => CedarValue::Entity(EntityUid::from_json(uid.clone()).expect("uid")),
+            None => CedarValue::record(fields.iter().map(|(k, v)| (k.as_str().into(), value(v)))),
+        },
+        Value::Null => panic!("no null in a context"),
+    }
 }
 
 /// Cedar's own answer for the policy alone: (decision is allow, errors).
@@ -127,4 +156,24 @@ fn only_leading_tests_of_a_first_when_are_guards() {
 fn a_context_with_unknowns_decides_nothing() {
     let guard = guard(KEYED).expect("a guard");
     assert_eq!(Lookup::new(None).select(&guard.shape), Selection::All);
+}
+
+#[test]
+fn a_built_decimal_equals_no_literal_and_an_unknown_keeps_the_policy() {
+    let amount =
+        r#"forbid (principal, action, resource) when { context has n && context.n == 3 };"#;
+    let shape = guard(amount).expect("a guard").shape;
+    let select = |value: CedarValue| {
+        let built = [("n".into(), value)];
+        Lookup::new(Some(ContextSource::Built(&built))).select(&shape)
+    };
+    // Cedar's `==` between a decimal and a Long is false, without error.
+    let decimal = json!({"n": {"__extn": {"fn": "decimal", "arg": "3.0000"}}});
+    assert_eq!(cedar(amount, decimal), (false, 0));
+    assert_eq!(
+        select(CedarValue::Decimal("3.0000".into())),
+        Selection::Literal(None)
+    );
+    // An unknown (partial evaluation) could be anything: nothing is left out.
+    assert_eq!(select(CedarValue::Unknown("n".into())), Selection::All);
 }

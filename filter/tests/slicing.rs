@@ -21,6 +21,7 @@ use cedar_policy::{
     ValidationWarning, Validator,
 };
 use serde_json::{json, Value};
+use toolgate::authorize;
 use toolgate::call::{Call, ResourceKind, RpcMessage};
 use toolgate::cedar_request::{self, Facts, Intent};
 use toolgate::config::Config;
@@ -102,7 +103,7 @@ const TYPES: &[&str] = &[
 
 /// The arguments the conditions read, typed per server and tool as toolgate types them.
 const ARGUMENTS: &str = "namespace Toolgate { type Arguments = {
-    s1?: { t0?: { amount?: Long, path?: String }, t1?: { amount?: Long }, t9?: { amount?: Long } },
+    s1?: { t0?: { amount?: Long, path?: String, rate?: decimal }, t1?: { amount?: Long }, t9?: { amount?: Long } },
     s2?: { t0?: { amount?: Long } },
     s3?: { t0?: { amount?: Long } },
 }; }";
@@ -329,6 +330,21 @@ fn arguments(rng: &mut Rng) -> Option<Value> {
     if rng.chance(50) {
         fields.insert("path".into(), json!("/docs/a"));
     }
+    // Values of every other kind the context holds (a decimal where declared, a
+    // record, a set with a repeat), and a key Cedar's JSON form reserves: the
+    // record's `cedar` block must read back as the context Cedar got.
+    if rng.chance(20) {
+        fields.insert("rate".into(), json!(1.25));
+    }
+    if rng.chance(20) {
+        fields.insert(
+            "opts".into(),
+            json!({"deep": true, "n": 2, "tags": ["a", "b", "a"]}),
+        );
+    }
+    if rng.chance(5) {
+        fields.insert("__extn".into(), json!({"fn": "ip", "arg": "10.0.0.1"}));
+    }
     Some(Value::Object(fields))
 }
 
@@ -377,6 +393,47 @@ fn call(rng: &mut Rng) -> Call {
     }
 }
 
+fn ids(set: &PolicySet) -> Vec<String> {
+    set.policies().map(|p| p.id().to_string()).collect()
+}
+
+/// The record's `cedar` block reads back as the context Cedar got (with the
+/// arguments), and is missing exactly when Cedar cannot write that context as JSON.
+/// Returns how it went: written (holding a decimal), or not writable.
+fn read_back(built: &cedar_request::Built, seed: u64) -> ReadBack {
+    let context = built.request.context().expect("a concrete context");
+    let cedar = context.to_json_value().ok();
+    let record = built.record(true, true);
+    assert_eq!(
+        record.is_some(),
+        cedar.is_some(),
+        "seed {seed}: {:?}",
+        built.request
+    );
+    let Some(record) = record else {
+        return ReadBack::Unwritable;
+    };
+    let read = cedar_policy::Context::from_json_value(record.context.clone(), None)
+        .expect("the record's context reads back");
+    assert_eq!(
+        read.to_json_value().ok(),
+        cedar,
+        "seed {seed}: {}",
+        record.context
+    );
+    let without = built.record(true, false).expect("without arguments");
+    assert!(without.context.get("arguments").is_none());
+    ReadBack::Written {
+        decimal: record.context.to_string().contains(r#""fn":"decimal""#),
+    }
+}
+
+#[derive(PartialEq)]
+enum ReadBack {
+    Written { decimal: bool },
+    Unwritable,
+}
+
 /// What the gate reads from Cedar's answer: decision, determining policies, errors.
 fn summary(response: &Response) -> (Decision, Vec<String>, Vec<String>) {
     let mut reasons: Vec<String> = response
@@ -404,7 +461,7 @@ fn slices_decide_like_the_whole_policy_set() {
     let validator = Validator::new(schema);
     let authorizer = Authorizer::new();
     let (mut allowed, mut forbidden, mut errors, mut smaller, mut cases) = (0, 0, 0, 0, 0);
-    let mut guarded = 0;
+    let (mut guarded, mut decimals, mut unwritable) = (0, 0, 0);
     for seed in 0..SETS {
         let mut rng = Rng(seed);
         let store = store(&mut rng, &validator);
@@ -441,8 +498,21 @@ fn slices_decide_like_the_whole_policy_set() {
             let built = cedar_request::build(&store, &call, &facts).expect("request");
             let scoped = store.policies_for(&built.principal, &built.action, &built.resource);
             let context = built.request.context().expect("a concrete context");
-            let slice =
+            // The slice the gate evaluates reads the context as toolgate built it; the
+            // same guards read from Cedar's own context keep the same policies.
+            let slice = authorize::slice(&store, &built);
+            let from_cedar =
                 store.policies_deciding(&built.principal, &built.action, &built.resource, context);
+            assert_eq!(
+                ids(&slice),
+                ids(&from_cedar),
+                "seed {seed}: {:?}",
+                built.request
+            );
+            match read_back(&built, seed) {
+                ReadBack::Written { decimal } => decimals += usize::from(decimal),
+                ReadBack::Unwritable => unwritable += 1,
+            }
             let entities = store.entities_for(&built.resource);
             let full = authorizer.is_authorized(&built.request, &store.policies, &entities);
             let sliced = authorizer.is_authorized(&built.request, &slice, &entities);
@@ -481,7 +551,11 @@ fn slices_decide_like_the_whole_policy_set() {
         }
     }
     // The cases must exercise what they claim to: allows, forbids, errors, and real slicing.
-    eprintln!("{allowed} allowed, {forbidden} forbidden, {errors} with errors, {smaller} sliced smaller, {guarded} smaller by guards, of {cases}");
+    eprintln!("{allowed} allowed, {forbidden} forbidden, {errors} with errors, {smaller} sliced smaller, {guarded} smaller by guards, of {cases}; {decimals} records with a decimal, {unwritable} not writable");
+    assert!(
+        decimals > 0 && unwritable > 0,
+        "{decimals} decimals, {unwritable} unwritable"
+    );
     assert!(allowed * 20 > cases, "{allowed} allowed of {cases}");
     assert!(forbidden * 20 > cases, "{forbidden} forbidden of {cases}");
     assert!(errors * 100 > cases, "{errors} with errors of {cases}");
