@@ -157,6 +157,26 @@ fn main() {
     time("whole decision (Gate::decide)", || {
         gate.decide(&input, &|| 0)
     });
+    if let Ok(seconds) = std::env::var("PROFILE_LOOP_SECONDS") {
+        // For a sampling profiler: only the decision and its line, for this long.
+        let until = Instant::now() + std::time::Duration::from_secs(seconds.parse().unwrap_or(5));
+        while Instant::now() < until {
+            for _ in 0..1000 {
+                std::hint::black_box(gate.decide(&input, &|| 0).record.to_json());
+            }
+        }
+        return;
+    }
+    let verdict = gate.decide(&input, &|| 0);
+    let line = verdict.record.to_json();
+    println!("decision record line: {} bytes", line.len());
+    time("decision record line (to_json)", || {
+        verdict.record.to_json()
+    });
+    time("decision and its line, twice (as forwarded)", || {
+        let verdict = gate.decide(&input, &|| 0);
+        (verdict.record.to_json(), verdict.record.to_json())
+    });
     let ms = std::time::Duration::from_millis;
     paced(
         "whole decision, after 100 ms asleep",

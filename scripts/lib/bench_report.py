@@ -5,8 +5,10 @@
       prints one tab-separated row (appended by scripts/bench to DIR/rows.tsv)
   bench_report.py tables DIR
       prints, from DIR/rows.tsv and DIR/pace.tsv, one table per TABLE (each compared with
-      its first row, the bare Envoy of that table), the agent-pace table and the memory table
+      its first row, the bare Envoy of that table), the agent-pace table, the memory table,
+      and with BENCH_PERF the profile split (DIR/NAME.dso, perf report's shares by binary)
 """
+import os
 import re
 import sys
 
@@ -65,6 +67,37 @@ def tables(folder):
         for r in rows:
             wasm = f"{int(r[6]) / 2**20:.1f}" if r[6] != "-" else "-"
             print(f"| {r[1]} | {wasm} | {int(r[7]) / 1024:.1f} | {(int(r[7]) - bare_rss) / 1024:+.1f} |")
+    profile(folder, rows)
+
+
+def dso_shares(path):
+    """perf report --sort dso: the gateway's samples by where the code lives."""
+    shares = {"wasm": 0.0, "envoy": 0.0, "kernel": 0.0, "other": 0.0}
+    for line in open(path, encoding="utf-8"):
+        m = re.match(r"\s*([\d.]+)%\s+(.+?)\s*$", line)
+        if not m:
+            continue
+        share, dso = float(m.group(1)), m.group(2)
+        key = ("wasm" if dso.startswith("[JIT]") else "envoy" if dso == "envoy"
+               else "kernel" if dso.startswith("[kernel") else "other")
+        shares[key] += share
+    return shares
+
+
+def profile(folder, rows):
+    calls = [r for r in rows if r[0] == "calls"]
+    split = [(r[1], float(r[5]), dso_shares(f"{folder}/{r[1]}.dso")) for r in calls
+             if os.path.exists(f"{folder}/{r[1]}.dso")]
+    if not split:
+        return
+    print("\nwhere the gateway's CPU goes (perf samples of the measured run, as µs per request: "
+          "wasm = the filter's code as V8 compiled it; Envoy = Envoy's own code with V8's "
+          "runtime and the host side of every proxy-wasm call; kernel = sockets and scheduling)\n")
+    print("| setup | CPU µs/req | wasm | Envoy | kernel | other |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, cpu, shares in split:
+        cells = " | ".join(f"{cpu * shares[k] / 100:.1f}" for k in ("wasm", "envoy", "kernel", "other"))
+        print(f"| {name} | {cpu:.1f} | {cells} |")
 
 
 if __name__ == "__main__":
