@@ -168,6 +168,7 @@ fn replay(
     if arguments_missing
         && store
             .policies_for(&built.principal, &built.action, &built.resource)
+            .policies
             .policies()
             .any(|policy| reads_context(policy, "arguments"))
     {

@@ -300,15 +300,15 @@ mod native {
             behaviour: &[],
         };
         let built = cedar_request::build(&store, &calls.as_slice()[0], &facts).expect("request");
-        let deciding = || authorize::slice(&store, &built);
+        let deciding = || authorize::slice(&store, &built).expect("a slice");
         eprintln!(
             "{n} generated policies{suffix}: {} in all, {} in this request's scope slice, {} evaluated",
             store.policy_count(),
             store
                 .policies_for(&built.principal, &built.action, &built.resource)
-                .policies()
+                .policies.policies()
                 .count(),
-            deciding().policies().count()
+            deciding().policies.policies().count()
         );
 
         c.bench_with_input(
@@ -324,14 +324,15 @@ mod native {
         group.bench_function(BenchmarkId::new("sliced", n), |b| {
             b.iter(|| {
                 let slice = deciding();
-                authorizer.is_authorized(black_box(&built.request), &slice, &store.entities)
+                let request = built.request_reading(&slice.context_keys).expect("request");
+                authorizer.is_authorized(black_box(&request), &slice.policies, &store.entities)
             })
         });
         if unsliced {
             group.bench_function(BenchmarkId::new("unsliced", n), |b| {
                 b.iter(|| {
                     authorizer.is_authorized(
-                        black_box(&built.request),
+                        black_box(built.request().expect("request")),
                         &store.policies,
                         &store.entities,
                     )

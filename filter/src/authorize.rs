@@ -2,11 +2,11 @@
 
 use std::rc::Rc;
 
-use cedar_policy::{Authorizer, Decision, PolicyId, PolicySet};
+use cedar_policy::{Authorizer, Decision, PolicyId};
 
-use crate::cedar_request::Built;
+use crate::cedar_request::{BuildError, Built};
 use crate::guard::ContextSource;
-use crate::policy::PolicyStore;
+use crate::policy::{PolicyStore, Slice};
 use crate::reason::Reason;
 
 /// Cedar's answer for one call.
@@ -21,24 +21,40 @@ pub struct Verdict {
 
 /// The policies Cedar evaluates for this request: its scope slice, less the policies
 /// whose guards its concrete context rules out (see `PolicyStore::policies_deciding`).
-pub fn slice(store: &PolicyStore, built: &Built) -> Rc<PolicySet> {
+pub fn slice(store: &PolicyStore, built: &Built) -> Result<Rc<Slice>, BuildError> {
     let (principal, action, resource) = (&built.principal, &built.action, &built.resource);
     if !built.concrete {
-        return store.policies_for(principal, action, resource);
+        return Ok(store.policies_for(principal, action, resource));
     }
-    match (&built.values, built.request.context()) {
-        (Some(values), _) => {
+    Ok(match &built.values {
+        Some(values) => {
             store.policies_deciding(principal, action, resource, ContextSource::Built(values))
         }
-        (None, Some(context)) => store.policies_deciding(principal, action, resource, context),
-        (None, None) => store.policies_for(principal, action, resource),
-    }
+        None => match built.request()?.context() {
+            Some(context) => store.policies_deciding(principal, action, resource, context),
+            None => store.policies_for(principal, action, resource),
+        },
+    })
 }
 
 pub fn authorize(authorizer: &Authorizer, store: &PolicyStore, built: &Built) -> Verdict {
-    let policies = slice(store, built);
+    // Cedar gets the context attributes the slice reads, no others (see `context_keys`).
+    let request = slice(store, built).and_then(|slice| {
+        let request = built.request_reading(&slice.context_keys)?;
+        Ok((slice, request))
+    });
+    let (slice, request) = match request {
+        Ok(ready) => ready,
+        Err(error) => {
+            return Verdict {
+                denied: Some(Reason::Internal),
+                policies: Vec::new(),
+                errors: vec![error.0],
+            }
+        }
+    };
     let entities = store.entities_for(&built.resource);
-    let response = authorizer.is_authorized(&built.request, &policies, &entities);
+    let response = authorizer.is_authorized(&request, &slice.policies, &entities);
     let diagnostics = response.diagnostics();
     let determining: Vec<String> = diagnostics.reason().map(policy_id).collect();
     let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();

@@ -1,10 +1,14 @@
 //! The Cedar request: principal, action, resource and context for one call.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
 use cedar_policy::{Context, EntityUid, Request};
 use serde_json::Value;
 
 use crate::call::{Call, ResourceKind};
 use crate::cedar_value::{self, CedarValue, Pair};
+use crate::context_keys::ContextKeys;
 use crate::credential::Credential;
 use crate::identity::{Identity, Principal};
 use crate::policy::PolicyStore;
@@ -35,7 +39,6 @@ pub struct Facts<'a> {
 
 /// A Cedar request and the uids the policy index is keyed by.
 pub struct Built {
-    pub request: Request,
     pub principal: EntityUid,
     pub action: EntityUid,
     pub resource: EntityUid,
@@ -44,35 +47,66 @@ pub struct Built {
     /// The context as built, which the policy index and the record read; `None` for a
     /// request read back from a record (then they read Cedar's context).
     pub values: Option<Vec<Pair>>,
+    /// Cedar's request with the whole context: built up front for a request read back
+    /// from a record or with unknowns, and on first use (`request`) for the others,
+    /// which a decision gives Cedar with only what its slice reads (`request_reading`).
+    whole: OnceCell<Request>,
 }
 
 impl Built {
-    fn new(
+    /// A request whose context is already Cedar's.
+    fn with_context(
         principal: EntityUid,
         action: EntityUid,
         resource: EntityUid,
         context: Context,
-        values: Option<Vec<Pair>>,
+        concrete: bool,
     ) -> Result<Self, BuildError> {
-        let request = Request::new(
-            principal.clone(),
-            action.clone(),
-            resource.clone(),
-            context,
-            None,
-        )
-        .map_err(|e| BuildError(format!("request: {e}")))?;
-        let concrete = values
-            .as_ref()
-            .is_none_or(|values| !values.iter().any(|(_, value)| value_has_unknown(value)));
+        let request = cedar_request(&principal, &action, &resource, context)?;
         Ok(Self {
-            request,
             principal,
             action,
             resource,
             concrete,
-            values,
+            values: None,
+            whole: OnceCell::from(request),
         })
+    }
+
+    /// Cedar's request with every context attribute.
+    pub fn request(&self) -> Result<&Request, BuildError> {
+        if let Some(request) = self.whole.get() {
+            return Ok(request);
+        }
+        let request = self.build_request(&ContextKeys::All)?;
+        Ok(self.whole.get_or_init(|| request))
+    }
+
+    /// Cedar's request with the context attributes these policies read, the others
+    /// left out: Cedar decides it as it does the whole one (see `context_keys`).
+    pub fn request_reading(&self, keys: &ContextKeys) -> Result<Cow<'_, Request>, BuildError> {
+        match (self.whole.get(), keys) {
+            (Some(request), _) => Ok(Cow::Borrowed(request)),
+            (None, ContextKeys::All) => self.request().map(Cow::Borrowed),
+            (None, ContextKeys::Only(_)) => self.build_request(keys).map(Cow::Owned),
+        }
+    }
+
+    fn build_request(&self, keys: &ContextKeys) -> Result<Request, BuildError> {
+        let values = self.values.as_deref().unwrap_or_default();
+        let restricted = values
+            .iter()
+            .filter(|(key, _)| keys.reads(key))
+            .map(|(key, value)| {
+                let expression = value
+                    .to_restricted()
+                    .map_err(|e| BuildError(format!("{key}: {e}")))?;
+                Ok((key.to_string(), expression))
+            })
+            .collect::<Result<Vec<_>, BuildError>>()?;
+        let context =
+            Context::from_pairs(restricted).map_err(|e| BuildError(format!("context: {e}")))?;
+        cedar_request(&self.principal, &self.action, &self.resource, context)
     }
 
     /// This request in Cedar's JSON forms, for the decision record; `arguments`
@@ -87,7 +121,7 @@ impl Built {
         let context = match &self.values {
             Some(values) => cedar_value::context_json(values.iter().filter(|(k, _)| kept(k)))?,
             None => {
-                let mut context = self.request.context()?.to_json_value().ok()?;
+                let mut context = self.whole.get()?.context()?.to_json_value().ok()?;
                 if let Value::Object(fields) = &mut context {
                     fields.retain(|key, _| kept(key));
                 }
@@ -138,7 +172,7 @@ pub fn from_record(record: &CedarRecord) -> Result<Built, BuildError> {
     let resource = uid("resource", &record.resource)?;
     let context = Context::from_json_value(record.context.clone(), None)
         .map_err(|e| BuildError(format!("context: {e}")))?;
-    Built::new(principal, action, resource, context, None)
+    Built::with_context(principal, action, resource, context, true)
 }
 
 /// Why a Cedar request could not be built; every one fails closed.
@@ -202,18 +236,54 @@ fn build_with(
     if let Some(credential) = facts.credential {
         pairs.extend(credential_pairs(store, credential, facts.now_unix));
     }
-    let restricted = pairs
-        .iter()
-        .map(|(key, value)| {
-            let expression = value
-                .to_restricted()
-                .map_err(|e| BuildError(format!("{key}: {e}")))?;
-            Ok((key.to_string(), expression))
-        })
-        .collect::<Result<Vec<_>, BuildError>>()?;
-    let context =
-        Context::from_pairs(restricted).map_err(|e| BuildError(format!("context: {e}")))?;
-    Built::new(principal, action, resource, context, Some(pairs))
+    if let Some(key) = repeated_key(&pairs) {
+        // Cedar's `Context::from_pairs` would refuse it; so does a context it is not given.
+        return Err(BuildError(format!(
+            "context: the attribute {key:?} is given twice"
+        )));
+    }
+    let concrete = !pairs.iter().any(|(_, value)| value_has_unknown(value));
+    let built = Built {
+        principal,
+        action,
+        resource,
+        concrete,
+        values: Some(pairs),
+        whole: OnceCell::new(),
+    };
+    if !concrete {
+        // Partial evaluation reads the whole context; build it now, so that an error
+        // shows here as it does for a concrete request's first use.
+        built.request()?;
+    }
+    Ok(built)
+}
+
+/// The first context attribute name given twice, if any.
+fn repeated_key(pairs: &[Pair]) -> Option<&str> {
+    pairs.iter().enumerate().find_map(|(at, (key, _))| {
+        pairs
+            .iter()
+            .take(at)
+            .any(|(earlier, _)| earlier == key)
+            .then_some(key.as_str())
+    })
+}
+
+fn cedar_request(
+    principal: &EntityUid,
+    action: &EntityUid,
+    resource: &EntityUid,
+    context: Context,
+) -> Result<Request, BuildError> {
+    Request::new(
+        principal.clone(),
+        action.clone(),
+        resource.clone(),
+        context,
+        None,
+    )
+    .map_err(|e| BuildError(format!("request: {e}")))
 }
 
 fn context_pairs(

@@ -34,6 +34,7 @@ pub mod cedar_request;
 pub mod cedar_value;
 pub mod conclude;
 pub mod config;
+pub mod context_keys;
 pub mod control;
 pub mod credential;
 pub mod decision;

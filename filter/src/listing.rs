@@ -573,6 +573,7 @@ impl Lister<'_, '_> {
             .uid(&self.store.types.mcp_resource, &call.resource_id);
         self.store
             .policies_for(&principal, action, &resource)
+            .policies
             .policies()
             .any(|p| p.effect() == Effect::Permit && crate::policy::reads_context(p, "name"))
     }
@@ -625,6 +626,7 @@ impl Lister<'_, '_> {
                     .uid(&self.store.types.tool, &call.resource_id);
                 self.store
                     .policies_for(principal, action, &resource)
+                    .policies
                     .policies()
                     .any(|p| self.store.may_error(p.id().as_ref(), &call.resource_id))
             })
@@ -781,13 +783,14 @@ impl Lister<'_, '_> {
         let built =
             cedar_request::build_unknown_arguments(self.store, principal, call, &facts, UNKNOWN)
                 .map_err(|e| Denied::internal(e.0))?;
-        let policies = self
+        let slice = self
             .store
             .policies_for(&built.principal, &built.action, &built.resource);
         let entities = self.store.entities_for(&built.resource);
+        let request = built.request().map_err(|e| Denied::internal(e.0))?;
         let response = self
             .authorizer
-            .is_authorized_partial(&built.request, &policies, &entities);
+            .is_authorized_partial(request, &slice.policies, &entities);
         Ok(Partial::read(self.store, &response, actor))
     }
 

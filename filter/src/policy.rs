@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::arguments::ArgumentTypes;
 use crate::config::{Config, PolicyMode, PolicySource};
+use crate::context_keys::ContextKeys;
 use crate::guard::{ContextSource, Guard, Literal, Lookup, Selection, Shape};
 
 /// A named source text, so every error can point at a file and line.
@@ -153,6 +154,13 @@ pub struct PolicyFiles<'a> {
     pub entities: Vec<Source<'a>>,
 }
 
+/// The policies a request is evaluated against, and the context attributes they read
+/// (Cedar is given only those, see `context_keys`).
+pub struct Slice {
+    pub policies: Rc<PolicySet>,
+    pub context_keys: ContextKeys,
+}
+
 /// Everything static about authorization, ready for per-request use.
 pub struct PolicyStore {
     /// Every policy. A request evaluates [`PolicyStore::policies_for`], never all of these.
@@ -279,6 +287,7 @@ impl PolicyStore {
             .filter(|uid| uid.type_name() == &types.action)
             .map(|uid| (uid.id().unescaped().to_owned(), uid))
             .collect();
+        let policies = Rc::new(policies);
         let index = PolicyIndex::build(&policies, &actions, &action_entities, &entities)?;
         let approval_required = entities
             .iter()
@@ -300,7 +309,7 @@ impl PolicyStore {
             .map(|p| (p.id().to_string(), tools_read(p)))
             .collect();
         Ok(Self {
-            policies: Rc::new(policies),
+            policies,
             entities,
             types,
             version,
@@ -351,7 +360,7 @@ impl PolicyStore {
         principal: &EntityUid,
         action: &EntityUid,
         resource: &EntityUid,
-    ) -> Rc<PolicySet> {
+    ) -> Rc<Slice> {
         self.slice(principal, action, resource, &mut Lookup::new(None))
     }
 
@@ -364,7 +373,7 @@ impl PolicyStore {
         action: &EntityUid,
         resource: &EntityUid,
         context: impl Into<ContextSource<'c>>,
-    ) -> Rc<PolicySet> {
+    ) -> Rc<Slice> {
         let mut lookup = Lookup::new(Some(context.into()));
         self.slice(principal, action, resource, &mut lookup)
     }
@@ -375,7 +384,7 @@ impl PolicyStore {
         action: &EntityUid,
         resource: &EntityUid,
         context: &mut Lookup<'_>,
-    ) -> Rc<PolicySet> {
+    ) -> Rc<Slice> {
         let parent = self.uncatalogued_parent(resource);
         self.index
             .slice(
@@ -386,7 +395,7 @@ impl PolicyStore {
                 &self.entities,
                 context,
             )
-            .unwrap_or_else(|| Rc::clone(&self.policies))
+            .unwrap_or_else(|| Rc::clone(&self.index.whole))
     }
 
     /// The entities to evaluate a call on `resource` with. A tool, prompt, resource or
@@ -557,26 +566,9 @@ pub struct RateFields {
 }
 
 /// True when the policy reads `context.<attr>` (an attribute access or a `has`
-/// test on it), judged from its structure, not its text.
+/// test on it) or the context as a whole, judged from its structure, not its text.
 pub fn reads_context(policy: &Policy, attr: &str) -> bool {
-    fn walk(node: &serde_json::Value, attr: &str) -> bool {
-        use serde_json::Value;
-        match node {
-            Value::Object(fields) => {
-                let reads = [".", "has"].iter().any(|op| {
-                    fields.get(*op).is_some_and(|access| {
-                        access.get("left") == Some(&serde_json::json!({"Var": "context"}))
-                            && access.get("attr") == Some(&Value::from(attr))
-                    })
-                });
-                reads || fields.values().any(|v| walk(v, attr))
-            }
-            Value::Array(items) => items.iter().any(|v| walk(v, attr)),
-            _ => false,
-        }
-    }
-    // A policy without a JSON form cannot be judged: say it reads everything.
-    policy.to_json().map_or(true, |json| walk(&json, attr))
+    ContextKeys::of(policy).reads(attr)
 }
 
 /// True when a policy has an operation that can error on well-typed values:
@@ -803,6 +795,10 @@ fn find_rate_reads(node: &serde_json::Value, found: &mut Option<RateFields>) {
 struct PolicyIndex {
     /// Every policy, in the policy set's order; buckets hold positions in it.
     policies: Vec<Policy>,
+    /// The context attributes each policy reads, by position.
+    context_keys: Vec<ContextKeys>,
+    /// Every policy, for a request the index cannot slice.
+    whole: Rc<Slice>,
     by_action: HashMap<EntityUid, ScopeMap<ScopeMap<usize>>>,
     buckets: Vec<Bucket>,
     /// Part id -> positions of its policies, ascending. A slice is a union of parts.
@@ -839,7 +835,7 @@ const SLICE_CACHE_POLICIES: usize = 8192;
 
 #[derive(Default)]
 struct SliceCache {
-    sets: HashMap<Box<[usize]>, Rc<PolicySet>>,
+    sets: HashMap<Box<[usize]>, Rc<Slice>>,
     /// Policies held across `sets`, plus one per slice.
     held: usize,
 }
@@ -947,13 +943,18 @@ impl<T> ScopeMap<T> {
 }
 impl PolicyIndex {
     fn build(
-        policies: &PolicySet,
+        policies: &Rc<PolicySet>,
         actions: &HashMap<String, EntityUid>,
         action_entities: &Entities,
         entities: &Entities,
     ) -> Result<Self, String> {
         let all: Vec<Policy> = policies.policies().cloned().collect();
         let guards: Vec<Option<Guard>> = all.iter().map(Guard::of).collect();
+        let context_keys: Vec<ContextKeys> = all.iter().map(ContextKeys::of).collect();
+        let whole = Rc::new(Slice {
+            policies: Rc::clone(policies),
+            context_keys: ContextKeys::union(&context_keys),
+        });
         let mut by_action = HashMap::with_capacity(actions.len());
         let mut buckets: Vec<Vec<usize>> = Vec::new();
         for action in actions.values() {
@@ -992,6 +993,8 @@ impl PolicyIndex {
             .collect();
         Ok(Self {
             policies: all,
+            context_keys,
+            whole,
             by_action,
             buckets,
             parts,
@@ -1011,7 +1014,7 @@ impl PolicyIndex {
         parent: Option<&EntityUid>,
         entities: &Entities,
         context: &mut Lookup<'_>,
-    ) -> Option<Rc<PolicySet>> {
+    ) -> Option<Rc<Slice>> {
         let scopes = self.by_action.get(action)?;
         let principal_ancestors: Vec<&EntityUid> = entities
             .ancestors(principal)
@@ -1039,7 +1042,7 @@ impl PolicyIndex {
     }
 
     /// The union of these parts, from the cache or built (and cached).
-    fn cached(&self, ids: &[usize]) -> Option<Rc<PolicySet>> {
+    fn cached(&self, ids: &[usize]) -> Option<Rc<Slice>> {
         if let Some(set) = self
             .slices
             .try_borrow()
@@ -1058,7 +1061,16 @@ impl PolicyIndex {
             .iter()
             .map(|&position| self.policies.get(position).cloned())
             .collect::<Option<Vec<Policy>>>()?;
-        let set = Rc::new(PolicySet::from_policies(policies).ok()?);
+        let context_keys = ContextKeys::union(
+            positions
+                .iter()
+                .map(|&position| self.context_keys.get(position))
+                .collect::<Option<Vec<_>>>()?,
+        );
+        let set = Rc::new(Slice {
+            policies: Rc::new(PolicySet::from_policies(policies).ok()?),
+            context_keys,
+        });
         if let Ok(mut cache) = self.slices.try_borrow_mut() {
             let cost = positions.len() + 1;
             if cache.held + cost > SLICE_CACHE_POLICIES {

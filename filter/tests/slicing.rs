@@ -397,18 +397,26 @@ fn ids(set: &PolicySet) -> Vec<String> {
     set.policies().map(|p| p.id().to_string()).collect()
 }
 
+/// How many attributes a request's context holds.
+fn context_len(request: &cedar_policy::Request) -> usize {
+    match request.context().map(cedar_policy::Context::to_json_value) {
+        Some(Ok(serde_json::Value::Object(fields))) => fields.len(),
+        _ => usize::MAX,
+    }
+}
+
 /// The record's `cedar` block reads back as the context Cedar got (with the
 /// arguments), and is missing exactly when Cedar cannot write that context as JSON.
 /// Returns how it went: written (holding a decimal), or not writable.
 fn read_back(built: &cedar_request::Built, seed: u64) -> ReadBack {
-    let context = built.request.context().expect("a concrete context");
+    let request = built.request().expect("a request");
+    let context = request.context().expect("a concrete context");
     let cedar = context.to_json_value().ok();
     let record = built.record(true, true);
     assert_eq!(
         record.is_some(),
         cedar.is_some(),
-        "seed {seed}: {:?}",
-        built.request
+        "seed {seed}: {request:?}"
     );
     let Some(record) = record else {
         return ReadBack::Unwritable;
@@ -461,7 +469,7 @@ fn slices_decide_like_the_whole_policy_set() {
     let validator = Validator::new(schema);
     let authorizer = Authorizer::new();
     let (mut allowed, mut forbidden, mut errors, mut smaller, mut cases) = (0, 0, 0, 0, 0);
-    let (mut guarded, mut decimals, mut unwritable) = (0, 0, 0);
+    let (mut guarded, mut decimals, mut unwritable, mut reduced) = (0, 0, 0, 0);
     for seed in 0..SETS {
         let mut rng = Rng(seed);
         let store = store(&mut rng, &validator);
@@ -496,36 +504,63 @@ fn slices_decide_like_the_whole_policy_set() {
                 behaviour: &[],
             };
             let built = cedar_request::build(&store, &call, &facts).expect("request");
+            // The gate's own build: nothing asks it for the whole request first.
+            let fresh = cedar_request::build(&store, &call, &facts).expect("request");
             let scoped = store.policies_for(&built.principal, &built.action, &built.resource);
-            let context = built.request.context().expect("a concrete context");
+            let whole = built.request().expect("the whole request");
+            let context = whole.context().expect("a concrete context");
             // The slice the gate evaluates reads the context as toolgate built it; the
             // same guards read from Cedar's own context keep the same policies.
-            let slice = authorize::slice(&store, &built);
+            let slice = authorize::slice(&store, &built).expect("a slice");
             let from_cedar =
                 store.policies_deciding(&built.principal, &built.action, &built.resource, context);
             assert_eq!(
-                ids(&slice),
-                ids(&from_cedar),
-                "seed {seed}: {:?}",
-                built.request
+                ids(&slice.policies),
+                ids(&from_cedar.policies),
+                "seed {seed}: {whole:?}"
             );
             match read_back(&built, seed) {
                 ReadBack::Written { decimal } => decimals += usize::from(decimal),
                 ReadBack::Unwritable => unwritable += 1,
             }
             let entities = store.entities_for(&built.resource);
-            let full = authorizer.is_authorized(&built.request, &store.policies, &entities);
-            let sliced = authorizer.is_authorized(&built.request, &slice, &entities);
+            let full = authorizer.is_authorized(whole, &store.policies, &entities);
+            // What the gate gives Cedar: the slice, and only the context it reads.
+            let reading = fresh
+                .request_reading(&slice.context_keys)
+                .expect("the request the slice reads");
+            let sliced = authorizer.is_authorized(&reading, &slice.policies, &entities);
             assert_eq!(
                 summary(&sliced),
                 summary(&full),
-                "seed {seed}: {:?}\nslice: {:?}",
-                built.request,
+                "seed {seed}: {whole:?}\nslice: {:?}, reading {:?}",
                 slice
+                    .policies
                     .policies()
                     .map(|p| p.id().to_string())
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>(),
+                slice.context_keys
             );
+            // ... and the gate's own verdict says the same.
+            let verdict = authorize::authorize(&authorizer, &store, &fresh);
+            let (decision, mut reasons, errs) = summary(&full);
+            let mut determining = verdict.policies.clone();
+            determining.sort();
+            reasons.sort();
+            assert_eq!(
+                (
+                    verdict.denied.is_none(),
+                    determining,
+                    verdict.errors.clone()
+                ),
+                (
+                    decision == Decision::Allow && errs.is_empty(),
+                    reasons,
+                    errs
+                ),
+                "seed {seed}: {whole:?}"
+            );
+            reduced += usize::from(context_len(&reading) < context_len(whole));
             // The slice is a subset of the set, in the set's order.
             let order: Vec<String> = store
                 .policies
@@ -533,7 +568,7 @@ fn slices_decide_like_the_whole_policy_set() {
                 .map(|p| p.id().to_string())
                 .collect();
             let mut at = 0;
-            for policy in slice.policies() {
+            for policy in slice.policies.policies() {
                 let id = policy.id().to_string();
                 at += order[at..]
                     .iter()
@@ -545,13 +580,14 @@ fn slices_decide_like_the_whole_policy_set() {
             allowed += usize::from(decision == Decision::Allow);
             forbidden += usize::from(decision == Decision::Deny && !reasons.is_empty());
             errors += usize::from(!errs.is_empty());
-            smaller += usize::from(slice.policies().count() < everything);
-            guarded += usize::from(slice.policies().count() < scoped.policies().count());
+            smaller += usize::from(slice.policies.policies().count() < everything);
+            guarded +=
+                usize::from(slice.policies.policies().count() < scoped.policies.policies().count());
             cases += 1;
         }
     }
     // The cases must exercise what they claim to: allows, forbids, errors, and real slicing.
-    eprintln!("{allowed} allowed, {forbidden} forbidden, {errors} with errors, {smaller} sliced smaller, {guarded} smaller by guards, of {cases}; {decimals} records with a decimal, {unwritable} not writable");
+    eprintln!("{allowed} allowed, {forbidden} forbidden, {errors} with errors, {smaller} sliced smaller, {guarded} smaller by guards, {reduced} with a smaller context, of {cases}; {decimals} records with a decimal, {unwritable} not writable");
     assert!(
         decimals > 0 && unwritable > 0,
         "{decimals} decimals, {unwritable} unwritable"
@@ -563,6 +599,10 @@ fn slices_decide_like_the_whole_policy_set() {
     assert!(
         guarded * 5 > cases,
         "{guarded} smaller by guards of {cases}"
+    );
+    assert!(
+        reduced * 5 > cases,
+        "{reduced} with a smaller context of {cases}"
     );
 }
 
@@ -598,7 +638,7 @@ fn slice_cache_overflow_keeps_slices_right() {
             for t in 0..tools {
                 let resource = uid("Tool", &format!("s1/{t}")).parse().expect("tool");
                 let slice = store.policies_for(&principal, &action, &resource);
-                let ids: Vec<String> = slice.policies().map(|p| p.id().to_string()).collect();
+                let ids: Vec<String> = ids(&slice.policies);
                 assert_eq!(ids, [format!("agent-{a}"), format!("tool-{t}")]);
             }
         }
