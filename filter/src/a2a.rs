@@ -596,7 +596,7 @@ pub fn context(
     a2a: &A2aCall,
     task: Option<&TaskStanding>,
     agent: &dyn Fn(&str) -> EntityUid,
-) -> Result<Pair, String> {
+) -> Pair {
     let string = |s: &str| CedarValue::string(s);
     let long = CedarValue::Long;
     let set = CedarValue::strings;
@@ -641,7 +641,7 @@ pub fn context(
         }
         fields.push(("task".into(), CedarValue::Record(standing)));
     }
-    Ok(("a2a".into(), CedarValue::Record(fields)))
+    ("a2a".into(), CedarValue::Record(fields))
 }
 
 /// The record's `a2a` block; `task` is where the task the call names stood (for a

@@ -53,11 +53,11 @@ pub fn rate(shard: &Shard, agent: &str, resource: &str, now: i64) -> Result<Pair
 }
 
 /// `context.risk`: the workload's score and flags, and whether they are stale.
-pub fn risk(view: &risk::View) -> Result<Pair, String> {
+pub fn risk(view: &risk::View) -> Pair {
     let record = CedarValue::record([
         ("score".into(), CedarValue::Long(view.signal.score)),
         ("flags".into(), CedarValue::strings(&view.signal.flags)),
         ("stale".into(), CedarValue::Bool(view.stale)),
     ]);
-    Ok(("risk".into(), record))
+    ("risk".into(), record)
 }

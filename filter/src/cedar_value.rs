@@ -87,14 +87,6 @@ impl CedarValue {
         })
     }
 
-    /// A record's field; `None` for a missing field and for a value that is not a record.
-    pub fn field(&self, key: &str) -> Option<&CedarValue> {
-        match self {
-            Self::Record(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
     /// Cedar's JSON form of the value, as `Context::to_json_value` writes it and
     /// `Context::from_json_value` reads it back: entities as `{"__entity": {"type",
     /// "id"}}`, decimals as `{"__extn": {"fn": "decimal", "arg"}}`. `None` where Cedar's
@@ -130,6 +122,11 @@ impl CedarValue {
             Self::Unknown(_) => return None,
         })
     }
+}
+
+/// The value of the attribute (or record field) `key`, if there is one.
+pub fn find<'p>(pairs: &'p [Pair], key: &str) -> Option<&'p CedarValue> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
 /// A context's attributes as Cedar's JSON form of the context (see

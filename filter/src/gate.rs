@@ -222,7 +222,7 @@ impl Gate {
         if let Some((_, a2a)) = a2a {
             let task = standings.iter().find(|s| Some(s.id.as_str()) == a2a.task());
             found.a2a_task = task.cloned();
-            context.push(self.a2a_context(a2a, task)?);
+            context.push(self.a2a_context(a2a, task));
         }
         let facts = Facts {
             identity,
@@ -318,9 +318,9 @@ impl Gate {
     }
 
     /// `context.a2a`, with the task's standing.
-    fn a2a_context(&self, a2a: &A2aCall, task: Option<&TaskStanding>) -> Result<Pair, Refusal> {
+    fn a2a_context(&self, a2a: &A2aCall, task: Option<&TaskStanding>) -> Pair {
         let types = &self.store.types;
-        a2a::context(a2a, task, &|owner| types.uid(&types.agent, owner)).map_err(Refusal::internal)
+        a2a::context(a2a, task, &|owner| types.uid(&types.agent, owner))
     }
 
     /// A2A: a task the agent does not own (another's, or one toolgate never saw
@@ -341,7 +341,7 @@ impl Gate {
                 .cloned()
                 .collect();
             let refused = |refusal| (standing, refusal);
-            behaviour.push(self.a2a_context(a2a, Some(standing)).map_err(refused)?);
+            behaviour.push(self.a2a_context(a2a, Some(standing)));
             let facts = Facts {
                 behaviour: &behaviour,
                 ..*facts
@@ -402,7 +402,7 @@ impl Gate {
             .view(shared_data(input)?, feed, agent, input.unix_nanos)
             .map_err(Refusal::internal)?;
         effects.risk_stale = view.stale;
-        let context = crate::behaviour::risk(&view).map_err(Refusal::internal)?;
+        let context = crate::behaviour::risk(&view);
         *seen = Some(view);
         Ok(vec![context])
     }

@@ -15,7 +15,7 @@ use cedar_policy::{Context, EvalResult, Policy};
 use serde_json::Value;
 use smol_str::SmolStr;
 
-use crate::cedar_value::{CedarValue, Pair};
+use crate::cedar_value::{self, CedarValue, Pair};
 
 /// A literal a guard compares with: the scalar kinds whose `==` is plain equality.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -251,10 +251,7 @@ enum Fields<'a> {
 impl<'a> Fields<'a> {
     fn get(self, key: &str) -> Option<Node<'a>> {
         match self {
-            Self::Built(fields) => fields
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| Node::Built(v)),
+            Self::Built(fields) => cedar_value::find(fields, key).map(Node::Built),
             Self::Cedar(record) => record.get(key).map(Node::Cedar),
         }
     }
@@ -343,10 +340,7 @@ impl<'c> Lookup<'c> {
 
     fn top(&mut self, key: &str) -> Option<Node<'_>> {
         match self.source? {
-            ContextSource::Built(pairs) => pairs
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| Node::Built(v)),
+            ContextSource::Built(pairs) => cedar_value::find(pairs, key).map(Node::Built),
             ContextSource::Cedar(context) => {
                 if !self.read.contains_key(key) {
                     self.read.insert(key.to_owned(), context.get(key));
