@@ -98,6 +98,8 @@ pub struct Needed {
     /// `{agent, server, tool, args_digest}`, returned to the client and logged.
     pub approve: Value,
     pub why: String,
+    /// The call's `arguments_digest`, as in `approve`: the record's needs no second hash.
+    pub args_digest: String,
 }
 
 /// For a `gated` call (a tool the catalog tags `requires_approval`): what to
@@ -131,6 +133,7 @@ pub fn needed(
     Err(Needed {
         approve: json!({ "agent": agent, "server": facts.server, "tool": tool, "args_digest": args_digest }),
         why,
+        args_digest,
     })
 }
 
@@ -143,20 +146,30 @@ pub struct Approved {
     pub args_digest: String,
 }
 
+/// A gated call refused for want of its approval.
+#[derive(Debug)]
+pub struct Unapproved {
+    pub refusal: crate::refusal::Refusal,
+    /// The call's `arguments_digest`, as the refusal's `approve` names it.
+    pub args_digest: String,
+}
+
 /// Refuses a gated call without a matching approval; `Some` for one that has it.
 pub fn check(
     store: &crate::policy::PolicyStore,
     call: &Call,
     facts: &Facts<'_>,
     state: &ApprovalState,
-) -> Result<Option<Approved>, crate::refusal::Refusal> {
+) -> Result<Option<Approved>, Unapproved> {
     let gated = call.action.needs_approval() && store.requires_approval(&call.resource_id);
-    let args_digest =
-        needed(gated, call, facts, state).map_err(|needed| crate::refusal::Refusal {
+    let args_digest = needed(gated, call, facts, state).map_err(|needed| Unapproved {
+        refusal: crate::refusal::Refusal {
             errors: vec![needed.why],
             approve: Some(Box::new(needed.approve)),
             ..crate::refusal::Refusal::new(crate::reason::Reason::ApprovalRequired)
-        })?;
+        },
+        args_digest: needed.args_digest,
+    })?;
     Ok(match (state, args_digest) {
         (ApprovalState::Verified(approval), Some(args_digest)) => Some(Approved {
             approver: approval.approver.clone(),

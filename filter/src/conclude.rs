@@ -200,17 +200,10 @@ fn record(
         .or_else(|| found.principal.as_deref().and_then(claimed_trust_domain))
         .map(owned);
     // The approval stage hashed the deciding call's arguments already, when it is gated.
-    let approval_digest = match &refused {
-        Some(refusal) => (refusal.reason == crate::reason::Reason::ApprovalRequired)
-            .then(|| refusal.approve.as_ref()?.get("args_digest")?.as_str())
-            .flatten()
-            .map(str::to_owned),
-        None => None,
-    };
-    let approval_digest = approval_digest.or_else(|| {
-        let (index, digest) = calls_decided.arguments_digest.as_ref()?;
-        (*index == deciding).then(|| digest.clone())
-    });
+    let approval_digest = calls_decided
+        .arguments_digest
+        .as_ref()
+        .and_then(|(index, digest)| (*index == deciding).then(|| digest.clone()));
     let arguments_digest = arguments
         .map(|arguments| approval_digest.unwrap_or_else(|| crate::digest::json_sha256(arguments)));
     let (reason, policies, errors, approval, retry_after) = match refused {

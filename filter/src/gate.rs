@@ -606,9 +606,13 @@ impl Gate {
             false => Ok(()),
         };
         let approver = delegated.and_then(|()| {
-            approval::check(&self.store, call, &facts, &input.approval).map_err(|refusal| Refusal {
-                policies: verdict.policies.clone(),
-                ..refusal
+            approval::check(&self.store, call, &facts, &input.approval).map_err(|unapproved| {
+                // The record's digest is the one the approval was checked with.
+                decided.arguments_digest = Some((decided.deciding, unapproved.args_digest));
+                Refusal {
+                    policies: verdict.policies.clone(),
+                    ..unapproved.refusal
+                }
             })
         });
         let approver = match approver {
